@@ -1,25 +1,504 @@
 package io.github.sparkinfer.device;
 
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import ai.onnxruntime.OrtSession.SessionOptions.ExecutionMode;
+import ai.onnxruntime.OrtSession.SessionOptions.OptLevel;
+import java.io.FileNotFoundException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.Map;
+import java.util.Objects;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
 import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.UnsupportedFileSystemException;
+import org.apache.spark.SparkEnv;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
- * The per-JVM (per-executor) model cache. STUB: being implemented.
+ * The per-JVM (per-executor) model cache: one ONNX Runtime session per model file version and
+ * session settings, loaded once and shared by every task of the JVM.
+ *
+ * <p>Model files are read through the Hadoop FileSystem API (file:, hdfs:, s3a:, ...) and copied
+ * once per version to a local folder ({@link SchedulingProperties#CACHE_DIRECTORY}) that the
+ * executors of one machine share. The file's status is read on every {@link #acquire}, so a file
+ * replaced at the same URI is noticed and loaded as a new version. Sessions of older versions stay
+ * open until the cache is closed, because tasks may still be running them.
+ *
+ * <p>Thread-safe. Tasks never close the sessions they acquire; {@link #closeAll()} does, and must
+ * only run when no task uses them (ONNX Runtime does not guard a session closed during a run).
  */
-public final class ModelCache {
-  public static ModelCache shared() {
-    throw new UnsupportedOperationException("not yet implemented");
+public final class ModelCache implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(ModelCache.class);
+
+  // Owned by spark-udf's InferenceProperties; this module cannot depend on spark-udf.
+  private static final String MODEL_PATH_KEY = "spark.sparkinfer.model.%s.path";
+
+  private final Path cacheDirectory;
+  private final ConcurrentMap<ModelKey, CompletableFuture<CachedModel>> models =
+      new ConcurrentHashMap<>();
+  private final ConcurrentMap<String, Object> copyLocks = new ConcurrentHashMap<>();
+  private final AtomicLong loads = new AtomicLong();
+  private final ConcurrentMap<ModelSource, LongAdder> loadsBySource = new ConcurrentHashMap<>();
+  private final AtomicLong copies = new AtomicLong();
+  private volatile boolean closed = false;
+
+  /** A cache whose local copies go to {@code cacheDirectory}; tests use their own folder. */
+  ModelCache(Path cacheDirectory) {
+    this.cacheDirectory = Objects.requireNonNull(cacheDirectory, "cacheDirectory");
   }
 
+  /**
+   * The one cache of this JVM. Its folder is read from the executor's SparkConf when the cache is
+   * first used, and its sessions are closed when the JVM shuts down.
+   */
+  public static ModelCache shared() {
+    return SharedCache.INSTANCE;
+  }
+
+  /**
+   * Returns the session for the current version of {@code source}'s file and {@code settings},
+   * loading it if no task of this JVM has. When many tasks ask at once, one loads and the others
+   * wait for it. A failed load is not remembered: the next call tries again.
+   *
+   * @throws ModelLoadException when the file cannot be found, copied or read as an ONNX model; the
+   *     message names the model, the URI, the reason and the fix
+   */
   public LoadedModel acquire(
       ModelSource source, SessionSettings settings, Configuration hadoopConfiguration) {
-    throw new UnsupportedOperationException("not yet implemented");
+    Objects.requireNonNull(source, "source");
+    Objects.requireNonNull(settings, "settings");
+    Objects.requireNonNull(hadoopConfiguration, "hadoopConfiguration");
+    checkOpen();
+
+    RemoteFile file = RemoteFile.find(source, hadoopConfiguration);
+    ModelKey key = new ModelKey(file.version, settings);
+    CompletableFuture<CachedModel> existing = models.get(key);
+    CachedModel model = existing != null ? await(existing, source) : loadOnce(key, source, file);
+    // Two model names may point at one file; each caller sees the name it asked for.
+    return model.as(source);
   }
 
+  /** Sessions this cache has loaded, for all sources, versions and settings. */
   public long loadCount() {
-    throw new UnsupportedOperationException("not yet implemented");
+    return loads.get();
   }
 
+  /** Sessions this cache has loaded for {@code source}, over all versions and settings. */
   public long loadCount(ModelSource source) {
-    throw new UnsupportedOperationException("not yet implemented");
+    LongAdder count = loadsBySource.get(source);
+    return count == null ? 0 : count.sum();
+  }
+
+  /** Model files this cache copied to its folder; a copy another JVM made first is not counted. */
+  long copyCount() {
+    return copies.get();
+  }
+
+  Path cacheDirectory() {
+    return cacheDirectory;
+  }
+
+  /**
+   * Closes every session and refuses later acquires. Only call it when no task runs a session of
+   * this cache, as at executor shutdown.
+   */
+  public void closeAll() {
+    closed = true;
+    for (Map.Entry<ModelKey, CompletableFuture<CachedModel>> entry : models.entrySet()) {
+      models.remove(entry.getKey(), entry.getValue());
+      CompletableFuture<CachedModel> loading = entry.getValue();
+      // A load still running closes its own session when it sees the cache closed.
+      if (loading.isDone() && !loading.isCompletedExceptionally()) {
+        closeQuietly(loading.join());
+      }
+    }
+  }
+
+  @Override
+  public void close() {
+    closeAll();
+  }
+
+  @Override
+  public String toString() {
+    return "ModelCache(" + cacheDirectory + ", " + models.size() + " sessions)";
+  }
+
+  private CachedModel loadOnce(ModelKey key, ModelSource source, RemoteFile file) {
+    CompletableFuture<CachedModel> loading = new CompletableFuture<>();
+    CompletableFuture<CachedModel> existing = models.putIfAbsent(key, loading);
+    if (existing != null) {
+      return await(existing, source);
+    }
+
+    CachedModel model;
+    try {
+      model = load(key, source, file);
+    } catch (Throwable failure) {
+      // Removed before the waiters hear of it, so that a retry starts a new load instead of
+      // finding this failed one: failures are not cached.
+      models.remove(key, loading);
+      loading.completeExceptionally(failure);
+      throw failure;
+    }
+    loading.complete(model);
+
+    if (closed) {
+      // closeAll() ran during the load and could not close a session that did not exist yet.
+      models.remove(key, loading);
+      closeQuietly(model);
+      checkOpen();
+    }
+    return model;
+  }
+
+  private CachedModel await(CompletableFuture<CachedModel> loading, ModelSource source) {
+    CachedModel model;
+    try {
+      model = loading.get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new ModelLoadException(
+          "Interrupted while waiting for model '"
+              + source.name()
+              + "' to load from "
+              + source.uri(),
+          e);
+    } catch (ExecutionException e) {
+      Throwable cause = e.getCause();
+      if (cause instanceof ModelLoadException) {
+        // A new exception, so that this thread's stack trace shows where it waited.
+        throw new ModelLoadException(cause.getMessage(), cause);
+      } else if (cause instanceof RuntimeException) {
+        throw (RuntimeException) cause;
+      } else if (cause instanceof Error) {
+        throw (Error) cause;
+      }
+      throw failure(source, "loading it failed (" + cause + ")", "See the cause below", cause);
+    }
+    checkOpen();
+    return model;
+  }
+
+  private CachedModel load(ModelKey key, ModelSource source, RemoteFile file) {
+    long start = System.nanoTime();
+    LocalCopy copy = localCopy(source, file);
+    OrtSession session = createSession(source, copy.file, key.settings);
+    CachedModel model;
+    try {
+      model = new CachedModel(source, key.settings, Signatures.of(session), session, copy.file);
+    } catch (OrtException | RuntimeException e) {
+      closeQuietly(session);
+      throw failure(
+          source,
+          "ONNX Runtime could not list its inputs and outputs (" + e.getMessage() + ")",
+          "Check that the model loads in ONNX Runtime " + OrtEnvironments.get().getVersion(),
+          e);
+    }
+
+    loads.incrementAndGet();
+    loadsBySource.computeIfAbsent(source, ignored -> new LongAdder()).increment();
+    LOG.info(
+        "Loaded model '{}' from {} (local file {}, {}) with settings [{}] in {} ms",
+        source.name(),
+        source.uri(),
+        copy.file,
+        copy.copied ? "copied" : "already copied",
+        key.settings,
+        TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start));
+    return model;
+  }
+
+  /**
+   * Copies the file to the cache folder unless this version is already there. Executors of one
+   * machine may copy the same version at once: each writes its own temporary file and renames it
+   * into place atomically, so a file under the final name is always complete.
+   */
+  private LocalCopy localCopy(ModelSource source, RemoteFile file) {
+    String name = file.version.localFileName();
+    Path target = cacheDirectory.resolve(name);
+    long length = file.version.length();
+    // Sessions with other settings share the copy; within this JVM it is made once.
+    synchronized (copyLocks.computeIfAbsent(name, ignored -> new Object())) {
+      try {
+        if (isComplete(target, length)) {
+          return new LocalCopy(target, false);
+        }
+        Files.createDirectories(cacheDirectory);
+        // Not Files.createTempFile: its owner-only permissions would hide the copy from executors
+        // of other users on this machine.
+        Path temporary = cacheDirectory.resolve(name + "." + UUID.randomUUID() + ".tmp");
+        try {
+          try (InputStream input = file.fileSystem.open(file.status.getPath());
+              OutputStream output =
+                  Files.newOutputStream(
+                      temporary, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            input.transferTo(output);
+          }
+          long copied = Files.size(temporary);
+          if (copied != length) {
+            throw new IOException(
+                "read " + copied + " bytes of " + length + "; the file changed while being copied");
+          }
+          moveIntoPlace(temporary, target, length);
+        } finally {
+          Files.deleteIfExists(temporary);
+        }
+        copies.incrementAndGet();
+        return new LocalCopy(target, true);
+      } catch (IOException e) {
+        throw failure(
+            source,
+            "copying it to the local cache folder " + cacheDirectory + " failed (" + e + ")",
+            "Check that the executors may read the file and that "
+                + cacheDirectory
+                + " ("
+                + SchedulingProperties.CACHE_DIRECTORY
+                + ") is writable and has room for it",
+            e);
+      }
+    }
+  }
+
+  private static boolean isComplete(Path file, long length) throws IOException {
+    return Files.isRegularFile(file) && Files.size(file) == length;
+  }
+
+  private static void moveIntoPlace(Path temporary, Path target, long length) throws IOException {
+    try {
+      // On POSIX file systems this is rename(2), which atomically replaces an existing target.
+      Files.move(temporary, target, StandardCopyOption.ATOMIC_MOVE);
+    } catch (FileAlreadyExistsException e) {
+      // Where rename does not replace, another executor got there first with the same version.
+      if (!isComplete(target, length)) {
+        throw e;
+      }
+    }
+  }
+
+  private static OrtSession createSession(
+      ModelSource source, Path localFile, SessionSettings settings) {
+    OrtEnvironment environment = OrtEnvironments.get();
+    try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
+      try {
+        options.setIntraOpNumThreads(settings.intraOpThreads());
+        options.setInterOpNumThreads(settings.interOpThreads());
+        options.setOptimizationLevel(OptLevel.ALL_OPT);
+        options.setExecutionMode(ExecutionMode.SEQUENTIAL);
+      } catch (OrtException e) {
+        throw failure(
+            source,
+            "ONNX Runtime rejected the session settings [" + settings + "] (" + e + ")",
+            "Use other settings",
+            e);
+      }
+      try {
+        return environment.createSession(localFile.toString(), options);
+      } catch (OrtException e) {
+        // The local copy may be what is broken (a disk error, a stray file under its name);
+        // deleting it makes the next attempt copy the file again.
+        deleteQuietly(localFile);
+        throw failure(
+            source,
+            "ONNX Runtime could not read it as an ONNX model (" + e.getMessage() + ")",
+            "Check that the file is a complete .onnx file (not truncated, not another format such"
+                + " as .pt or .safetensors) and register a good one with SET "
+                + modelPathKey(source)
+                + "=<URI of an .onnx file>",
+            e);
+      }
+    }
+  }
+
+  private void checkOpen() {
+    if (closed) {
+      throw new IllegalStateException("The model cache is closed: the executor is shutting down");
+    }
+  }
+
+  static ModelLoadException failure(ModelSource source, String why, String fix, Throwable cause) {
+    String message =
+        "Cannot load model '" + source.name() + "' from " + source.uri() + ": " + why + ". " + fix;
+    return cause == null ? new ModelLoadException(message) : new ModelLoadException(message, cause);
+  }
+
+  private static String modelPathKey(ModelSource source) {
+    return String.format(MODEL_PATH_KEY, source.name());
+  }
+
+  private static void closeQuietly(CachedModel model) {
+    try {
+      model.close();
+    } catch (OrtException | RuntimeException e) {
+      LOG.warn("Cannot close the session of {}", model, e);
+    }
+  }
+
+  private static void closeQuietly(OrtSession session) {
+    try {
+      session.close();
+    } catch (OrtException | RuntimeException e) {
+      LOG.warn("Cannot close an ONNX Runtime session", e);
+    }
+  }
+
+  private static void deleteQuietly(Path file) {
+    try {
+      Files.deleteIfExists(file);
+    } catch (IOException e) {
+      LOG.warn("Cannot delete {}", file, e);
+    }
+  }
+
+  /** Created on first use, so that SparkEnv exists when its folder is read. */
+  private static final class SharedCache {
+    static final ModelCache INSTANCE = create();
+
+    private static ModelCache create() {
+      ModelCache cache = new ModelCache(Paths.get(configuredCacheDirectory()));
+      Runtime.getRuntime()
+          .addShutdownHook(new Thread(cache::closeAll, "sparkinfer-model-cache-shutdown"));
+      return cache;
+    }
+
+    private static String configuredCacheDirectory() {
+      SparkEnv environment = SparkEnv.get();
+      if (environment == null) {
+        return SchedulingProperties.CACHE_DIRECTORY_DEFAULT;
+      }
+      return environment
+          .conf()
+          .get(SchedulingProperties.CACHE_DIRECTORY, SchedulingProperties.CACHE_DIRECTORY_DEFAULT);
+    }
+  }
+
+  /**
+   * What a session is loaded for. A device joins the key when GPU binding lands, so that a model
+   * gets one session per device.
+   */
+  private static final class ModelKey {
+    private final ModelFileVersion version;
+    private final SessionSettings settings;
+
+    ModelKey(ModelFileVersion version, SessionSettings settings) {
+      this.version = version;
+      this.settings = settings;
+    }
+
+    @Override
+    public boolean equals(Object other) {
+      return other instanceof ModelKey
+          && ((ModelKey) other).version.equals(version)
+          && ((ModelKey) other).settings.equals(settings);
+    }
+
+    @Override
+    public int hashCode() {
+      return Objects.hash(version, settings);
+    }
+
+    @Override
+    public String toString() {
+      return version + " [" + settings + "]";
+    }
+  }
+
+  /** The model file where its FileSystem keeps it. */
+  private static final class RemoteFile {
+    private final FileSystem fileSystem;
+    private final FileStatus status;
+    private final ModelFileVersion version;
+
+    private RemoteFile(FileSystem fileSystem, FileStatus status) {
+      this.fileSystem = fileSystem;
+      this.status = status;
+      this.version = ModelFileVersion.of(status);
+    }
+
+    // The FileSystem comes from Hadoop's per-JVM cache and is shared: never closed here.
+    static RemoteFile find(ModelSource source, Configuration configuration) {
+      org.apache.hadoop.fs.Path path;
+      try {
+        path = new org.apache.hadoop.fs.Path(source.uri());
+      } catch (IllegalArgumentException e) {
+        throw failure(
+            source,
+            "it is not a valid URI (" + e.getMessage() + ")",
+            "Register a valid one with SET " + modelPathKey(source) + "=<URI of an .onnx file>",
+            e);
+      }
+
+      try {
+        FileSystem fileSystem;
+        if (path.toUri().getScheme() == null) {
+          // Hadoop would resolve a bare path against fs.defaultFS, HDFS on most clusters.
+          fileSystem = FileSystem.getLocal(configuration);
+          path = fileSystem.makeQualified(path);
+        } else {
+          fileSystem = path.getFileSystem(configuration);
+        }
+        FileStatus status = fileSystem.getFileStatus(path);
+        if (status.isDirectory()) {
+          throw failure(
+              source,
+              "it is a directory, not a file",
+              "Register the .onnx file itself with SET "
+                  + modelPathKey(source)
+                  + "=<URI of an .onnx file>",
+              null);
+        }
+        return new RemoteFile(fileSystem, status);
+      } catch (FileNotFoundException e) {
+        throw failure(
+            source,
+            "file not found",
+            "Register it with SET " + modelPathKey(source) + "=<URI of an .onnx file>",
+            e);
+      } catch (UnsupportedFileSystemException e) {
+        String scheme = path.toUri().getScheme();
+        throw failure(
+            source,
+            "no Hadoop FileSystem is available for the scheme '" + scheme + "'",
+            "Use a file:, hdfs: or s3a: URI, or put the FileSystem for '"
+                + scheme
+                + "' on the executors' classpath (for s3a: hadoop-aws)",
+            e);
+      } catch (IOException e) {
+        throw failure(
+            source,
+            "its file system failed (" + e + ")",
+            "Check that the executors can reach " + source.uri() + " and may read it",
+            e);
+      }
+    }
+  }
+
+  private static final class LocalCopy {
+    private final Path file;
+    private final boolean copied;
+
+    LocalCopy(Path file, boolean copied) {
+      this.file = file;
+      this.copied = copied;
+    }
   }
 }
