@@ -1,0 +1,157 @@
+package io.github.sparkinfer.compression;
+
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
+import ai.onnx.proto.OnnxMl.SparseTensorProto;
+import ai.onnx.proto.OnnxMl.TensorProto;
+import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import com.google.protobuf.InvalidProtocolBufferException;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * An ONNX model held as its protobuf, immutable. Parsing then writing keeps everything, fields
+ * this code never looks at included (fields of newer ONNX versions survive as unknown fields), so
+ * rewrites change only what they mean to. Tensors stored as external data stay references to their
+ * files: they are neither read nor moved.
+ */
+public final class OnnxModel {
+  private final ModelProto proto;
+
+  OnnxModel(ModelProto proto) {
+    this.proto = Objects.requireNonNull(proto, "proto");
+  }
+
+  /**
+   * @throws IllegalArgumentException when the bytes are not an ONNX model protobuf
+   */
+  public static OnnxModel parse(byte[] bytes) {
+    try {
+      return new OnnxModel(ModelProto.parseFrom(bytes));
+    } catch (InvalidProtocolBufferException e) {
+      throw new IllegalArgumentException("Not an ONNX model protobuf: " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * @throws IOException when the file cannot be read or is not an ONNX model protobuf
+   */
+  public static OnnxModel read(Path path) throws IOException {
+    // Whole file at once: a protobuf is limited to 2 GiB; larger models keep weights outside.
+    return new OnnxModel(ModelProto.parseFrom(Files.readAllBytes(path)));
+  }
+
+  public byte[] toBytes() {
+    return proto.toByteArray();
+  }
+
+  public void writeTo(Path path) throws IOException {
+    try (OutputStream out = Files.newOutputStream(path)) {
+      proto.writeTo(out);
+    }
+  }
+
+  public long irVersion() {
+    return proto.getIrVersion();
+  }
+
+  public String producerName() {
+    return proto.getProducerName();
+  }
+
+  public String graphName() {
+    return proto.getGraph().getName();
+  }
+
+  /** Operator set versions by domain, in model order; the default ONNX domain is {@code ""}. */
+  public Map<String, Long> opsetImports() {
+    Map<String, Long> opsets = new LinkedHashMap<>();
+    for (OperatorSetIdProto opset : proto.getOpsetImportList()) {
+      opsets.put(opset.getDomain(), opset.getVersion());
+    }
+    return Collections.unmodifiableMap(opsets);
+  }
+
+  /** Metadata properties, in model order. */
+  public Map<String, String> metadata() {
+    Map<String, String> metadata = new LinkedHashMap<>();
+    proto.getMetadataPropsList().forEach(entry -> metadata.put(entry.getKey(), entry.getValue()));
+    return Collections.unmodifiableMap(metadata);
+  }
+
+  /**
+   * The inputs a caller feeds, as ORT lists them: graph inputs that are also initializers (allowed
+   * since IR 4, as overridable defaults) are left out.
+   *
+   * @throws IllegalStateException when an input is not a tensor (a sequence or map)
+   */
+  public List<TensorDeclaration> inputs() {
+    GraphProto graph = proto.getGraph();
+    Set<String> initializers = new HashSet<>();
+    for (TensorProto initializer : graph.getInitializerList()) {
+      initializers.add(initializer.getName());
+    }
+    for (SparseTensorProto initializer : graph.getSparseInitializerList()) {
+      initializers.add(initializer.getValues().getName());
+    }
+    List<TensorDeclaration> inputs = new ArrayList<>();
+    for (ValueInfoProto input : graph.getInputList()) {
+      if (!initializers.contains(input.getName())) {
+        inputs.add(OnnxProtos.declaration(input));
+      }
+    }
+    return List.copyOf(inputs);
+  }
+
+  /**
+   * @throws IllegalStateException when an output is not a tensor (a sequence or map)
+   */
+  public List<TensorDeclaration> outputs() {
+    List<TensorDeclaration> outputs = new ArrayList<>();
+    for (ValueInfoProto output : proto.getGraph().getOutputList()) {
+      outputs.add(OnnxProtos.declaration(output));
+    }
+    return List.copyOf(outputs);
+  }
+
+  ModelProto proto() {
+    return proto;
+  }
+
+  /** Equal when the protobufs are, unknown fields included. */
+  @Override
+  public boolean equals(Object other) {
+    return other instanceof OnnxModel && ((OnnxModel) other).proto.equals(proto);
+  }
+
+  @Override
+  public int hashCode() {
+    return proto.hashCode();
+  }
+
+  @Override
+  public String toString() {
+    return "OnnxModel{graph="
+        + graphName()
+        + ", irVersion="
+        + irVersion()
+        + ", opsets="
+        + opsetImports()
+        + ", nodes="
+        + proto.getGraph().getNodeCount()
+        + ", initializers="
+        + proto.getGraph().getInitializerCount()
+        + "}";
+  }
+}
