@@ -6,7 +6,7 @@ import ai.onnxruntime.OrtEnvironment;
  * Creates the JVM's one ONNX Runtime environment safely. Every later {@code
  * OrtEnvironment.getEnvironment()} in the JVM returns the same environment.
  */
-final class OrtEnvironments {
+public final class OrtEnvironments {
   /**
    * ONNX Runtime 1.29.0's environment creation uses stack in proportion to the length of the JVM's
    * command line: past about 4 KB (a long -cp or many -D options) it overflows the default 1 MiB
@@ -19,7 +19,8 @@ final class OrtEnvironments {
 
   private OrtEnvironments() {}
 
-  static synchronized OrtEnvironment get() {
+  /** The JVM's ONNX Runtime environment; call this instead of OrtEnvironment.getEnvironment(). */
+  public static synchronized OrtEnvironment get() {
     if (environment == null) {
       environment = createOnLargeStack();
     }

@@ -1,0 +1,118 @@
+package io.github.sparkinfer.spark;
+
+import io.github.sparkinfer.spark.plan.ModelBinding;
+import io.github.sparkinfer.spark.plan.ModelRegistry;
+import io.github.sparkinfer.spark.plan.PredictExpression;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalInt;
+import org.apache.spark.sql.Column;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.catalyst.expressions.Expression;
+import org.apache.spark.sql.classic.ExpressionUtils;
+import org.apache.spark.sql.functions;
+import scala.jdk.javaapi.CollectionConverters;
+
+/**
+ * The DataFrame API: the same plan as SQL's predict(), built in Java.
+ *
+ * <pre>{@code
+ * Dataset<Row> scored = Inference.model("mlp").input("features").output("scores").transform(df);
+ * Column score = Inference.model("mlp").input(col("a"), col("b")).toColumn(spark);
+ * }</pre>
+ *
+ * <p>Settings given here take precedence over the session's keys for the model.
+ */
+public final class Inference {
+  private final String modelName;
+  private final List<Column> positionalInputs = new ArrayList<>();
+  private final Map<String, Column> namedInputs = new LinkedHashMap<>();
+  private final List<String> outputs = new ArrayList<>();
+  private OptionalInt batchSize = OptionalInt.empty();
+  private String resultColumn;
+
+  private Inference(String modelName) {
+    this.modelName = modelName;
+  }
+
+  /** Starts a call of the model registered under {@code name}. */
+  public static Inference model(String name) {
+    return new Inference(name);
+  }
+
+  /** Columns that feed the model's inputs in order. */
+  public Inference input(String... columns) {
+    for (String column : columns) {
+      positionalInputs.add(functions.col(column));
+    }
+    return this;
+  }
+
+  /** Columns (or expressions) that feed the model's inputs in order. */
+  public Inference input(Column... columns) {
+    positionalInputs.addAll(List.of(columns));
+    return this;
+  }
+
+  /** Feeds the model input named {@code modelInput} from {@code column}. */
+  public Inference input(String modelInput, Column column) {
+    namedInputs.put(modelInput, column);
+    return this;
+  }
+
+  /** Returns only these outputs (one output: its column; several: a struct). Default: all. */
+  public Inference output(String... names) {
+    outputs.addAll(List.of(names));
+    return this;
+  }
+
+  /** Rows per model call for this call only. */
+  public Inference batchSize(int rows) {
+    if (rows < 1) {
+      throw new IllegalArgumentException(
+          "Invalid batch size " + rows + " for model '" + modelName + "': must be at least 1");
+    }
+    this.batchSize = OptionalInt.of(rows);
+    return this;
+  }
+
+  /** Name of the column {@link #transform} adds; default the output's name, or the model's. */
+  public Inference as(String columnName) {
+    this.resultColumn = columnName;
+    return this;
+  }
+
+  /** {@code dataset} with the result column added. */
+  public Dataset<Row> transform(Dataset<Row> dataset) {
+    Column column = toColumn(dataset.sparkSession());
+    String name = resultColumn != null ? resultColumn : outputs.size() == 1 ? outputs.get(0) : modelName;
+    return dataset.withColumn(name, column);
+  }
+
+  /** The call as a column, resolved against {@code spark}'s registered models. */
+  public Column toColumn(SparkSession spark) {
+    if (!positionalInputs.isEmpty() && !namedInputs.isEmpty()) {
+      throw new IllegalArgumentException(
+          "Model '" + modelName + "': give inputs either by position (input(columns...)) or by name"
+              + " (input(modelInput, column)), not both");
+    }
+    ModelBinding binding =
+        SparkInference.withSession(spark, () -> ModelRegistry.resolve(modelName, batchSize, outputs));
+    List<Expression> arguments = new ArrayList<>();
+    if (namedInputs.isEmpty()) {
+      for (Column column : positionalInputs) {
+        arguments.add(ExpressionUtils.expression(column));
+      }
+    } else {
+      List<Column> structFields = new ArrayList<>();
+      namedInputs.forEach((input, column) -> structFields.add(column.as(input)));
+      arguments.add(ExpressionUtils.expression(functions.struct(structFields.toArray(new Column[0]))));
+    }
+    return ExpressionUtils.column(
+        new PredictExpression(binding, CollectionConverters.asScala(arguments).toSeq()));
+  }
+}

@@ -1,0 +1,113 @@
+package io.github.sparkinfer.spark;
+
+import io.github.sparkinfer.spark.plan.ModelRegistry;
+import io.github.sparkinfer.spark.plan.SessionInstaller;
+import java.util.List;
+import java.util.OptionalInt;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+
+/**
+ * Entry points for Java and notebooks: register models, install sparkinfer into a running session,
+ * and look at a model's inputs and outputs.
+ *
+ * <pre>{@code
+ * SparkInference.install(spark);   // not needed with spark.sql.extensions=...SparkInferenceExtensions
+ * SparkInference.register(spark, ModelSpec.builder("mlp").path("hdfs://nn/models/mlp.onnx").build());
+ * spark.sql("SELECT id, predict('mlp', features) FROM t");
+ * }</pre>
+ */
+public final class SparkInference {
+  private SparkInference() {}
+
+  /**
+   * Adds predict() and model_info() and sparkinfer's planning to a session that is already running.
+   * Idempotent.
+   */
+  public static void install(SparkSession spark) {
+    SessionInstaller.install(classic(spark));
+  }
+
+  /** Registers a model in the session; the same as the SET commands for its keys. */
+  public static void register(SparkSession spark, ModelSpec spec) {
+    String prefix = InferenceProperties.MODEL_PREFIX + spec.name();
+    spark.conf().set(prefix + InferenceProperties.MODEL_PATH_SUFFIX, spec.path());
+    setOrUnset(spark, prefix + InferenceProperties.MODEL_BATCH_SIZE_SUFFIX, spec.batchSize());
+    setOrUnset(spark, prefix + InferenceProperties.MODEL_INTRA_OP_THREADS_SUFFIX, spec.intraOpThreads());
+    if (spec.outputs().isEmpty()) {
+      spark.conf().unset(prefix + InferenceProperties.MODEL_OUTPUTS_SUFFIX);
+    } else {
+      spark.conf().set(prefix + InferenceProperties.MODEL_OUTPUTS_SUFFIX, String.join(",", spec.outputs()));
+    }
+  }
+
+  /** Removes a model's keys from the session. */
+  public static void unregister(SparkSession spark, String name) {
+    String prefix = InferenceProperties.MODEL_PREFIX + name;
+    for (String suffix : List.of(
+        InferenceProperties.MODEL_PATH_SUFFIX,
+        InferenceProperties.MODEL_BATCH_SIZE_SUFFIX,
+        InferenceProperties.MODEL_INTRA_OP_THREADS_SUFFIX,
+        InferenceProperties.MODEL_OUTPUTS_SUFFIX)) {
+      spark.conf().unset(prefix + suffix);
+    }
+  }
+
+  /** Names of the models registered in the session, sorted. */
+  public static List<String> registeredModels(SparkSession spark) {
+    return withSession(spark, ModelRegistry::registeredModels);
+  }
+
+  /** The model's inputs and outputs, the same rows as {@code SELECT * FROM model_info('name')}. */
+  public static Dataset<Row> modelInfo(SparkSession spark, String name) {
+    return withSession(
+        spark,
+        () -> {
+          var binding = ModelRegistry.resolve(name, OptionalInt.empty(), List.of());
+          return org.apache.spark.sql.classic.Dataset.ofRows(
+              classic(spark), io.github.sparkinfer.spark.plan.SqlFunctions.modelInfo(binding));
+        });
+  }
+
+  static org.apache.spark.sql.classic.SparkSession classic(SparkSession spark) {
+    if (!(spark instanceof org.apache.spark.sql.classic.SparkSession)) {
+      throw new IllegalArgumentException(
+          "sparkinfer runs inside Spark's JVM session (classic Spark), not through Spark Connect: got "
+              + spark.getClass().getName());
+    }
+    return (org.apache.spark.sql.classic.SparkSession) spark;
+  }
+
+  /** Runs registry code with this session's SQL configuration active, as analysis does. */
+  static <T> T withSession(SparkSession spark, java.util.function.Supplier<T> action) {
+    org.apache.spark.sql.classic.SparkSession session = classic(spark);
+    return org.apache.spark.sql.internal.SQLConf.withExistingConf(
+        session.sessionState().conf(),
+        new scala.runtime.AbstractFunction0<T>() {
+          @Override
+          public T apply() {
+            org.apache.spark.sql.classic.SparkSession previous =
+                org.apache.spark.sql.classic.SparkSession.getActiveSession().getOrElse(() -> null);
+            org.apache.spark.sql.classic.SparkSession.setActiveSession(session);
+            try {
+              return action.get();
+            } finally {
+              if (previous == null) {
+                org.apache.spark.sql.classic.SparkSession.clearActiveSession();
+              } else {
+                org.apache.spark.sql.classic.SparkSession.setActiveSession(previous);
+              }
+            }
+          }
+        });
+  }
+
+  private static void setOrUnset(SparkSession spark, String key, OptionalInt value) {
+    if (value.isPresent()) {
+      spark.conf().set(key, value.getAsInt());
+    } else {
+      spark.conf().unset(key);
+    }
+  }
+}

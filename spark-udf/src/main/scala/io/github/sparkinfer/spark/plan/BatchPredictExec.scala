@@ -1,0 +1,61 @@
+package io.github.sparkinfer.spark.plan
+
+import scala.jdk.CollectionConverters._
+
+import org.apache.spark.rdd.RDD
+import org.apache.spark.sql.catalyst.InternalRow
+import org.apache.spark.sql.catalyst.expressions.{Attribute, AttributeSet, BindReferences, BoundReference, UnsafeProjection}
+import org.apache.spark.sql.execution.{SparkPlan, UnaryExecNode}
+import org.apache.spark.sql.execution.metric.{SQLMetric, SQLMetrics}
+import org.apache.spark.sql.types.StructType
+
+/**
+ * Physical node of [[BatchPredict]]: each partition's rows go through a [[BatchPredictionRunner]],
+ * which runs the model once per batch on the session this executor's cache holds.
+ */
+case class BatchPredictExec(prediction: PredictExpression, result: Attribute, child: SparkPlan)
+  extends UnaryExecNode {
+
+  override def output: Seq[Attribute] = child.output :+ result
+
+  override def producedAttributes: AttributeSet = AttributeSet(result)
+
+  override lazy val metrics: Map[String, SQLMetric] = Map(
+    "numOutputRows" -> SQLMetrics.createMetric(sparkContext, "number of output rows"),
+    "modelRows" -> SQLMetrics.createMetric(sparkContext, "rows sent to the model"),
+    "nullRows" -> SQLMetrics.createMetric(sparkContext, "rows with a null argument (no model call)"),
+    "batches" -> SQLMetrics.createMetric(sparkContext, "model batches"),
+    "modelTime" -> SQLMetrics.createNanoTimingMetric(sparkContext, "model run time"))
+
+  override protected def doExecute(): RDD[InternalRow] = {
+    val binding = prediction.binding
+    val arguments = prediction.children
+    val inputBinding = binding.bindInputs(arguments.map(_.dataType).asJava)
+    val argumentStruct = arguments.head.dataType match {
+      case struct: StructType if arguments.size == 1 => struct
+      case _ => null
+    }
+    val childOutput = child.output
+    val outputAttributes = output
+    val predictionMetrics = new PredictionMetrics(
+      longMetric("numOutputRows"), longMetric("modelRows"), longMetric("nullRows"),
+      longMetric("batches"), longMetric("modelTime"))
+    child.execute().mapPartitions { rows =>
+      val bound = arguments.map(BindReferences.bindReference(_, childOutput))
+      // Plain column arguments are read in place; computed ones are projected first.
+      val (ordinals, projection) =
+        if (bound.forall(_.isInstanceOf[BoundReference])) {
+          (bound.map(_.asInstanceOf[BoundReference].ordinal).toArray, null)
+        } else {
+          (bound.indices.toArray, UnsafeProjection.create(bound))
+        }
+      val outputProjection = UnsafeProjection.create(outputAttributes, outputAttributes)
+      new BatchPredictionRunner(
+        binding, inputBinding, argumentStruct, ordinals, projection, outputProjection,
+        predictionMetrics, rows.asJava).asScala
+    }
+  }
+
+  override protected def withNewChildInternal(newChild: SparkPlan): BatchPredictExec =
+    copy(child = newChild)
+}

@@ -1,0 +1,187 @@
+package io.github.sparkinfer.spark.plan
+
+import scala.collection.mutable
+
+import org.apache.spark.sql.catalyst.expressions._
+import org.apache.spark.sql.catalyst.expressions.aggregate.AggregateExpression
+import org.apache.spark.sql.catalyst.plans.{Cross, Inner}
+import org.apache.spark.sql.catalyst.plans.logical._
+import org.apache.spark.sql.catalyst.rules.Rule
+
+/**
+ * Moves every predict() call out of the operator that holds it into a [[BatchPredict]] node below
+ * it, whose result column the operator then reads. It runs after Spark's operator optimizations
+ * (filters are already pushed down, so the model sees as few rows as possible), as Spark does for
+ * Python UDFs. Handles Project, Filter, Aggregate, Join, and the other single-child operators
+ * (Sort, Window, Generate, ...). Calls over aggregated values move above the Aggregate; join
+ * conditions that call a model on both sides become a filter above an inner join.
+ */
+object ExtractPredictions extends Rule[LogicalPlan] {
+
+  override def apply(plan: LogicalPlan): LogicalPlan = plan.transformUp {
+    case node if !node.isInstanceOf[BatchPredict] && node.expressions.exists(hasPredict) =>
+      extract(node)
+  }
+
+  private def hasPredict(expression: Expression): Boolean =
+    expression.exists(_.isInstanceOf[PredictExpression])
+
+  private def predictsIn(expressions: Seq[Expression]): Seq[PredictExpression] =
+    expressions.flatMap(_.collect { case p: PredictExpression => p })
+
+  private def extract(node: LogicalPlan): LogicalPlan = node match {
+    case project: Project =>
+      val (child, results) = pushBelow(predictsIn(project.projectList), project.child)
+      project.copy(
+        projectList = project.projectList.map(replace(_, results).asInstanceOf[NamedExpression]),
+        child = child)
+
+    case filter: Filter =>
+      val (child, results) = pushBelow(predictsIn(Seq(filter.condition)), filter.child)
+      Project(filter.output, filter.copy(condition = replace(filter.condition, results), child = child))
+
+    case aggregate: Aggregate if hasPredictOverAggregate(aggregate) =>
+      val (projectList, inner) = moveAboveAggregate(aggregate)
+      val extractedInner = if (inner.expressions.exists(hasPredict)) extract(inner) else inner
+      extract(Project(projectList, extractedInner))
+
+    case aggregate: Aggregate =>
+      val (child, results) = pushBelow(predictsIn(aggregate.expressions), aggregate.child)
+      aggregate.copy(
+        groupingExpressions = aggregate.groupingExpressions.map(replace(_, results)),
+        aggregateExpressions =
+          aggregate.aggregateExpressions.map(replace(_, results).asInstanceOf[NamedExpression]),
+        child = child)
+
+    case join: Join =>
+      extractFromJoin(join)
+
+    case unary: UnaryNode if predictsIn(unary.expressions).forall(_.references.subsetOf(unary.child.outputSet)) =>
+      val (child, results) = pushBelow(predictsIn(unary.expressions), unary.child)
+      val rewritten = unary.withNewChildren(Seq(child)).transformExpressionsUp {
+        case p: PredictExpression if results.contains(p.canonicalized) => results(p.canonicalized)
+      }
+      if (rewritten.output == unary.output) rewritten else Project(unary.output, rewritten)
+
+    case other =>
+      throw Errors.analysis(
+        s"predict() cannot be used inside ${other.nodeName} (${other.simpleString(200)}). " +
+          "Compute it in a subquery or CTE first, then use its result column")
+  }
+
+  /**
+   * Adds one BatchPredict per distinct call, innermost calls first (a call whose argument is
+   * another call runs after it). Calls that a BatchPredict below already computes are reused.
+   */
+  private def pushBelow(
+      predictions: Seq[PredictExpression],
+      child: LogicalPlan): (LogicalPlan, mutable.Map[Expression, Attribute]) = {
+    val results = mutable.LinkedHashMap[Expression, Attribute]()
+    child.foreach {
+      case existing: BatchPredict if child.outputSet.contains(existing.result) =>
+        results.getOrElseUpdate(existing.prediction.canonicalized, existing.result)
+      case _ =>
+    }
+    var plan = child
+    var pending: Seq[Expression] = predictions
+    var done = false
+    while (!done) {
+      val rewritten = pending.map(replace(_, results))
+      val innermost = rewritten
+        .flatMap(_.collect { case p: PredictExpression if !p.children.exists(hasPredict) => p })
+        .filterNot(p => results.contains(p.canonicalized))
+      val distinct = mutable.LinkedHashMap[Expression, PredictExpression]()
+      innermost.foreach(p => distinct.getOrElseUpdate(p.canonicalized, p))
+      if (distinct.isEmpty) {
+        done = true
+      } else {
+        distinct.foreach { case (key, prediction) =>
+          val result = AttributeReference(s"predict_${prediction.binding.modelName}", prediction.dataType, nullable = true)()
+          plan = BatchPredict(prediction, result, plan)
+          results(key) = result
+        }
+        pending = rewritten
+      }
+    }
+    (plan, results)
+  }
+
+  private def replace(expression: Expression, results: mutable.Map[Expression, Attribute]): Expression =
+    expression.transformUp {
+      case p: PredictExpression if results.contains(p.canonicalized) => results(p.canonicalized)
+    }
+
+  private def belongsToAggregate(expression: Expression, aggregate: Aggregate): Boolean =
+    expression.isInstanceOf[AggregateExpression] ||
+      aggregate.groupingExpressions.exists(_.semanticEquals(expression))
+
+  /** A call outside any aggregate function, that is not itself a grouping expression. */
+  private def hasPredictOverAggregate(aggregate: Aggregate): Boolean =
+    aggregate.aggregateExpressions.exists(resultLevelPredicts(_, aggregate).nonEmpty)
+
+  private def resultLevelPredicts(expression: Expression, aggregate: Aggregate): Seq[PredictExpression] = {
+    val found = mutable.ArrayBuffer[PredictExpression]()
+    def visit(e: Expression): Unit = e match {
+      case _: AggregateExpression =>
+      case p: PredictExpression if aggregate.groupingExpressions.exists(g => g.exists(_.semanticEquals(p))) =>
+      case p: PredictExpression => found += p
+      case other => other.children.foreach(visit)
+    }
+    visit(expression)
+    found.toSeq
+  }
+
+  /** Computes the aggregate first and the model calls over its results in a Project above. */
+  private def moveAboveAggregate(aggregate: Aggregate): (Seq[NamedExpression], Aggregate) = {
+    val projectList = mutable.ArrayBuffer[NamedExpression]()
+    val aggregateList = mutable.ArrayBuffer[NamedExpression]()
+    aggregate.aggregateExpressions.foreach { expression =>
+      if (resultLevelPredicts(expression, aggregate).nonEmpty) {
+        val rewritten = expression.transformDown {
+          case e if belongsToAggregate(e, aggregate) =>
+            val alias = e match {
+              case named: NamedExpression => named
+              case other => Alias(other, "aggregate")()
+            }
+            aggregateList += alias
+            alias.toAttribute
+        }
+        projectList += rewritten.asInstanceOf[NamedExpression]
+      } else {
+        aggregateList += expression
+        projectList += expression.toAttribute
+      }
+    }
+    (projectList.toSeq, aggregate.copy(aggregateExpressions = aggregateList.toSeq))
+  }
+
+  private def extractFromJoin(join: Join): LogicalPlan = {
+    val conjuncts = join.condition.toSeq.flatMap(splitConjunctivePredicates)
+    val predictions = predictsIn(conjuncts)
+    val left = predictions.filter(_.references.subsetOf(join.left.outputSet))
+    val right = predictions.filter(p => !left.contains(p) && p.references.subsetOf(join.right.outputSet))
+    val both = predictions.filterNot(p => left.contains(p) || right.contains(p)).map(_.canonicalized).toSet
+    val (aboveJoin, inJoin) = conjuncts.partition(_.exists(e => both.contains(e.canonicalized)))
+    if (aboveJoin.nonEmpty && join.joinType != Inner && join.joinType != Cross) {
+      throw Errors.analysis(
+        s"predict() in the condition of a ${join.joinType.sql} join cannot use columns of both sides: " +
+          s"${aboveJoin.map(_.sql).mkString(" AND ")}. Compute it in a subquery over an inner join, or" +
+          " call the model on one side only")
+    }
+    val (newLeft, leftResults) = pushBelow(left, join.left)
+    val (newRight, rightResults) = pushBelow(right, join.right)
+    val results = leftResults ++ rightResults
+    val condition = inJoin.map(replace(_, results)).reduceOption(And)
+    val newJoin = join.copy(left = newLeft, right = newRight, condition = condition)
+    val withFilter = aboveJoin.reduceOption(And) match {
+      case Some(predicate) => extract(Filter(predicate, newJoin))
+      case None => newJoin
+    }
+    Project(join.output, withFilter)
+  }
+
+  private def splitConjunctivePredicates(condition: Expression): Seq[Expression] = condition match {
+    case And(left, right) => splitConjunctivePredicates(left) ++ splitConjunctivePredicates(right)
+    case other => Seq(other)
+  }
+}

@@ -1,0 +1,36 @@
+package io.github.sparkinfer.spark.plan
+
+import org.apache.spark.sql.SparkSessionExtensions
+import org.apache.spark.sql.classic.SparkSession
+
+/** Puts sparkinfer's functions, optimizer rule and planner strategy into a session. */
+object SessionInstaller {
+
+  def inject(extensions: SparkSessionExtensions): Unit = {
+    extensions.injectFunction(SqlFunctions.predictDescriptor)
+    extensions.injectTableFunction(SqlFunctions.modelInfoDescriptor)
+    // After operator optimization, so pushed-down filters cut the rows the model sees.
+    extensions.injectPreCBORule(_ => ExtractPredictions)
+    extensions.injectPlannerStrategy(_ => BatchPredictStrategy)
+  }
+
+  /** For a session that is already running (notebooks): same functions, same rule, same strategy. */
+  def install(session: SparkSession): Unit = synchronized {
+    val state = session.sessionState
+    val (predictId, predictInfo, predictBuilder) = SqlFunctions.predictDescriptor
+    state.functionRegistry.registerFunction(predictId, predictInfo, predictBuilder)
+    val (infoId, infoInfo, infoBuilder) = SqlFunctions.modelInfoDescriptor
+    state.tableFunctionRegistry.registerFunction(infoId, infoInfo, infoBuilder)
+    val experimental = session.experimental
+    if (!experimental.extraOptimizations.contains(ExtractPredictions)) {
+      experimental.extraOptimizations = experimental.extraOptimizations :+ ExtractPredictions
+    }
+    if (!experimental.extraStrategies.contains(BatchPredictStrategy)) {
+      experimental.extraStrategies = experimental.extraStrategies :+ BatchPredictStrategy
+    }
+  }
+
+  def isInstalled(session: SparkSession): Boolean =
+    session.sessionState.functionRegistry.functionExists(
+      org.apache.spark.sql.catalyst.FunctionIdentifier(SqlFunctions.PredictName))
+}

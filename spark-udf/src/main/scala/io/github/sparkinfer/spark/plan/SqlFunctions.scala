@@ -1,0 +1,101 @@
+package io.github.sparkinfer.spark.plan
+
+import java.util.OptionalInt
+
+import scala.jdk.CollectionConverters._
+
+import org.apache.spark.sql.catalyst.FunctionIdentifier
+import org.apache.spark.sql.catalyst.expressions.{AttributeReference, Expression, ExpressionInfo, Literal}
+import org.apache.spark.sql.catalyst.plans.logical.{LocalRelation, LogicalPlan}
+import org.apache.spark.sql.catalyst.InternalRow
+import org.apache.spark.sql.types.{IntegerType, StringType}
+import org.apache.spark.unsafe.types.UTF8String
+
+/** The SQL functions sparkinfer adds: predict() and the table function model_info(). */
+object SqlFunctions {
+
+  val PredictName = "predict"
+  val ModelInfoName = "model_info"
+
+  val predictInfo = new ExpressionInfo(
+    classOf[PredictExpression].getName, null, PredictName,
+    "_FUNC_(model, input1[, input2, ...]) - Runs the registered ONNX model `model` (a string" +
+      " literal) over each row, in batches. Inputs map to the model's inputs by position, or by" +
+      " field name when the only input is a struct. Returns the model's output column type, or a" +
+      " struct of all outputs when the model has several. A null input gives a null result.",
+    """
+    Arguments:
+      * model - name of a model registered with SET spark.sparkinfer.model.<name>.path=<URI>
+      * input - numeric scalars (tensor [batch] or [batch, 1]), numeric arrays or ML vectors
+          (tensor [batch, n], or reshaped to the input's fixed shape), or one struct whose field
+          names are the model's input names
+
+    Examples:
+      > SET spark.sparkinfer.model.mlp.path=hdfs://nn/models/mlp.onnx;
+      > SELECT id, _FUNC_('mlp', features) AS scores FROM t;
+      > SELECT * FROM model_info('mlp');
+  """)
+
+  val modelInfoInfo = new ExpressionInfo(
+    "io.github.sparkinfer.spark.plan.SqlFunctions", null, ModelInfoName,
+    "_FUNC_(model) - One row per input and output of the registered model: kind ('input' or" +
+      " 'output'), position, name, element type, shape (-1 or a symbolic name is dynamic) and the" +
+      " Spark type predict() accepts or returns.",
+    "")
+
+  def predictDescriptor: (FunctionIdentifier, ExpressionInfo, Seq[Expression] => Expression) =
+    (FunctionIdentifier(PredictName), predictInfo, buildPredict)
+
+  def modelInfoDescriptor: (FunctionIdentifier, ExpressionInfo, Seq[Expression] => LogicalPlan) =
+    (FunctionIdentifier(ModelInfoName), modelInfoInfo, buildModelInfo)
+
+  def buildPredict(arguments: Seq[Expression]): Expression = {
+    val name = modelName(PredictName, arguments)
+    val binding = ModelRegistry.resolve(name, OptionalInt.empty(), java.util.List.of())
+    PredictExpression(binding, arguments.tail)
+  }
+
+  def buildModelInfo(arguments: Seq[Expression]): LogicalPlan = {
+    if (arguments.size != 1) {
+      throw Errors.analysis(s"model_info takes one argument, the model name, but got ${arguments.size}")
+    }
+    modelInfo(ModelRegistry.resolve(modelName(ModelInfoName, arguments), OptionalInt.empty(), java.util.List.of()))
+  }
+
+  def modelInfo(binding: ModelBinding): LogicalPlan = {
+    val columns = Seq(
+      AttributeReference("model", StringType, nullable = false)(),
+      AttributeReference("kind", StringType, nullable = false)(),
+      AttributeReference("position", IntegerType, nullable = false)(),
+      AttributeReference("name", StringType, nullable = false)(),
+      AttributeReference("element_type", StringType, nullable = false)(),
+      AttributeReference("shape", StringType, nullable = false)(),
+      AttributeReference("spark_type", StringType, nullable = true)())
+    val signature = binding.signature()
+    def rows(kind: String, specs: java.util.List[io.github.sparkinfer.device.TensorSpec], output: Boolean) =
+      specs.asScala.zipWithIndex.map { case (spec, position) =>
+        val sparkType =
+          if (spec.elementType() == io.github.sparkinfer.device.TensorElementType.UNSUPPORTED) null
+          else if (output) ModelBinding.outputType(spec).simpleString
+          else InputDescriptions.accepted(spec)
+        InternalRow(
+          UTF8String.fromString(binding.modelName), UTF8String.fromString(kind), position,
+          UTF8String.fromString(spec.name()), UTF8String.fromString(spec.onnxTypeName().toLowerCase),
+          UTF8String.fromString(spec.shapeString()),
+          if (sparkType == null) null else UTF8String.fromString(sparkType))
+      }
+    LocalRelation(columns,
+      (rows("input", signature.inputs(), output = false) ++
+        rows("output", signature.outputs(), output = true)).toSeq)
+  }
+
+  private def modelName(function: String, arguments: Seq[Expression]): String = arguments.headOption match {
+    case Some(literal @ Literal(value, StringType)) if value != null && literal.foldable => value.toString
+    case Some(other) if other.foldable && other.dataType == StringType && other.eval() != null =>
+      other.eval().toString
+    case _ =>
+      throw Errors.analysis(
+        s"$function() takes the model name as its first argument, a string literal such as " +
+          s"$function('minilm', ...), but got ${arguments.headOption.map(_.sql).getOrElse("no arguments")}")
+  }
+}
