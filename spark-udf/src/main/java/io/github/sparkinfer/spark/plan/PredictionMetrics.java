@@ -3,7 +3,9 @@ package io.github.sparkinfer.spark.plan;
 import org.apache.spark.sql.execution.metric.SQLMetric;
 
 /** The SQL metrics one batch-prediction node reports in the Spark UI. */
-final class PredictionMetrics {
+final class PredictionMetrics implements java.io.Serializable {
+  private static final long serialVersionUID = 1L;
+
   final SQLMetric outputRows;
   final SQLMetric modelRows;
   final SQLMetric nullRows;

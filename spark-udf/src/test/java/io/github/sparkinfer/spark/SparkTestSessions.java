@@ -1,0 +1,41 @@
+package io.github.sparkinfer.spark;
+
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.SparkSessionExtensions;
+import scala.Option;
+
+/**
+ * One local Spark for the whole test JVM (a SparkContext is per JVM): local[4], sparkinfer's
+ * extensions installed the way a spark-submit job does it.
+ */
+final class SparkTestSessions {
+  private static SparkSession shared;
+
+  private SparkTestSessions() {}
+
+  static synchronized SparkSession shared() {
+    if (shared == null) {
+      shared = SparkSession.builder()
+          .master("local[4]")
+          .appName("sparkinfer-tests")
+          .config("spark.sql.extensions", SparkInferenceExtensions.class.getName())
+          .config("spark.ui.enabled", "false")
+          .config("spark.sql.shuffle.partitions", "4")
+          .config("spark.driver.host", "127.0.0.1")
+          .config("spark.sql.adaptive.enabled", "false")
+          .getOrCreate();
+    }
+    return shared;
+  }
+
+  /** A session on the same SparkContext with no extensions at all, as a notebook may have. */
+  static SparkSession withoutExtensions() {
+    return new org.apache.spark.sql.classic.SparkSession(
+        shared().sparkContext(),
+        Option.empty(),
+        Option.empty(),
+        new SparkSessionExtensions(),
+        scala.collection.immutable.Map$.MODULE$.empty(),
+        scala.collection.immutable.Map$.MODULE$.empty());
+  }
+}

@@ -1,0 +1,340 @@
+package io.github.sparkinfer.spark;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+import io.github.sparkinfer.compression.MultilayerPerceptronModel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** predict() through Spark SQL on a real local Spark, checked against direct ONNX Runtime calls. */
+class TestPredictSql {
+  private static final int ROWS = 300;
+
+  @TempDir static Path folder;
+
+  private static SparkSession spark;
+  private static Path mlpFile;
+  private static float[][] features;
+  private static Map<Long, float[]> expected;
+
+  @BeforeAll
+  static void setUp() throws Exception {
+    spark = SparkTestSessions.shared();
+    mlpFile = TestModels.writeMlp(folder);
+    features = TestModels.randomRows(ROWS, TestModels.MLP_INPUTS, 11);
+    float[][] reference = TestModels.runFloatModel(mlpFile, "features", features);
+    expected = new HashMap<>();
+    List<Row> rows = new ArrayList<>();
+    for (int i = 0; i < ROWS; i++) {
+      expected.put((long) i, reference[i]);
+      rows.add(RowFactory.create((long) i, i % 3 == 0 ? "even" : "odd", boxed(features[i])));
+    }
+    StructType schema = new StructType()
+        .add("id", DataTypes.LongType, false)
+        .add("kind", DataTypes.StringType, false)
+        .add("features", DataTypes.createArrayType(DataTypes.FloatType, false), true);
+    spark.createDataFrame(rows, schema).repartition(7).createOrReplaceTempView("points");
+    spark.sql("SET spark.sparkinfer.model.mlp.path=" + mlpFile.toUri());
+    spark.sql("SET spark.sparkinfer.model.mlp.batchSize=32");
+  }
+
+  @AfterAll
+  static void tearDown() {
+    spark.catalog().dropTempView("points");
+    SparkInference.unregister(spark, "mlp");
+  }
+
+  @Test
+  void predictEqualsDirectOrtCall() {
+    Dataset<Row> result = spark.sql("SELECT id, predict('mlp', features) AS scores FROM points");
+    assertThat(result.schema().apply("scores").dataType())
+        .isEqualTo(DataTypes.createArrayType(DataTypes.FloatType, false));
+    List<Row> rows = result.collectAsList();
+    assertThat(rows).hasSize(ROWS);
+    for (Row row : rows) {
+      assertScores(row.getLong(0), row.getList(1));
+    }
+  }
+
+  @Test
+  void predictIsPlannedAsOneBatchNodeAfterFilterPushdown() {
+    Path parquet = folder.resolve("points.parquet");
+    spark.table("points").write().mode("overwrite").parquet(parquet.toString());
+    Dataset<Row> result = spark.sql(
+        "SELECT * FROM (SELECT id, kind, predict('mlp', features) AS scores FROM parquet.`" + parquet
+            + "`) WHERE id < 10");
+    List<Row> rows = result.collectAsList();
+    assertThat(rows).hasSize(10);
+    rows.forEach(row -> assertScores(row.getLong(0), row.getList(2)));
+    String plan = result.queryExecution().executedPlan().toString();
+    assertThat(plan).contains("BatchPredict predict(mlp, ");
+    // The filter on id sits below the model call: the model sees 10 rows, not 300.
+    assertThat(plan.indexOf("Filter")).isGreaterThan(plan.indexOf("BatchPredict predict(mlp, "));
+    assertThat(metric(result, "modelRows")).isEqualTo(10);
+    assertThat(metric(result, "batches")).isGreaterThanOrEqualTo(1);
+  }
+
+  static long metric(Dataset<Row> executed, String name) {
+    org.apache.spark.sql.execution.SparkPlan node = executed.queryExecution().executedPlan()
+        .find(plan -> plan instanceof io.github.sparkinfer.spark.plan.BatchPredictExec)
+        .get();
+    return (Long) node.metrics().apply(name).value();
+  }
+
+  @Test
+  void referenceInWhereOrderByAggregateJoinAndCte() {
+    List<Row> filtered = spark.sql(
+            "SELECT id FROM points WHERE predict('mlp', features)[0] > 0 ORDER BY predict('mlp', features)[1] DESC")
+        .collectAsList();
+    List<Long> expectedIds = new ArrayList<>();
+    expected.entrySet().stream()
+        .filter(entry -> entry.getValue()[0] > 0)
+        .sorted((left, right) -> Float.compare(right.getValue()[1], left.getValue()[1]))
+        .forEach(entry -> expectedIds.add(entry.getKey()));
+    assertThat(filtered).extracting(row -> row.getLong(0)).containsExactlyElementsOf(expectedIds);
+
+    Row aggregated = spark.sql(
+            "SELECT count(*), sum(predict('mlp', features)[0]), max(predict('mlp', features)[3]) FROM points")
+        .first();
+    double sum = expected.values().stream().mapToDouble(scores -> scores[0]).sum();
+    double max = expected.values().stream().mapToDouble(scores -> scores[3]).max().orElseThrow();
+    assertThat(aggregated.getLong(0)).isEqualTo(ROWS);
+    assertThat(aggregated.getDouble(1)).isCloseTo(sum, within(1e-3));
+    assertThat((double) aggregated.getFloat(2)).isCloseTo(max, within(1e-6));
+
+    List<Row> grouped = spark.sql(
+            "SELECT kind, count(*) AS n, predict('mlp', array_repeat(CAST(count(*) AS FLOAT), 16))[0] AS on_count"
+                + " FROM points GROUP BY kind ORDER BY kind")
+        .collectAsList();
+    assertThat(grouped).hasSize(2);
+    for (Row row : grouped) {
+      float[] input = new float[TestModels.MLP_INPUTS];
+      java.util.Arrays.fill(input, (float) row.getLong(1));
+      assertThat(row.getFloat(2)).isCloseTo(ReferenceMlp.MODEL.forward(input)[0], within(1e-4f));
+    }
+
+    List<Row> joined = spark.sql(
+            "WITH scored AS (SELECT id, predict('mlp', features) AS scores FROM points),"
+                + " best AS (SELECT id FROM points WHERE predict('mlp', features)[2] > 0.1)"
+                + " SELECT s.id, s.scores FROM scored s JOIN best b ON s.id = b.id"
+                + " AND predict('mlp', array_repeat(CAST(s.id AS FLOAT), 16))[0] IS NOT NULL")
+        .collectAsList();
+    long expectedJoined = expected.values().stream().filter(scores -> scores[2] > 0.1f).count();
+    assertThat(joined).hasSize((int) expectedJoined);
+    joined.forEach(row -> assertScores(row.getLong(0), row.getList(1)));
+  }
+
+  @Test
+  void twoModelsAndNestedCallsInOneQuery() throws Exception {
+    Path second = folder.resolve("second.onnx");
+    MultilayerPerceptronModel secondModel = MultilayerPerceptronModel.builder()
+        .layerSizes(TestModels.MLP_OUTPUTS, 8, 2).seed(99).inputName("x").outputName("y").build();
+    secondModel.writeTo(second);
+    spark.sql("SET spark.sparkinfer.model.second.path=" + second.toUri());
+    try {
+      List<Row> rows = spark.sql(
+              "SELECT id, predict('mlp', features) AS first, predict('second', predict('mlp', features)) AS chained"
+                  + " FROM points")
+          .collectAsList();
+      assertThat(rows).hasSize(ROWS);
+      String plan = spark.sql(
+              "SELECT predict('second', predict('mlp', features)) FROM points")
+          .queryExecution().executedPlan().toString();
+      // One node per model call: the shared inner call runs once.
+      assertThat(plan.split("BatchPredict predict", -1)).hasSize(3);
+      for (Row row : rows) {
+        float[] first = assertScores(row.getLong(0), row.getList(1));
+        float[] chained = secondModel.forward(first);
+        List<Float> actual = row.getList(2);
+        for (int i = 0; i < chained.length; i++) {
+          assertThat(actual.get(i)).isCloseTo(chained[i], within(1e-5f));
+        }
+      }
+    } finally {
+      SparkInference.unregister(spark, "second");
+    }
+  }
+
+  @Test
+  void nullInputGivesNullWithoutAModelCall() {
+    List<Row> rows = spark.sql(
+            "SELECT id, predict('mlp', CASE WHEN id % 10 = 0 THEN NULL ELSE features END) AS scores FROM points")
+        .collectAsList();
+    assertThat(rows).hasSize(ROWS);
+    for (Row row : rows) {
+      if (row.getLong(0) % 10 == 0) {
+        assertThat(row.isNullAt(1)).isTrue();
+      } else {
+        assertScores(row.getLong(0), row.getList(1));
+      }
+    }
+  }
+
+  @Test
+  void structArgumentMapsFieldsToInputsByName() {
+    List<Row> rows = spark.sql(
+            "SELECT id, predict('mlp', named_struct('features', features)) FROM points")
+        .collectAsList();
+    assertThat(rows).hasSize(ROWS);
+    rows.forEach(row -> assertScores(row.getLong(0), row.getList(1)));
+  }
+
+  @Test
+  void multipleInputsAndOutputsGiveAStruct() throws Exception {
+    Path multi = TestModels.writeMultiIo(folder);
+    spark.sql("SET spark.sparkinfer.model.multi.path=" + multi.toUri());
+    try {
+      Dataset<Row> result = spark.sql(
+          "SELECT id, predict('multi', CAST(id AS DOUBLE), array(1.5D, CAST(id AS DOUBLE), -2D)) AS out"
+              + " FROM range(0, 50)");
+      StructType type = (StructType) result.schema().apply("out").dataType();
+      assertThat(type.fieldNames()).containsExactly("total", "total_id", "grid");
+      assertThat(type.apply("total").dataType()).isEqualTo(DataTypes.FloatType);
+      assertThat(type.apply("total_id").dataType()).isEqualTo(DataTypes.LongType);
+      assertThat(type.apply("grid").dataType()).isEqualTo(
+          DataTypes.createArrayType(DataTypes.createArrayType(DataTypes.FloatType, false), false));
+      for (Row row : result.collectAsList()) {
+        long id = row.getLong(0);
+        Row out = row.getStruct(1);
+        assertThat(out.getFloat(0)).isEqualTo(id + 1.5f + id - 2f);
+        assertThat(out.getLong(1)).isEqualTo((long) (id + 1.5f + id - 2f));
+        List<scala.collection.Seq<Float>> grid = out.getList(2);
+        assertThat(grid).hasSize(3);
+        assertThat(scala.jdk.javaapi.CollectionConverters.asJava(grid.get(0))).containsExactly(3f);
+        assertThat(scala.jdk.javaapi.CollectionConverters.asJava(grid.get(1))).containsExactly(2f * id);
+        assertThat(scala.jdk.javaapi.CollectionConverters.asJava(grid.get(2))).containsExactly(-4f);
+      }
+      // Selecting one output returns that output's column.
+      spark.sql("SET spark.sparkinfer.model.multi.outputs=total_id");
+      Dataset<Row> one = spark.sql("SELECT predict('multi', 1, array(1, 2, 3)) AS out");
+      assertThat(one.schema().apply("out").dataType()).isEqualTo(DataTypes.LongType);
+      assertThat(one.first().getLong(0)).isEqualTo(7L);
+    } finally {
+      SparkInference.unregister(spark, "multi");
+    }
+  }
+
+  @Test
+  void describeFunctionAndModelInfo() {
+    String usage = spark.sql("DESCRIBE FUNCTION predict").collectAsList().toString();
+    assertThat(usage).contains("predict(model, input1[, input2, ...])").contains("Runs the registered ONNX model");
+    List<Row> info = spark.sql("SELECT kind, position, name, element_type, shape, spark_type FROM model_info('mlp')")
+        .collectAsList();
+    assertThat(info).extracting(Row::toString).containsExactly(
+        "[input,0,features,float,[batch, 16],array<numeric> of 16 or vector]",
+        "[output,0,scores,float,[batch, 4],array<float>]");
+  }
+
+  @Test
+  void unknownModelListsRegisteredModels() {
+    assertThatThrownBy(() -> spark.sql("SELECT predict('nope', features) FROM points"))
+        .isInstanceOf(org.apache.spark.sql.AnalysisException.class)
+        .hasMessageContaining("Unknown model 'nope'")
+        .hasMessageContaining("registered models: [")
+        .hasMessageContaining("mlp")
+        .hasMessageContaining("SET spark.sparkinfer.model.nope.path=");
+  }
+
+  @Test
+  void wrongArityOrTypeFailsAtAnalysis() {
+    assertThatThrownBy(() -> spark.sql("SELECT predict('mlp', features, features) FROM points"))
+        .isInstanceOf(org.apache.spark.sql.AnalysisException.class)
+        .hasMessageContaining("Cannot call model 'mlp' with 2 argument(s)")
+        .hasMessageContaining("features float[batch, 16]");
+    assertThatThrownBy(() -> spark.sql("SELECT predict('mlp', kind) FROM points"))
+        .isInstanceOf(org.apache.spark.sql.AnalysisException.class)
+        .hasMessageContaining("model 'mlp' input 'features'")
+        .hasMessageContaining("float tensor of shape [batch, 16]")
+        .hasMessageContaining("not numeric");
+    assertThatThrownBy(() -> spark.sql("SELECT predict('mlp', id) FROM points"))
+        .isInstanceOf(org.apache.spark.sql.AnalysisException.class)
+        .hasMessageContaining("a scalar column gives one value per row, but the input takes 16 values per row");
+    assertThatThrownBy(() -> spark.sql("SELECT predict(kind, features) FROM points"))
+        .isInstanceOf(org.apache.spark.sql.AnalysisException.class)
+        .hasMessageContaining("takes the model name as its first argument, a string literal");
+  }
+
+  @Test
+  void wrongArrayLengthAtRuntimeNamesModelInputAndLengths() {
+    assertThatThrownBy(() -> spark.sql("SELECT predict('mlp', slice(features, 1, 15)) FROM points").collectAsList())
+        .hasStackTraceContaining("Cannot run model 'mlp': input 'features' expects 16 values per row")
+        .hasStackTraceContaining("but a row has 15 values");
+  }
+
+  @Test
+  void missingOrCorruptModelFileNamesTheUri() throws Exception {
+    Path missing = folder.resolve("missing.onnx");
+    spark.sql("SET spark.sparkinfer.model.gone.path=" + missing.toUri());
+    Path corrupt = folder.resolve("corrupt.onnx");
+    Files.write(corrupt, new byte[] {1, 2, 3, 4, 5, 6, 7, 8});
+    spark.sql("SET spark.sparkinfer.model.broken.path=" + corrupt.toUri());
+    try {
+      assertThatThrownBy(() -> spark.sql("SELECT predict('gone', features) FROM points"))
+          .isInstanceOf(org.apache.spark.sql.AnalysisException.class)
+          .hasMessageContaining("Cannot load model 'gone' from " + missing.toUri().toString())
+          .hasMessageContaining("file not found");
+      assertThatThrownBy(() -> spark.sql("SELECT predict('broken', features) FROM points"))
+          .isInstanceOf(org.apache.spark.sql.AnalysisException.class)
+          .hasMessageContaining("Cannot load model 'broken'")
+          .hasMessageContaining("could not read it as an ONNX model");
+    } finally {
+      SparkInference.unregister(spark, "gone");
+      SparkInference.unregister(spark, "broken");
+    }
+  }
+
+  @Test
+  void adaptiveExecutionAndEmptyPartitions() {
+    spark.conf().set("spark.sql.adaptive.enabled", "true");
+    try {
+      List<Row> rows = spark.sql(
+              "SELECT id, predict('mlp', features) FROM (SELECT * FROM points DISTRIBUTE BY id) WHERE id >= 290")
+          .collectAsList();
+      assertThat(rows).hasSize(10);
+      rows.forEach(row -> assertScores(row.getLong(0), row.getList(1)));
+    } finally {
+      spark.conf().set("spark.sql.adaptive.enabled", "false");
+    }
+  }
+
+  private static float[] assertScores(long id, List<Float> actual) {
+    float[] reference = expected.get(id);
+    assertThat(actual).as("scores of row %d", id).hasSize(reference.length);
+    float[] values = new float[actual.size()];
+    for (int i = 0; i < reference.length; i++) {
+      values[i] = actual.get(i);
+      assertThat(values[i]).as("score %d of row %d", i, id).isCloseTo(reference[i], within(1e-6f));
+    }
+    return values;
+  }
+
+  static List<Float> boxed(float[] values) {
+    List<Float> list = new ArrayList<>(values.length);
+    for (float value : values) {
+      list.add(value);
+    }
+    return list;
+  }
+
+  /** The MLP's own Java forward pass, for values computed from aggregates. */
+
+  static final class ReferenceMlp {
+    static final MultilayerPerceptronModel MODEL = TestModels.mlp();
+  }
+}
