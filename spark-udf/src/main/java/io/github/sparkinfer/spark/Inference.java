@@ -3,6 +3,7 @@ package io.github.sparkinfer.spark;
 import io.github.sparkinfer.spark.plan.ModelBinding;
 import io.github.sparkinfer.spark.plan.ModelRegistry;
 import io.github.sparkinfer.spark.plan.PredictExpression;
+import io.github.sparkinfer.spark.plan.SessionInstaller;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -99,6 +100,12 @@ public final class Inference {
       throw new IllegalArgumentException(
           "Model '" + modelName + "': give inputs either by position (input(columns...)) or by name"
               + " (input(modelInput, column)), not both");
+    }
+    if (!SessionInstaller.isInstalled(SparkInference.classic(spark))) {
+      throw new IllegalStateException(
+          "Cannot call model '" + modelName + "': sparkinfer is not installed in this session. Start it"
+              + " with spark.sql.extensions=" + SparkInferenceExtensions.class.getName()
+              + ", or call SparkInference.install(spark) once");
     }
     ModelBinding binding =
         SparkInference.withSession(spark, () -> ModelRegistry.resolve(modelName, batchSize, outputs));

@@ -2,10 +2,8 @@ package io.github.sparkinfer.spark.plan
 
 import scala.jdk.CollectionConverters._
 
-import org.apache.spark.sql.catalyst.InternalRow
 import org.apache.spark.sql.catalyst.analysis.TypeCheckResult
-import org.apache.spark.sql.catalyst.expressions.Expression
-import org.apache.spark.sql.catalyst.expressions.codegen.{CodegenContext, ExprCode}
+import org.apache.spark.sql.catalyst.expressions.{Expression, Unevaluable}
 import org.apache.spark.sql.types.DataType
 
 /**
@@ -13,14 +11,14 @@ import org.apache.spark.sql.types.DataType
  * [[ExtractPredictions]] moves every call into a [[BatchPredict]] node that runs the model batch by
  * batch, the way Spark moves Python UDFs into a batch-evaluating node.
  */
-case class PredictExpression(binding: ModelBinding, children: Seq[Expression]) extends Expression {
+case class PredictExpression(binding: ModelBinding, children: Seq[Expression])
+  extends Expression with Unevaluable {
+  // Unevaluable also keeps rules such as ConvertToLocalRelation from evaluating it row by row.
 
   override def nullable: Boolean = true
 
   override def dataType: DataType = binding.resultType()
 
-  // A model call is never folded into a constant at planning time.
-  override def foldable: Boolean = false
 
   override def checkInputDataTypes(): TypeCheckResult = {
     try {
@@ -30,15 +28,6 @@ case class PredictExpression(binding: ModelBinding, children: Seq[Expression]) e
       case e: ModelBindingException => TypeCheckResult.TypeCheckFailure(e.getMessage)
     }
   }
-
-  override def eval(input: InternalRow): Any = throw notPlanned()
-
-  override protected def doGenCode(ctx: CodegenContext, ev: ExprCode): ExprCode = throw notPlanned()
-
-  private def notPlanned(): IllegalStateException = new IllegalStateException(
-    s"predict('${binding.modelName}', ...) was not planned into a batch node, so sparkinfer's rules" +
-      " are not installed in this session. Start the session with spark.sql.extensions=" +
-      "io.github.sparkinfer.spark.SparkInferenceExtensions, or call SparkInference.install(spark)")
 
   override def prettyName: String = "predict"
 

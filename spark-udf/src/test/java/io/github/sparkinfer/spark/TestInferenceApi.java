@@ -1,0 +1,190 @@
+package io.github.sparkinfer.spark;
+
+import static org.apache.spark.sql.functions.col;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+import io.github.sparkinfer.device.ModelCache;
+import io.github.sparkinfer.device.ModelSource;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.spark.ml.linalg.SQLDataTypes;
+import org.apache.spark.ml.linalg.Vector;
+import org.apache.spark.ml.linalg.Vectors;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The DataFrame API, ML vectors, installing into a running session, and the per-executor cache. */
+class TestInferenceApi {
+  private static final int ROWS = 200;
+
+  @TempDir static Path folder;
+
+  private static SparkSession spark;
+  private static Path mlpFile;
+  private static float[][] features;
+  private static Map<Long, float[]> expected;
+  private static Dataset<Row> points;
+
+  @BeforeAll
+  static void setUp() throws Exception {
+    spark = SparkTestSessions.shared();
+    mlpFile = TestModels.writeMlp(folder);
+    features = TestModels.randomRows(ROWS, TestModels.MLP_INPUTS, 23);
+    float[][] reference = TestModels.runFloatModel(mlpFile, "features", features);
+    expected = new HashMap<>();
+    List<Row> rows = new ArrayList<>();
+    for (int i = 0; i < ROWS; i++) {
+      expected.put((long) i, reference[i]);
+      double[] asDoubles = new double[TestModels.MLP_INPUTS];
+      for (int j = 0; j < asDoubles.length; j++) {
+        asDoubles[j] = features[i][j];
+      }
+      // Every third vector is sparse: zeros where the features are negative.
+      Vector vector = i % 3 == 0 ? sparse(asDoubles) : Vectors.dense(asDoubles);
+      rows.add(RowFactory.create((long) i, TestPredictSql.boxed(features[i]), vector));
+    }
+    StructType schema = new StructType()
+        .add("id", DataTypes.LongType, false)
+        .add("features", DataTypes.createArrayType(DataTypes.FloatType, false), false)
+        .add("vector", SQLDataTypes.VectorType(), false);
+    points = spark.createDataFrame(rows, schema).repartition(5);
+    SparkInference.register(spark, ModelSpec.builder("api_mlp").path(mlpFile.toUri().toString()).batchSize(16).build());
+  }
+
+  @AfterAll
+  static void tearDown() {
+    SparkInference.unregister(spark, "api_mlp");
+  }
+
+  @Test
+  void dataFrameApiMatchesDirectOrtAndPlansLikeSql() {
+    Dataset<Row> scored = Inference.model("api_mlp").input("features").output("scores").transform(points);
+    assertThat(scored.schema().fieldNames()).containsExactly("id", "features", "vector", "scores");
+    List<Row> rows = scored.select("id", "scores").collectAsList();
+    assertThat(rows).hasSize(ROWS);
+    rows.forEach(row -> assertScores(row.getLong(0), row.getList(1), 1e-6f));
+    points.createOrReplaceTempView("api_points");
+    String sqlPlan = spark.sql("SELECT id, features, vector, predict('api_mlp', features) AS scores FROM api_points")
+        .queryExecution().optimizedPlan().treeString();
+    String apiPlan = scored.queryExecution().optimizedPlan().treeString();
+    assertThat(normalize(apiPlan)).isEqualTo(normalize(sqlPlan));
+  }
+
+  @Test
+  void namedInputsColumnAndBatchSizeArgument() {
+    Dataset<Row> scored = points.select(
+        col("id"),
+        Inference.model("api_mlp").input("features", col("features")).batchSize(7).toColumn(spark).as("s"));
+    List<Row> rows = scored.collectAsList();
+    rows.forEach(row -> assertScores(row.getLong(0), row.getList(1), 1e-6f));
+    assertThat(TestPredictSql.metric(scored, "batches"))
+        .as("200 rows over 5 partitions in batches of at most 7")
+        .isGreaterThanOrEqualTo(ROWS / 7);
+    assertThatThrownBy(() -> Inference.model("api_mlp").output("nope").toColumn(spark))
+        .hasMessageContaining("Model 'api_mlp' has no output 'nope': its outputs are [scores]");
+  }
+
+  @Test
+  void mlVectorsDenseAndSparseAreFedAsFloatTensors() {
+    List<Row> rows = Inference.model("api_mlp").input("vector").as("scores").transform(points)
+        .select("id", "scores").collectAsList();
+    assertThat(rows).hasSize(ROWS);
+    for (Row row : rows) {
+      long id = row.getLong(0);
+      if (id % 3 == 0) {
+        float[] input = features[(int) id].clone();
+        for (int j = 0; j < input.length; j++) {
+          input[j] = Math.max(input[j], 0f);
+        }
+        float[] reference = TestPredictSql.ReferenceMlp.MODEL.forward(input);
+        List<Float> actual = row.getList(1);
+        for (int j = 0; j < reference.length; j++) {
+          assertThat(actual.get(j)).isCloseTo(reference[j], within(1e-5f));
+        }
+      } else {
+        assertScores(id, row.getList(1), 1e-6f);
+      }
+    }
+  }
+
+  @Test
+  void installIntoARunningSessionWithoutExtensions() {
+    SparkSession plain = SparkTestSessions.withoutExtensions();
+    plain.conf().set("spark.sparkinfer.model.api_mlp.path", mlpFile.toUri().toString());
+    plain.createDataFrame(List.of(RowFactory.create(3L, TestPredictSql.boxed(features[3]))),
+            new StructType().add("id", DataTypes.LongType).add("features",
+                DataTypes.createArrayType(DataTypes.FloatType, false)))
+        .createOrReplaceTempView("one_point");
+    assertThatThrownBy(() -> plain.sql("SELECT predict('api_mlp', features) FROM one_point"))
+        .hasMessageContaining("predict");
+    assertThatThrownBy(() -> Inference.model("api_mlp").input("features").toColumn(plain))
+        .hasMessageContaining("sparkinfer is not installed in this session")
+        .hasMessageContaining("SparkInference.install(spark)");
+    SparkInference.install(plain);
+    SparkInference.install(plain);
+    // A local relation, the case Spark's optimizer would otherwise evaluate eagerly.
+    List<Row> rows = plain.sql("SELECT id, predict('api_mlp', features) FROM one_point").collectAsList();
+    assertThat(rows).hasSize(1);
+    assertScores(3L, rows.get(0).getList(1), 1e-6f);
+    assertThat(SparkInference.modelInfo(plain, "api_mlp").count()).isEqualTo(2);
+    assertThat(SparkInference.registeredModels(plain)).contains("api_mlp");
+  }
+
+  @Test
+  void manyTasksOnOneExecutorLoadTheModelOnce() throws Exception {
+    Path file = folder.resolve("once.onnx");
+    TestModels.mlp().writeTo(file);
+    ModelSource source = ModelSource.of("once", file.toUri().toString());
+    SparkInference.register(spark, ModelSpec.builder("once").path(file.toUri().toString()).batchSize(4).build());
+    try {
+      long before = ModelCache.shared().loadCount(source);
+      long rows = Inference.model("once").input("features").transform(points.repartition(32))
+          .selectExpr("once[0]").filter("once[0] IS NOT NULL").count();
+      assertThat(rows).isEqualTo(ROWS);
+      // 32 tasks on local[4]'s one executor, the driver's signature read included: one load.
+      assertThat(ModelCache.shared().loadCount(source) - before).isEqualTo(1);
+      assertThat(before).isZero();
+    } finally {
+      SparkInference.unregister(spark, "once");
+    }
+  }
+
+  private static Vector sparse(double[] values) {
+    List<Integer> indices = new ArrayList<>();
+    List<Double> kept = new ArrayList<>();
+    for (int j = 0; j < values.length; j++) {
+      if (values[j] > 0) {
+        indices.add(j);
+        kept.add(values[j]);
+      }
+    }
+    return Vectors.sparse(values.length, indices.stream().mapToInt(Integer::intValue).toArray(),
+        kept.stream().mapToDouble(Double::doubleValue).toArray());
+  }
+
+  private static void assertScores(long id, List<Float> actual, float tolerance) {
+    float[] reference = expected.get(id);
+    assertThat(actual).hasSize(reference.length);
+    for (int i = 0; i < reference.length; i++) {
+      assertThat(actual.get(i)).as("score %d of row %d", i, id).isCloseTo(reference[i], within(tolerance));
+    }
+  }
+
+  /** Expression ids differ between two analyses of the same query. */
+  private static String normalize(String plan) {
+    return plan.replaceAll("#\\d+L?", "#n").replaceAll("AS \\w+#n", "AS alias#n");
+  }
+}
