@@ -231,6 +231,37 @@ class TestPredictSql {
   }
 
   @Test
+  void batchSizePrecedenceArgumentThenModelKeyThenSessionKeyThenDefault() {
+    String query = "SELECT predict('mlp', array_repeat(CAST(id AS FLOAT), 16)) AS s FROM range(0, 100, 1, 1)";
+    Dataset<Row> perModel = spark.sql(query);
+    perModel.collectAsList();
+    assertThat(metric(perModel, "batches")).as("per-model key 32: 32+32+32+4").isEqualTo(4);
+    spark.conf().unset("spark.sparkinfer.model.mlp.batchSize");
+    spark.conf().set("spark.sparkinfer.batchSize", "50");
+    try {
+      Dataset<Row> sessionWide = spark.sql(query);
+      sessionWide.collectAsList();
+      assertThat(metric(sessionWide, "batches")).as("session key 50").isEqualTo(2);
+      Dataset<Row> argument = spark.range(0, 100, 1, 1).select(
+          Inference.model("mlp").input(org.apache.spark.sql.functions.array_repeat(
+                  org.apache.spark.sql.functions.col("id").cast("float"), 16))
+              .batchSize(10).toColumn(spark));
+      argument.collectAsList();
+      assertThat(metric(argument, "batches")).as("argument 10").isEqualTo(10);
+      spark.conf().unset("spark.sparkinfer.batchSize");
+      Dataset<Row> defaults = spark.sql(query);
+      defaults.collectAsList();
+      assertThat(metric(defaults, "batches")).as("default 1024").isEqualTo(1);
+      spark.conf().set("spark.sparkinfer.model.mlp.batchSize", "zero");
+      assertThatThrownBy(() -> spark.sql(query))
+          .hasMessageContaining("Invalid value 'zero' for spark.sparkinfer.model.mlp.batchSize (model 'mlp')");
+    } finally {
+      spark.conf().unset("spark.sparkinfer.batchSize");
+      spark.sql("SET spark.sparkinfer.model.mlp.batchSize=32");
+    }
+  }
+
+  @Test
   void describeFunctionAndModelInfo() {
     String usage = spark.sql("DESCRIBE FUNCTION predict").collectAsList().toString();
     assertThat(usage).contains("predict(model, input1[, input2, ...])").contains("Runs the registered ONNX model");

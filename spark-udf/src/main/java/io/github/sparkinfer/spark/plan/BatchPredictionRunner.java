@@ -128,7 +128,6 @@ final class BatchPredictionRunner implements Iterator<InternalRow> {
       }
       resultRow.update(0, structResult);
     }
-    metrics.outputRows.add(1);
     return outputProjection.apply(joined.apply(row, resultRow));
   }
 
@@ -167,6 +166,7 @@ final class BatchPredictionRunner implements Iterator<InternalRow> {
     if (modelRows > 0) {
       run(modelRows);
     }
+    metrics.outputRows.add(filled);
   }
 
   /** Keeps a row past the child's iterator, reusing this slot's byte array when it can. */
