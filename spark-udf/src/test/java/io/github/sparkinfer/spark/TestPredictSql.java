@@ -88,6 +88,11 @@ class TestPredictSql {
     assertThat(plan.indexOf("Filter")).isGreaterThan(plan.indexOf("BatchPredict predict(mlp, "));
     assertThat(metric(result, "modelRows")).isEqualTo(10);
     assertThat(metric(result, "batches")).isGreaterThanOrEqualTo(1);
+    // The features only feed the model, so the node neither holds nor outputs them.
+    String nodeOutput = result.queryExecution().executedPlan()
+        .find(node -> node instanceof io.github.sparkinfer.spark.plan.BatchPredictExec).get()
+        .output().toString();
+    assertThat(nodeOutput).contains("id#").contains("kind#").contains("predict_mlp#").doesNotContain("features#");
   }
 
   static long metric(Dataset<Row> executed, String name) {

@@ -45,6 +45,7 @@ final class BatchPredictionRunner implements Iterator<InternalRow> {
   private final Iterator<InternalRow> input;
   private final int[] argumentOrdinals;
   private final UnsafeProjection argumentProjection;
+  private final UnsafeProjection holdProjection;
   private final UnsafeProjection outputProjection;
   private final PredictionMetrics metrics;
   private final boolean byStructField;
@@ -69,6 +70,7 @@ final class BatchPredictionRunner implements Iterator<InternalRow> {
       StructType argumentStruct,
       int[] argumentOrdinals,
       UnsafeProjection argumentProjection,
+      UnsafeProjection holdProjection,
       UnsafeProjection outputProjection,
       PredictionMetrics metrics,
       Iterator<InternalRow> input) {
@@ -76,6 +78,7 @@ final class BatchPredictionRunner implements Iterator<InternalRow> {
     this.input = input;
     this.argumentOrdinals = argumentOrdinals;
     this.argumentProjection = argumentProjection;
+    this.holdProjection = holdProjection;
     this.outputProjection = outputProjection;
     this.metrics = metrics;
     this.batchSize = binding.batchSize();
@@ -160,7 +163,7 @@ final class BatchPredictionRunner implements Iterator<InternalRow> {
         }
         positions[filled] = modelRows++;
       }
-      rows[filled] = hold(row, filled);
+      rows[filled] = hold(holdProjection == null ? row : holdProjection.apply(row), filled);
       filled++;
     }
     if (modelRows > 0) {

@@ -3,14 +3,26 @@ package io.github.sparkinfer.spark.plan
 import org.apache.spark.sql.catalyst.expressions.{Attribute, AttributeSet}
 import org.apache.spark.sql.catalyst.plans.logical.{LogicalPlan, UnaryNode}
 
-/** Runs one model call over its child's rows in batches, appending the result as a column. */
-case class BatchPredict(prediction: PredictExpression, result: Attribute, child: LogicalPlan)
-  extends UnaryNode {
+/**
+ * Runs one model call over its child's rows in batches. Its output is the child columns still
+ * needed above it (`passThrough`, narrowed by [[ExtractPredictions]]) and the result column, so
+ * columns that only fed the model are not carried along.
+ */
+case class BatchPredict(
+    prediction: PredictExpression,
+    result: Attribute,
+    passThrough: Seq[Attribute],
+    child: LogicalPlan) extends UnaryNode {
 
-  override def output: Seq[Attribute] = child.output :+ result
+  override def output: Seq[Attribute] = passThrough :+ result
 
   override def producedAttributes: AttributeSet = AttributeSet(result)
 
   override protected def withNewChildInternal(newChild: LogicalPlan): BatchPredict =
     copy(child = newChild)
+}
+
+object BatchPredict {
+  def apply(prediction: PredictExpression, result: Attribute, child: LogicalPlan): BatchPredict =
+    BatchPredict(prediction, result, child.output, child)
 }

@@ -13,10 +13,13 @@ import org.apache.spark.sql.types.StructType
  * Physical node of [[BatchPredict]]: each partition's rows go through a [[BatchPredictionRunner]],
  * which runs the model once per batch on the session this executor's cache holds.
  */
-case class BatchPredictExec(prediction: PredictExpression, result: Attribute, child: SparkPlan)
-  extends UnaryExecNode {
+case class BatchPredictExec(
+    prediction: PredictExpression,
+    result: Attribute,
+    passThrough: Seq[Attribute],
+    child: SparkPlan) extends UnaryExecNode {
 
-  override def output: Seq[Attribute] = child.output :+ result
+  override def output: Seq[Attribute] = passThrough :+ result
 
   override def producedAttributes: AttributeSet = AttributeSet(result)
 
@@ -36,6 +39,7 @@ case class BatchPredictExec(prediction: PredictExpression, result: Attribute, ch
       case _ => null
     }
     val childOutput = child.output
+    val kept = passThrough
     val outputAttributes = output
     val predictionMetrics = new PredictionMetrics(
       longMetric("numOutputRows"), longMetric("modelRows"), longMetric("nullRows"),
@@ -49,10 +53,13 @@ case class BatchPredictExec(prediction: PredictExpression, result: Attribute, ch
         } else {
           (bound.indices.toArray, UnsafeProjection.create(bound))
         }
-      val outputProjection = UnsafeProjection.create(outputAttributes, outputAttributes)
+      // Rows are held only with the columns used above; the model's own inputs are read first.
+      val holdProjection =
+        if (kept == childOutput) null else UnsafeProjection.create(kept, childOutput)
+      val outputProjection = UnsafeProjection.create(outputAttributes, kept :+ result)
       new BatchPredictionRunner(
-        binding, inputBinding, argumentStruct, ordinals, projection, outputProjection,
-        predictionMetrics, rows.asJava).asScala
+        binding, inputBinding, argumentStruct, ordinals, projection, holdProjection,
+        outputProjection, predictionMetrics, rows.asJava).asScala
     }
   }
 

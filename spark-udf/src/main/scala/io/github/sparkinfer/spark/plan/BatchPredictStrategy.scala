@@ -7,7 +7,8 @@ import org.apache.spark.sql.execution.SparkPlan
 /** Plans [[BatchPredict]] as [[BatchPredictExec]]. */
 object BatchPredictStrategy extends SparkStrategy {
   override def apply(plan: LogicalPlan): Seq[SparkPlan] = plan match {
-    case BatchPredict(prediction, result, child) => BatchPredictExec(prediction, result, planLater(child)) :: Nil
+    case BatchPredict(prediction, result, passThrough, child) =>
+      BatchPredictExec(prediction, result, passThrough, planLater(child)) :: Nil
     case _ => Nil
   }
 }

@@ -18,9 +18,28 @@ import org.apache.spark.sql.catalyst.rules.Rule
  */
 object ExtractPredictions extends Rule[LogicalPlan] {
 
-  override def apply(plan: LogicalPlan): LogicalPlan = plan.transformUp {
-    case node if !node.isInstanceOf[BatchPredict] && node.expressions.exists(hasPredict) =>
-      extract(node)
+  override def apply(plan: LogicalPlan): LogicalPlan = {
+    val extracted = plan.transformUp {
+      case node if !node.isInstanceOf[BatchPredict] && node.expressions.exists(hasPredict) =>
+        extract(node)
+    }
+    extracted.transformDown {
+      case project @ Project(list, batch: BatchPredict) =>
+        project.copy(child = narrow(batch, AttributeSet(list.flatMap(_.references))))
+    }
+  }
+
+  /**
+   * Keeps in a BatchPredict's output only the columns used above it, and so on down a chain of
+   * them: a column that only fed the model is neither held nor copied into output rows.
+   */
+  private def narrow(batch: BatchPredict, required: AttributeSet): BatchPredict = {
+    val kept = batch.passThrough.filter(required.contains)
+    val child = batch.child match {
+      case inner: BatchPredict => narrow(inner, AttributeSet(kept) ++ batch.prediction.references)
+      case other => other
+    }
+    batch.copy(passThrough = kept, child = child)
   }
 
   private def hasPredict(expression: Expression): Boolean =
