@@ -121,6 +121,19 @@ class TestInferenceApi {
   }
 
   @Test
+  void vectorsFromAVectorizedParquetScan() {
+    Path parquet = folder.resolve("vectors.parquet");
+    points.write().mode("overwrite").parquet(parquet.toString());
+    Dataset<Row> scored = Inference.model("api_mlp").input("vector").as("scores")
+        .transform(spark.read().parquet(parquet.toString())).select("id", "scores");
+    List<Row> rows = scored.collectAsList();
+    assertThat(scored.queryExecution().executedPlan().toString()).contains("BatchPredict (columnar input)");
+    assertThat(rows).hasSize(ROWS);
+    rows.stream().filter(row -> row.getLong(0) % 3 != 0)
+        .forEach(row -> assertScores(row.getLong(0), row.getList(1), 1e-6f));
+  }
+
+  @Test
   void installIntoARunningSessionWithoutExtensions() {
     SparkSession plain = SparkTestSessions.withoutExtensions();
     plain.conf().set("spark.sparkinfer.model.api_mlp.path", mlpFile.toUri().toString());

@@ -95,6 +95,31 @@ class TestPredictSql {
     assertThat(nodeOutput).contains("id#").contains("kind#").contains("predict_mlp#").doesNotContain("features#");
   }
 
+  @Test
+  void vectorizedParquetScanIsReadColumnarWithoutRowConversion() {
+    Path parquet = folder.resolve("points-with-nulls.parquet");
+    spark.sql("SELECT id, kind, CASE WHEN id % 7 = 0 THEN NULL ELSE features END AS features FROM points")
+        .coalesce(2).write().mode("overwrite").parquet(parquet.toString());
+    Dataset<Row> result = spark.sql(
+        "SELECT id, predict('mlp', features) AS scores, kind FROM parquet.`" + parquet + "`");
+    List<Row> rows = result.collectAsList();
+    String plan = result.queryExecution().executedPlan().toString();
+    assertThat(plan).contains("BatchPredict (columnar input)").doesNotContain("ColumnarToRow");
+    assertThat(rows).hasSize(ROWS);
+    for (Row row : rows) {
+      long id = row.getLong(0);
+      if (id % 7 == 0) {
+        assertThat(row.isNullAt(1)).isTrue();
+      } else {
+        assertScores(id, row.getList(1));
+      }
+      assertThat(row.getString(2)).isEqualTo(id % 3 == 0 ? "even" : "odd");
+    }
+    // Several model batches of 32 within each columnar batch.
+    assertThat(metric(result, "batches")).isGreaterThanOrEqualTo((ROWS - ROWS / 7) / 32);
+    assertThat(metric(result, "nullRows")).isEqualTo(ROWS / 7 + 1);
+  }
+
   static long metric(Dataset<Row> executed, String name) {
     org.apache.spark.sql.execution.SparkPlan node = executed.queryExecution().executedPlan()
         .find(plan -> plan instanceof io.github.sparkinfer.spark.plan.BatchPredictExec)

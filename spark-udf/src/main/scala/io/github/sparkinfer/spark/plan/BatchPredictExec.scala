@@ -4,24 +4,29 @@ import scala.jdk.CollectionConverters._
 
 import org.apache.spark.rdd.RDD
 import org.apache.spark.sql.catalyst.InternalRow
-import org.apache.spark.sql.catalyst.expressions.{Attribute, AttributeSet, BindReferences, BoundReference, UnsafeProjection}
-import org.apache.spark.sql.execution.{SparkPlan, UnaryExecNode}
+import org.apache.spark.sql.catalyst.expressions.{Attribute, AttributeReference, AttributeSet, BindReferences, BoundReference, UnsafeProjection}
+import org.apache.spark.sql.catalyst.rules.Rule
+import org.apache.spark.sql.execution.{ColumnarRule, ColumnarToRowExec, SparkPlan, UnaryExecNode}
 import org.apache.spark.sql.execution.metric.{SQLMetric, SQLMetrics}
 import org.apache.spark.sql.types.StructType
 
 /**
- * Physical node of [[BatchPredict]]: each partition's rows go through a [[BatchPredictionRunner]],
- * which runs the model once per batch on the session this executor's cache holds.
+ * Physical node of [[BatchPredict]]: each partition goes through a runner that calls the model once
+ * per batch on the session this executor's cache holds. With `columnarInput` its child produces
+ * columnar batches (a vectorized scan) and the arguments are read straight from the column vectors.
  */
 case class BatchPredictExec(
     prediction: PredictExpression,
     result: Attribute,
     passThrough: Seq[Attribute],
-    child: SparkPlan) extends UnaryExecNode {
+    child: SparkPlan,
+    columnarInput: Boolean = false) extends UnaryExecNode {
 
   override def output: Seq[Attribute] = passThrough :+ result
 
   override def producedAttributes: AttributeSet = AttributeSet(result)
+
+  override def nodeName: String = if (columnarInput) "BatchPredict (columnar input)" else "BatchPredict"
 
   override lazy val metrics: Map[String, SQLMetric] = Map(
     "numOutputRows" -> SQLMetrics.createMetric(sparkContext, "number of output rows"),
@@ -44,25 +49,52 @@ case class BatchPredictExec(
     val predictionMetrics = new PredictionMetrics(
       longMetric("numOutputRows"), longMetric("modelRows"), longMetric("nullRows"),
       longMetric("batches"), longMetric("modelTime"))
-    child.execute().mapPartitions { rows =>
-      val bound = arguments.map(BindReferences.bindReference(_, childOutput))
-      // Plain column arguments are read in place; computed ones are projected first.
-      val (ordinals, projection) =
-        if (bound.forall(_.isInstanceOf[BoundReference])) {
-          (bound.map(_.asInstanceOf[BoundReference].ordinal).toArray, null)
-        } else {
-          (bound.indices.toArray, UnsafeProjection.create(bound))
-        }
-      // Rows are held only with the columns used above; the model's own inputs are read first.
-      val holdProjection =
-        if (kept == childOutput) null else UnsafeProjection.create(kept, childOutput)
-      val outputProjection = UnsafeProjection.create(outputAttributes, kept :+ result)
-      new BatchPredictionRunner(
-        binding, inputBinding, argumentStruct, ordinals, projection, holdProjection,
-        outputProjection, predictionMetrics, rows.asJava).asScala
+
+    if (columnarInput) {
+      child.executeColumnar().mapPartitions { batches =>
+        val ordinals = arguments.map(BindReferences.bindReference(_, childOutput))
+          .map(_.asInstanceOf[BoundReference].ordinal).toArray
+        val call = new ModelCall(binding, inputBinding, argumentStruct, ordinals, predictionMetrics)
+        val outputProjection = UnsafeProjection.create(outputAttributes, childOutput :+ result)
+        new ColumnarPredictionRunner(call, outputProjection, predictionMetrics, batches.asJava).asScala
+      }
+    } else {
+      child.execute().mapPartitions { rows =>
+        val bound = arguments.map(BindReferences.bindReference(_, childOutput))
+        // Plain column arguments are read in place; computed ones are projected first.
+        val (ordinals, argumentProjection) =
+          if (bound.forall(_.isInstanceOf[BoundReference])) {
+            (bound.map(_.asInstanceOf[BoundReference].ordinal).toArray, null)
+          } else {
+            (bound.indices.toArray, UnsafeProjection.create(bound))
+          }
+        val call = new ModelCall(binding, inputBinding, argumentStruct, ordinals, predictionMetrics)
+        // Rows are held only with the columns used above; the model's own inputs are read first.
+        val holdProjection = if (kept == childOutput) null else UnsafeProjection.create(kept, childOutput)
+        val outputProjection = UnsafeProjection.create(outputAttributes, kept :+ result)
+        new BatchPredictionRunner(
+          call, argumentProjection, holdProjection, outputProjection, predictionMetrics, rows.asJava).asScala
+      }
     }
   }
 
   override protected def withNewChildInternal(newChild: SparkPlan): BatchPredictExec =
     copy(child = newChild)
+}
+
+/**
+ * After Spark inserts its row/columnar transitions: a BatchPredictExec whose arguments are plain
+ * columns of a columnar child reads that child's batches itself instead of through ColumnarToRow.
+ */
+object ReadColumnarInput extends ColumnarRule {
+  override def postColumnarTransitions: Rule[SparkPlan] = new Rule[SparkPlan] {
+    override def apply(plan: SparkPlan): SparkPlan = plan.transformUp {
+      case exec @ BatchPredictExec(prediction, _, _, ColumnarToRowExec(columnar), false)
+          if prediction.children.forall {
+            case attribute: AttributeReference => columnar.outputSet.contains(attribute)
+            case _ => false
+          } =>
+        exec.copy(child = columnar, columnarInput = true)
+    }
+  }
 }

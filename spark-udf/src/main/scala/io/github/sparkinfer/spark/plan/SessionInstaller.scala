@@ -12,6 +12,7 @@ object SessionInstaller {
     // After operator optimization, so pushed-down filters cut the rows the model sees.
     extensions.injectPreCBORule(_ => ExtractPredictions)
     extensions.injectPlannerStrategy(_ => BatchPredictStrategy)
+    extensions.injectColumnar(_ => ReadColumnarInput)
   }
 
   /** For a session that is already running (notebooks): same functions, same rule, same strategy. */
