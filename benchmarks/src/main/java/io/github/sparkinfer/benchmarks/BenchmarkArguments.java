@@ -9,7 +9,7 @@ final class BenchmarkArguments {
           "\n",
           "Usage: TabularBenchmark [--rows N] [--cores N] [--batch-size N] [--repeat N]",
           "                        [--udf-rows N] [--partitions N] [--work-dir <folder>]"
-              + " [--results <RESULTS.md>]",
+              + " [--results <RESULTS.md>] [--note <text>]",
           "",
           "  --rows        rows of 64 float features (default 1000000)",
           "  --cores       local[N] and ONNX Runtime threads of the raw ORT ceiling"
@@ -22,7 +22,8 @@ final class BenchmarkArguments {
           "  --work-dir    folder for the generated model and Parquet input (default: a"
               + " temporary folder)",
           "  --results     Markdown file whose '## Tabular MLP' section is replaced (default:"
-              + " none, print only)");
+              + " none, print only)",
+          "  --note        text to put in the results, such as how this run differs from usual");
 
   private int rows = 1_000_000;
   private int cores = Runtime.getRuntime().availableProcessors();
@@ -32,6 +33,7 @@ final class BenchmarkArguments {
   private int partitions = 0;
   private Path workDirectory;
   private Path results;
+  private String note;
 
   private BenchmarkArguments() {}
 
@@ -64,6 +66,9 @@ final class BenchmarkArguments {
           break;
         case "--results":
           parsed.results = Path.of(value(arguments, ++i, name));
+          break;
+        case "--note":
+          parsed.note = value(arguments, ++i, name);
           break;
         default:
           throw new IllegalArgumentException("Unknown argument '" + name + "'");
@@ -132,5 +137,10 @@ final class BenchmarkArguments {
   /** Null to print only. */
   Path results() {
     return results;
+  }
+
+  /** Null when none was given. */
+  String note() {
+    return note;
   }
 }

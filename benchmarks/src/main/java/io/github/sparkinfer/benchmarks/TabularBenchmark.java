@@ -529,6 +529,9 @@ public final class TabularBenchmark {
           .append("), float32, on ").append(String.format(Locale.ROOT, "%,d", arguments.rows()))
           .append(" rows of 64 float features (Parquet, read back and cached in ")
           .append(arguments.partitions()).append(" partitions before timing).\n\n");
+      if (arguments.note() != null) {
+        text.append("**Note:** ").append(arguments.note().strip()).append("\n\n");
+      }
 
       text.append("| | |\n|---|---|\n");
       row(text, "Date (UTC)", DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm").format(date));
@@ -541,6 +544,7 @@ public final class TabularBenchmark {
           + Runtime.getRuntime().maxMemory() / (1024 * 1024) + "m");
       row(text, "Spark", sparkVersion);
       row(text, "ONNX Runtime", ortVersion + " (CPU)");
+      row(text, "sparkinfer-spark-udf", jarOf(SparkInference.class));
       row(text, "Rows", String.format(Locale.ROOT, "%,d", arguments.rows()));
       row(text, "Batch size (B)", String.valueOf(arguments.batchSize()));
       row(text, "Timing", "best of " + arguments.repeat() + " runs after an untimed warm-up"
@@ -615,6 +619,21 @@ public final class TabularBenchmark {
 
     private static void row(StringBuilder text, String name, String value) {
       text.append("| ").append(name).append(" | ").append(value).append(" |\n");
+    }
+  }
+
+  /**
+   * Where {@code type} was loaded from and when that file was written: the commit above is the
+   * working tree's, while exec:exec runs the sparkinfer jars installed in the local repository.
+   */
+  static String jarOf(Class<?> type) {
+    try {
+      Path location = Path.of(type.getProtectionDomain().getCodeSource().getLocation().toURI());
+      return "`" + location + "` (written " + DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm")
+          .format(Files.getLastModifiedTime(location).toInstant().atZone(ZoneOffset.UTC))
+          + " UTC)";
+    } catch (IOException | java.net.URISyntaxException | RuntimeException e) {
+      return "unknown (" + e + ")";
     }
   }
 
