@@ -97,6 +97,19 @@ public final class ModelCache implements AutoCloseable {
     return model.as(source);
   }
 
+  /**
+   * A local copy of any file a model needs besides its .onnx file (a tokenizer, say): copied from
+   * its URI into the cache folder once per file version, like model files.
+   *
+   * @throws ModelLoadException when the file cannot be found or copied
+   */
+  public java.nio.file.Path localFile(ModelSource source, Configuration hadoopConfiguration) {
+    Objects.requireNonNull(source, "source");
+    Objects.requireNonNull(hadoopConfiguration, "hadoopConfiguration");
+    checkOpen();
+    return localCopy(source, RemoteFile.find(source, hadoopConfiguration)).file;
+  }
+
   /** Sessions this cache has loaded, for all sources, versions and settings. */
   public long loadCount() {
     return loads.get();
@@ -323,7 +336,7 @@ public final class ModelCache implements AutoCloseable {
             "Check that the file is a complete .onnx file (not truncated, not another format such"
                 + " as .pt or .safetensors) and register a good one with SET "
                 + modelPathKey(source)
-                + "=<URI of an .onnx file>",
+                + fileHint(source),
             e);
       }
     }
@@ -342,7 +355,11 @@ public final class ModelCache implements AutoCloseable {
   }
 
   private static String modelPathKey(ModelSource source) {
-    return String.format(MODEL_PATH_KEY, source.name());
+    return source.registrationKey().orElse(String.format(MODEL_PATH_KEY, source.name()));
+  }
+
+  private static String fileHint(ModelSource source) {
+    return source.registrationKey().isPresent() ? "=<URI of the file>" : "=<URI of an .onnx file>";
   }
 
   private static void closeQuietly(CachedModel model) {
@@ -443,7 +460,7 @@ public final class ModelCache implements AutoCloseable {
         throw failure(
             source,
             "it is not a valid URI (" + e.getMessage() + ")",
-            "Register a valid one with SET " + modelPathKey(source) + "=<URI of an .onnx file>",
+            "Register a valid one with SET " + modelPathKey(source) + fileHint(source),
             e);
       }
 
@@ -463,7 +480,7 @@ public final class ModelCache implements AutoCloseable {
               "it is a directory, not a file",
               "Register the .onnx file itself with SET "
                   + modelPathKey(source)
-                  + "=<URI of an .onnx file>",
+                  + fileHint(source),
               null);
         }
         return new RemoteFile(fileSystem, status);
@@ -471,7 +488,7 @@ public final class ModelCache implements AutoCloseable {
         throw failure(
             source,
             "file not found",
-            "Register it with SET " + modelPathKey(source) + "=<URI of an .onnx file>",
+            "Register it with SET " + modelPathKey(source) + fileHint(source),
             e);
       } catch (UnsupportedFileSystemException e) {
         String scheme = path.toUri().getScheme();

@@ -9,14 +9,29 @@ public final class ModelSource implements Serializable {
 
   private final String name;
   private final String uri;
+  private final String registrationKey;
 
-  private ModelSource(String name, String uri) {
+  private ModelSource(String name, String uri, String registrationKey) {
     this.name = Objects.requireNonNull(name, "name");
     this.uri = Objects.requireNonNull(uri, "uri");
+    this.registrationKey = registrationKey;
   }
 
   public static ModelSource of(String name, String uri) {
-    return new ModelSource(name, uri);
+    return new ModelSource(name, uri, null);
+  }
+
+  /**
+   * Another file of model {@code name} (a tokenizer, say), registered under {@code
+   * registrationKey}, which error messages name as the setting to fix.
+   */
+  public static ModelSource ofFile(String name, String uri, String registrationKey) {
+    return new ModelSource(name, uri, Objects.requireNonNull(registrationKey, "registrationKey"));
+  }
+
+  /** The setting that registered this file, when it is not the model's .path. */
+  public java.util.Optional<String> registrationKey() {
+    return java.util.Optional.ofNullable(registrationKey);
   }
 
   public String name() {
@@ -31,12 +46,13 @@ public final class ModelSource implements Serializable {
   public boolean equals(Object other) {
     return other instanceof ModelSource
         && ((ModelSource) other).name.equals(name)
-        && ((ModelSource) other).uri.equals(uri);
+        && ((ModelSource) other).uri.equals(uri)
+        && Objects.equals(((ModelSource) other).registrationKey, registrationKey);
   }
 
   @Override
   public int hashCode() {
-    return Objects.hash(name, uri);
+    return Objects.hash(name, uri, registrationKey);
   }
 
   @Override
