@@ -114,6 +114,17 @@ public final class OnnxModel {
     return List.copyOf(inputs);
   }
 
+  /** Operator types of the main graph's nodes, as "domain:type" or just "type" for ONNX's own. */
+  public Set<String> operatorTypes() {
+    Set<String> types = new java.util.TreeSet<>();
+    for (ai.onnx.proto.OnnxMl.NodeProto node : proto.getGraph().getNodeList()) {
+      types.add(node.getDomain().isEmpty() || node.getDomain().equals("ai.onnx")
+          ? node.getOpType()
+          : node.getDomain() + ":" + node.getOpType());
+    }
+    return Collections.unmodifiableSet(types);
+  }
+
   /**
    * @throws IllegalStateException when an output is not a tensor (a sequence or map)
    */

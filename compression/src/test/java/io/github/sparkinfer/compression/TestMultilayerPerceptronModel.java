@@ -169,4 +169,11 @@ class TestMultilayerPerceptronModel {
     }
     return max;
   }
+
+  @Test
+  void operatorTypesListTheGraphsNodes() {
+    MultilayerPerceptronModel model =
+        MultilayerPerceptronModel.builder().layerSizes(4, 8, 2).seed(1).build();
+    assertThat(OnnxModel.parse(model.toBytes()).operatorTypes()).containsExactly("Gemm", "Relu");
+  }
 }

@@ -1,5 +1,6 @@
 package io.github.sparkinfer.spark;
 
+import io.github.sparkinfer.spark.plan.EmbedExpression;
 import io.github.sparkinfer.spark.plan.ModelBinding;
 import io.github.sparkinfer.spark.plan.ModelRegistry;
 import io.github.sparkinfer.spark.plan.PredictExpression;
@@ -24,25 +25,33 @@ import scala.jdk.javaapi.CollectionConverters;
  * <pre>{@code
  * Dataset<Row> scored = Inference.model("mlp").input("features").output("scores").transform(df);
  * Column score = Inference.model("mlp").input(col("a"), col("b")).toColumn(spark);
+ * Dataset<Row> embedded = Inference.embed("minilm").input("body").transform(docs);  // column "embedding"
  * }</pre>
  *
  * <p>Settings given here take precedence over the session's keys for the model.
  */
 public final class Inference {
   private final String modelName;
+  private final boolean embedding;
   private final List<Column> positionalInputs = new ArrayList<>();
   private final Map<String, Column> namedInputs = new LinkedHashMap<>();
   private final List<String> outputs = new ArrayList<>();
   private OptionalInt batchSize = OptionalInt.empty();
   private String resultColumn;
 
-  private Inference(String modelName) {
+  private Inference(String modelName, boolean embedding) {
     this.modelName = modelName;
+    this.embedding = embedding;
   }
 
-  /** Starts a call of the model registered under {@code name}. */
+  /** Starts a call of the model registered under {@code name}: SQL's predict(). */
   public static Inference model(String name) {
-    return new Inference(name);
+    return new Inference(name, false);
+  }
+
+  /** Starts an embedding of one text column with the text model {@code name}: SQL's embed(). */
+  public static Inference embed(String name) {
+    return new Inference(name, true);
   }
 
   /** Columns that feed the model's inputs in order. */
@@ -90,7 +99,9 @@ public final class Inference {
   /** {@code dataset} with the result column added. */
   public Dataset<Row> transform(Dataset<Row> dataset) {
     Column column = toColumn(dataset.sparkSession());
-    String name = resultColumn != null ? resultColumn : outputs.size() == 1 ? outputs.get(0) : modelName;
+    String name = resultColumn != null ? resultColumn
+        : embedding ? "embedding"
+        : outputs.size() == 1 ? outputs.get(0) : modelName;
     return dataset.withColumn(name, column);
   }
 
@@ -119,7 +130,8 @@ public final class Inference {
       namedInputs.forEach((input, column) -> structFields.add(column.as(input)));
       arguments.add(ExpressionUtils.expression(functions.struct(structFields.toArray(new Column[0]))));
     }
+    scala.collection.immutable.Seq<Expression> children = CollectionConverters.asScala(arguments).toSeq();
     return ExpressionUtils.column(
-        new PredictExpression(binding, CollectionConverters.asScala(arguments).toSeq()));
+        embedding ? new EmbedExpression(binding, children) : new PredictExpression(binding, children));
   }
 }

@@ -23,6 +23,40 @@ public final class InferenceProperties {
   /** Per-model: ONNX Runtime intra-op threads per session. Falls back to {@link #INTRA_OP_THREADS}. */
   public static final String MODEL_INTRA_OP_THREADS_SUFFIX = ".intraOpThreads";
 
+  /** Per-model: URI of the tokenizer.json (Hugging Face tokenizers format); makes it a text model. */
+  public static final String MODEL_TOKENIZER_SUFFIX = ".tokenizer";
+
+  /**
+   * Per-model: longest token sequence, longer texts are truncated. Default: the tokenizer.json's
+   * own truncation length, else the model's fixed sequence length, else 512.
+   */
+  public static final String MODEL_MAX_LENGTH_SUFFIX = ".maxLength";
+
+  /** Per-model: how embed() pools token states into one vector: mean (default) or cls. */
+  public static final String MODEL_POOLING_SUFFIX = ".pooling";
+
+  /** Per-model: whether embed() scales vectors to unit length (default true). */
+  public static final String MODEL_NORMALIZE_SUFFIX = ".normalize";
+
+  /** Per-model: the output embed() reads; default the first float output of rank 3, else rank 2. */
+  public static final String MODEL_EMBEDDING_OUTPUT_SUFFIX = ".embeddingOutput";
+
+  /** Per-model: padded tokens (rows × longest row) per text batch. Falls back to {@link #TOKEN_BUDGET}. */
+  public static final String MODEL_TOKEN_BUDGET_SUFFIX = ".tokenBudget";
+
+  /** Session-wide padded tokens per text batch. */
+  public static final String TOKEN_BUDGET = "spark.sparkinfer.tokenBudget";
+
+  public static final long TOKEN_BUDGET_DEFAULT = 8192;
+
+  /**
+   * Rows of a partition that are tokenized, sorted by length and batched together; the next window
+   * is tokenized while the model runs on this one. Output keeps the input's row order.
+   */
+  public static final String SORT_WINDOW_ROWS = "spark.sparkinfer.sortWindowRows";
+
+  public static final int SORT_WINDOW_ROWS_DEFAULT = 1024;
+
   /** Session-wide rows per model call. */
   public static final String BATCH_SIZE = "spark.sparkinfer.batchSize";
 

@@ -76,11 +76,16 @@ final class TestModels {
 
   /** The real all-MiniLM-L6-v2 (fp32) ONNX file from langchain4j's artifact. */
   static Path copyMiniLm(Path folder) {
-    Path file = folder.resolve("all-minilm-l6-v2.onnx");
+    return copyResource(folder, "all-minilm-l6-v2.onnx");
+  }
+
+  /** A file from the test class path (the langchain4j model artifacts), copied into a folder. */
+  static Path copyResource(Path folder, String resource) {
+    Path file = folder.resolve(resource);
     if (!Files.exists(file)) {
-      try (InputStream in = TestModels.class.getClassLoader().getResourceAsStream("all-minilm-l6-v2.onnx")) {
+      try (InputStream in = TestModels.class.getClassLoader().getResourceAsStream(resource)) {
         if (in == null) {
-          throw new IllegalStateException("all-minilm-l6-v2.onnx not on the test class path");
+          throw new IllegalStateException(resource + " not on the test class path");
         }
         Files.copy(in, file, StandardCopyOption.REPLACE_EXISTING);
       } catch (IOException e) {

@@ -5,8 +5,6 @@ import java.util.NoSuchElementException;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.JoinedRow;
 import org.apache.spark.sql.catalyst.expressions.UnsafeProjection;
-import org.apache.spark.sql.catalyst.expressions.UnsafeRow;
-import org.apache.spark.unsafe.Platform;
 
 /**
  * Runs one model over one partition of rows, a batch at a time: it holds up to batchSize rows
@@ -74,29 +72,11 @@ final class BatchPredictionRunner implements Iterator<InternalRow> {
     while (filled < rows.length && input.hasNext()) {
       InternalRow row = input.next();
       positions[filled] = call.add(argumentProjection == null ? row : argumentProjection.apply(row));
-      rows[filled] = hold(holdProjection == null ? row : holdProjection.apply(row), filled);
+      rows[filled] = HeldRows.hold(holdProjection == null ? row : holdProjection.apply(row), rows[filled]);
       filled++;
     }
     call.run();
     metrics.outputRows.add(filled);
   }
 
-  /** Keeps a row past the child's iterator, reusing this slot's byte array when it can. */
-  private InternalRow hold(InternalRow row, int slot) {
-    if (!(row instanceof UnsafeRow)) {
-      return row.copy();
-    }
-    UnsafeRow source = (UnsafeRow) row;
-    int size = source.getSizeInBytes();
-    UnsafeRow target = rows[slot] instanceof UnsafeRow && ((UnsafeRow) rows[slot]).numFields() == source.numFields()
-        ? (UnsafeRow) rows[slot]
-        : new UnsafeRow(source.numFields());
-    byte[] bytes = target.getBaseObject() instanceof byte[] ? (byte[]) target.getBaseObject() : null;
-    if (bytes == null || bytes.length < size) {
-      bytes = new byte[Math.max(size, 8)];
-    }
-    Platform.copyMemory(source.getBaseObject(), source.getBaseOffset(), bytes, Platform.BYTE_ARRAY_OFFSET, size);
-    target.pointTo(bytes, size);
-    return target;
-  }
 }

@@ -29,6 +29,8 @@ public final class ModelBinding implements Serializable {
   private final int batchSize;
   private final int intraOpThreads;
   private final List<TensorSpec> selectedOutputs;
+  private final List<String> outputNames;
+  private final TextSettings text;
 
   ModelBinding(
       String modelName,
@@ -37,6 +39,19 @@ public final class ModelBinding implements Serializable {
       int batchSize,
       int intraOpThreads,
       List<String> outputNames) {
+    this(modelName, source, signature, batchSize, intraOpThreads, outputNames, null);
+  }
+
+  private ModelBinding(
+      String modelName,
+      ModelSource source,
+      ModelSignature signature,
+      int batchSize,
+      int intraOpThreads,
+      List<String> outputNames,
+      TextSettings text) {
+    this.outputNames = List.copyOf(outputNames);
+    this.text = text;
     this.modelName = modelName;
     this.source = source;
     this.signature = signature;
@@ -72,7 +87,17 @@ public final class ModelBinding implements Serializable {
 
   /** A copy of this binding returning only the named outputs. */
   public ModelBinding withOutputs(List<String> outputNames) {
-    return new ModelBinding(modelName, source, signature, batchSize, intraOpThreads, outputNames);
+    return new ModelBinding(modelName, source, signature, batchSize, intraOpThreads, outputNames, text);
+  }
+
+  /** A copy of this binding for a text model: strings are tokenized into its inputs. */
+  ModelBinding withText(TextSettings settings) {
+    return new ModelBinding(modelName, source, signature, batchSize, intraOpThreads, outputNames, settings);
+  }
+
+  /** The text settings when the model has a tokenizer, else null. */
+  TextSettings text() {
+    return text;
   }
 
   /** One output: its column type. Several: a struct with one field per output, in model order. */
@@ -241,7 +266,8 @@ public final class ModelBinding implements Serializable {
         && signature.equals(that.signature)
         && batchSize == that.batchSize
         && intraOpThreads == that.intraOpThreads
-        && selectedOutputs.equals(that.selectedOutputs);
+        && selectedOutputs.equals(that.selectedOutputs)
+        && java.util.Objects.equals(text, that.text);
   }
 
   @Override

@@ -205,19 +205,25 @@ final class ModelCall {
 
   private OrtSession session() {
     if (session == null) {
-      LoadedModel model = ModelCache.shared().acquire(binding.source(), sessionSettings(), hadoopConfiguration());
-      if (!model.signature().equals(binding.signature())) {
-        throw new PredictionException(
-            "Model '" + binding.modelName() + "' at " + binding.source().uri() + " changed after the"
-                + " query was planned: it was planned for " + binding.signature() + " but the file now"
-                + " has " + model.signature() + ". Run the query again");
-      }
-      session = model.session();
+      session = acquireSession(binding);
     }
     return session;
   }
 
-  private SessionSettings sessionSettings() {
+  /** The executor's shared session for this model, checked against the plan's signature. */
+  static OrtSession acquireSession(ModelBinding binding) {
+    LoadedModel model =
+        ModelCache.shared().acquire(binding.source(), sessionSettings(binding), hadoopConfiguration());
+    if (!model.signature().equals(binding.signature())) {
+      throw new PredictionException(
+          "Model '" + binding.modelName() + "' at " + binding.source().uri() + " changed after the"
+              + " query was planned: it was planned for " + binding.signature() + " but the file now"
+              + " has " + model.signature() + ". Run the query again");
+    }
+    return model.session();
+  }
+
+  private static SessionSettings sessionSettings(ModelBinding binding) {
     int threads = binding.intraOpThreads();
     if (threads <= 0) {
       TaskContext task = TaskContext.get();
@@ -226,7 +232,7 @@ final class ModelCall {
     return SessionSettings.builder().intraOpThreads(threads).build();
   }
 
-  private static Configuration hadoopConfiguration() {
+  static Configuration hadoopConfiguration() {
     SparkEnv environment = SparkEnv.get();
     return environment == null
         ? new Configuration()

@@ -9,6 +9,16 @@ import static io.github.sparkinfer.spark.InferenceProperties.MODEL_INTRA_OP_THRE
 import static io.github.sparkinfer.spark.InferenceProperties.MODEL_OUTPUTS_SUFFIX;
 import static io.github.sparkinfer.spark.InferenceProperties.MODEL_PATH_SUFFIX;
 import static io.github.sparkinfer.spark.InferenceProperties.MODEL_PREFIX;
+import static io.github.sparkinfer.spark.InferenceProperties.MODEL_EMBEDDING_OUTPUT_SUFFIX;
+import static io.github.sparkinfer.spark.InferenceProperties.MODEL_MAX_LENGTH_SUFFIX;
+import static io.github.sparkinfer.spark.InferenceProperties.MODEL_NORMALIZE_SUFFIX;
+import static io.github.sparkinfer.spark.InferenceProperties.MODEL_POOLING_SUFFIX;
+import static io.github.sparkinfer.spark.InferenceProperties.MODEL_TOKENIZER_SUFFIX;
+import static io.github.sparkinfer.spark.InferenceProperties.MODEL_TOKEN_BUDGET_SUFFIX;
+import static io.github.sparkinfer.spark.InferenceProperties.SORT_WINDOW_ROWS;
+import static io.github.sparkinfer.spark.InferenceProperties.SORT_WINDOW_ROWS_DEFAULT;
+import static io.github.sparkinfer.spark.InferenceProperties.TOKEN_BUDGET;
+import static io.github.sparkinfer.spark.InferenceProperties.TOKEN_BUDGET_DEFAULT;
 
 import io.github.sparkinfer.device.LoadedModel;
 import io.github.sparkinfer.device.ModelCache;
@@ -63,6 +73,8 @@ public final class ModelRegistry {
               + ". Register it with SET " + MODEL_PREFIX + name + MODEL_PATH_SUFFIX + "=<URI of the .onnx file>"
               + " or SparkInference.register(spark, ModelSpec.builder(\"" + name + "\").path(...).build())");
     }
+    String modelBatchSize = conf.getConfString(MODEL_PREFIX + name + MODEL_BATCH_SIZE_SUFFIX, null);
+    boolean explicitBatchSize = batchSizeArgument.isPresent() || (modelBatchSize != null && !modelBatchSize.isBlank());
     int batchSize = batchSizeArgument.isPresent()
         ? batchSizeArgument.getAsInt()
         : positiveInt(conf, name, MODEL_PREFIX + name + MODEL_BATCH_SIZE_SUFFIX,
@@ -84,11 +96,113 @@ public final class ModelRegistry {
     } catch (ModelLoadException e) {
       throw Errors.analysis(e.getMessage(), e);
     }
+    if (!explicitBatchSize && isDynamicallyQuantized(source)) {
+      // One scale per batch: rows would change each other's results. Exact unless asked otherwise.
+      batchSize = 1;
+    }
+    ModelBinding binding;
     try {
-      return new ModelBinding(name, source, model.signature(), batchSize, threads, outputs);
+      binding = new ModelBinding(name, source, model.signature(), batchSize, threads, outputs);
     } catch (ModelBindingException e) {
       throw Errors.analysis(e.getMessage(), e);
     }
+    String tokenizer = conf.getConfString(MODEL_PREFIX + name + MODEL_TOKENIZER_SUFFIX, null);
+    return tokenizer == null || tokenizer.isBlank() ? binding : binding.withText(textSettings(conf, binding, tokenizer.trim()));
+  }
+
+  private static TextSettings textSettings(SQLConf conf, ModelBinding binding, String tokenizerUri) {
+    String name = binding.modelName();
+    String prefix = MODEL_PREFIX + name;
+    for (io.github.sparkinfer.device.TensorSpec input : binding.signature().inputs()) {
+      boolean known = input.name().equals(TextSettings.INPUT_IDS)
+          || input.name().equals(TextSettings.ATTENTION_MASK)
+          || input.name().equals(TextSettings.TOKEN_TYPE_IDS);
+      boolean integral = input.elementType() == io.github.sparkinfer.device.TensorElementType.INT64
+          || input.elementType() == io.github.sparkinfer.device.TensorElementType.INT32;
+      if (!known || !integral || input.rank() != 2) {
+        throw Errors.analysis(
+            "Model '" + name + "' has a tokenizer (" + prefix + MODEL_TOKENIZER_SUFFIX + ") but its input '"
+                + input.name() + "' (" + input.onnxTypeName().toLowerCase() + input.shapeString() + ") is not"
+                + " one a tokenizer fills: text models take input_ids and optionally attention_mask and"
+                + " token_type_ids, integer tensors of shape [batch, tokens]. Remove the tokenizer key to"
+                + " call it with predict() on numeric columns");
+      }
+    }
+    if (binding.signature().inputs().stream().noneMatch(input -> input.name().equals(TextSettings.INPUT_IDS))) {
+      throw Errors.analysis("Model '" + name + "' has a tokenizer but no input_ids input: its inputs are "
+          + binding.describeInputs());
+    }
+    ModelSource tokenizer = ModelSource.ofFile(name, tokenizerUri, prefix + MODEL_TOKENIZER_SUFFIX);
+    java.nio.file.Path localTokenizer;
+    try {
+      localTokenizer = ModelCache.shared().localFile(tokenizer, driverHadoopConfiguration());
+    } catch (ModelLoadException e) {
+      throw Errors.analysis(e.getMessage().replace("Cannot load model", "Cannot load the tokenizer of model"), e);
+    }
+    int maxLength = positiveInt(conf, name, prefix + MODEL_MAX_LENGTH_SUFFIX,
+        defaultMaxLength(binding, localTokenizer));
+    TextSettings.Pooling pooling = TextSettings.Pooling.parse(name, prefix + MODEL_POOLING_SUFFIX,
+        conf.getConfString(prefix + MODEL_POOLING_SUFFIX, "mean"));
+    String normalizeText = conf.getConfString(prefix + MODEL_NORMALIZE_SUFFIX, "true").trim();
+    if (!normalizeText.equalsIgnoreCase("true") && !normalizeText.equalsIgnoreCase("false")) {
+      throw Errors.analysis("Invalid value '" + normalizeText + "' for " + prefix + MODEL_NORMALIZE_SUFFIX
+          + " (model '" + name + "'): use true or false");
+    }
+    long tokenBudget = positiveInt(conf, name, prefix + MODEL_TOKEN_BUDGET_SUFFIX,
+        positiveInt(conf, name, TOKEN_BUDGET, (int) TOKEN_BUDGET_DEFAULT));
+    int windowRows = positiveInt(conf, name, SORT_WINDOW_ROWS, SORT_WINDOW_ROWS_DEFAULT);
+    String output = conf.getConfString(prefix + MODEL_EMBEDDING_OUTPUT_SUFFIX, "").trim();
+    if (output.isEmpty()) {
+      output = TextSettings.defaultEmbeddingOutput(binding);
+    } else {
+      String chosen = output;
+      if (binding.signature().outputs().stream().noneMatch(spec -> spec.name().equals(chosen))) {
+        throw Errors.analysis("Model '" + name + "' has no output '" + output + "' (" + prefix
+            + MODEL_EMBEDDING_OUTPUT_SUFFIX + "): its outputs are " + binding.signature().outputs());
+      }
+    }
+    return new TextSettings(tokenizer, maxLength, pooling, Boolean.parseBoolean(normalizeText), tokenBudget,
+        windowRows, output);
+  }
+
+  private static final java.util.concurrent.ConcurrentMap<java.nio.file.Path, Boolean> DYNAMICALLY_QUANTIZED =
+      new java.util.concurrent.ConcurrentHashMap<>();
+
+  /**
+   * Whether the model quantizes activations at run time (DynamicQuantizeLinear, as ONNX Runtime's
+   * dynamic int8 quantizer makes): it picks one scale for the whole batch tensor, so a row's result
+   * depends on the other rows of its batch. Read once per file version.
+   */
+  static boolean isDynamicallyQuantized(ModelSource source) {
+    java.nio.file.Path local = ModelCache.shared().localFile(source, driverHadoopConfiguration());
+    return DYNAMICALLY_QUANTIZED.computeIfAbsent(local, file -> {
+      try {
+        return io.github.sparkinfer.compression.OnnxModel.read(file).operatorTypes().contains("DynamicQuantizeLinear");
+      } catch (java.io.IOException | RuntimeException e) {
+        throw Errors.analysis("Cannot read the graph of model '" + source.name() + "' (" + source.uri() + "): "
+            + e.getMessage(), e);
+      }
+    });
+  }
+
+  /** The tokenizer.json's own truncation length, else the model's fixed sequence length, else 512. */
+  private static int defaultMaxLength(ModelBinding binding, java.nio.file.Path tokenizer) {
+    try {
+      com.fasterxml.jackson.databind.JsonNode truncation =
+          new com.fasterxml.jackson.databind.ObjectMapper().readTree(tokenizer.toFile()).path("truncation");
+      if (truncation.path("max_length").canConvertToInt() && truncation.path("max_length").asInt() > 0) {
+        return truncation.path("max_length").asInt();
+      }
+    } catch (java.io.IOException e) {
+      throw Errors.analysis("Cannot read the tokenizer of model '" + binding.modelName() + "' ("
+          + tokenizer + ") as JSON: " + e.getMessage() + ". Register a Hugging Face tokenizer.json", e);
+    }
+    for (io.github.sparkinfer.device.TensorSpec input : binding.signature().inputs()) {
+      if (input.name().equals(TextSettings.INPUT_IDS) && input.dimension(1) > 0) {
+        return (int) input.dimension(1);
+      }
+    }
+    return 512;
   }
 
   /**

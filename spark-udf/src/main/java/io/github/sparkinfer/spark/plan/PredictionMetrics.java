@@ -11,17 +11,30 @@ final class PredictionMetrics implements java.io.Serializable {
   final SQLMetric nullRows;
   final SQLMetric batches;
   final SQLMetric modelTime;
+  // Text models only; null otherwise.
+  final SQLMetric tokens;
+  final SQLMetric paddingTokens;
+  final SQLMetric paddingPercent;
+  final SQLMetric tokenizeTime;
 
   PredictionMetrics(
       SQLMetric outputRows,
       SQLMetric modelRows,
       SQLMetric nullRows,
       SQLMetric batches,
-      SQLMetric modelTime) {
+      SQLMetric modelTime,
+      SQLMetric tokens,
+      SQLMetric paddingTokens,
+      SQLMetric paddingPercent,
+      SQLMetric tokenizeTime) {
     this.outputRows = outputRows;
     this.modelRows = modelRows;
     this.nullRows = nullRows;
     this.batches = batches;
     this.modelTime = modelTime;
+    this.tokens = tokens;
+    this.paddingTokens = paddingTokens;
+    this.paddingPercent = paddingPercent;
+    this.tokenizeTime = tokenizeTime;
   }
 }

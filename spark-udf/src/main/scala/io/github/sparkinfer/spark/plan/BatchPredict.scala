@@ -9,7 +9,7 @@ import org.apache.spark.sql.catalyst.plans.logical.{LogicalPlan, UnaryNode}
  * columns that only fed the model are not carried along.
  */
 case class BatchPredict(
-    prediction: PredictExpression,
+    prediction: ModelInvocation,
     result: Attribute,
     passThrough: Seq[Attribute],
     child: LogicalPlan) extends UnaryNode {
@@ -23,6 +23,6 @@ case class BatchPredict(
 }
 
 object BatchPredict {
-  def apply(prediction: PredictExpression, result: Attribute, child: LogicalPlan): BatchPredict =
+  def apply(prediction: ModelInvocation, result: Attribute, child: LogicalPlan): BatchPredict =
     BatchPredict(prediction, result, child.output, child)
 }

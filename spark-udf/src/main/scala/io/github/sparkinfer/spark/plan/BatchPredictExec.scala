@@ -16,7 +16,7 @@ import org.apache.spark.sql.types.StructType
  * columnar batches (a vectorized scan) and the arguments are read straight from the column vectors.
  */
 case class BatchPredictExec(
-    prediction: PredictExpression,
+    prediction: ModelInvocation,
     result: Attribute,
     passThrough: Seq[Attribute],
     child: SparkPlan,
@@ -28,27 +28,51 @@ case class BatchPredictExec(
 
   override def nodeName: String = if (columnarInput) "BatchPredict (columnar input)" else "BatchPredict"
 
+  private def isText: Boolean = prediction.isInstanceOf[EmbedExpression]
+
   override lazy val metrics: Map[String, SQLMetric] = Map(
     "numOutputRows" -> SQLMetrics.createMetric(sparkContext, "number of output rows"),
     "modelRows" -> SQLMetrics.createMetric(sparkContext, "rows sent to the model"),
     "nullRows" -> SQLMetrics.createMetric(sparkContext, "rows with a null argument (no model call)"),
     "batches" -> SQLMetrics.createMetric(sparkContext, "model batches"),
-    "modelTime" -> SQLMetrics.createNanoTimingMetric(sparkContext, "model run time"))
+    "modelTime" -> SQLMetrics.createNanoTimingMetric(sparkContext, "inference time")) ++
+    (if (isText) Map(
+      "tokens" -> SQLMetrics.createMetric(sparkContext, "tokens"),
+      "paddingTokens" -> SQLMetrics.createMetric(sparkContext, "padding tokens"),
+      "paddingPercent" -> SQLMetrics.createAverageMetric(sparkContext, "padding ratio (% of batch tokens)"),
+      "tokenizeTime" -> SQLMetrics.createNanoTimingMetric(sparkContext, "tokenize time"))
+    else Map.empty)
 
   override protected def doExecute(): RDD[InternalRow] = {
     val binding = prediction.binding
     val arguments = prediction.children
-    val inputBinding = binding.bindInputs(arguments.map(_.dataType).asJava)
-    val argumentStruct = arguments.head.dataType match {
-      case struct: StructType if arguments.size == 1 => struct
-      case _ => null
-    }
     val childOutput = child.output
     val kept = passThrough
     val outputAttributes = output
     val predictionMetrics = new PredictionMetrics(
       longMetric("numOutputRows"), longMetric("modelRows"), longMetric("nullRows"),
-      longMetric("batches"), longMetric("modelTime"))
+      longMetric("batches"), longMetric("modelTime"), metrics.get("tokens").orNull,
+      metrics.get("paddingTokens").orNull, metrics.get("paddingPercent").orNull,
+      metrics.get("tokenizeTime").orNull)
+
+    if (isText) {
+      return child.execute().mapPartitions { rows =>
+        val bound = BindReferences.bindReference(arguments.head, childOutput)
+        val (ordinal, argumentProjection) = bound match {
+          case reference: BoundReference => (reference.ordinal, null)
+          case other => (0, UnsafeProjection.create(Seq(other)))
+        }
+        val holdProjection = if (kept == childOutput) null else UnsafeProjection.create(kept, childOutput)
+        val outputProjection = UnsafeProjection.create(outputAttributes, kept :+ result)
+        new TextEmbeddingRunner(binding, ordinal, argumentProjection, holdProjection, outputProjection,
+          predictionMetrics, rows.asJava).asScala
+      }
+    }
+    val inputBinding = binding.bindInputs(arguments.map(_.dataType).asJava)
+    val argumentStruct = arguments.head.dataType match {
+      case struct: StructType if arguments.size == 1 => struct
+      case _ => null
+    }
 
     if (columnarInput) {
       child.executeColumnar().mapPartitions { batches =>
@@ -89,7 +113,7 @@ case class BatchPredictExec(
 object ReadColumnarInput extends ColumnarRule {
   override def postColumnarTransitions: Rule[SparkPlan] = new Rule[SparkPlan] {
     override def apply(plan: SparkPlan): SparkPlan = plan.transformUp {
-      case exec @ BatchPredictExec(prediction, _, _, ColumnarToRowExec(columnar), false)
+      case exec @ BatchPredictExec(prediction: PredictExpression, _, _, ColumnarToRowExec(columnar), false)
           if prediction.children.forall {
             case attribute: AttributeReference => columnar.outputSet.contains(attribute)
             case _ => false

@@ -43,10 +43,10 @@ object ExtractPredictions extends Rule[LogicalPlan] {
   }
 
   private def hasPredict(expression: Expression): Boolean =
-    expression.exists(_.isInstanceOf[PredictExpression])
+    expression.exists(_.isInstanceOf[ModelInvocation])
 
-  private def predictsIn(expressions: Seq[Expression]): Seq[PredictExpression] =
-    expressions.flatMap(_.collect { case p: PredictExpression => p })
+  private def predictsIn(expressions: Seq[Expression]): Seq[ModelInvocation] =
+    expressions.flatMap(_.collect { case p: ModelInvocation => p })
 
   private def extract(node: LogicalPlan): LogicalPlan = node match {
     case project: Project =>
@@ -78,7 +78,7 @@ object ExtractPredictions extends Rule[LogicalPlan] {
     case unary: UnaryNode if predictsIn(unary.expressions).forall(_.references.subsetOf(unary.child.outputSet)) =>
       val (child, results) = pushBelow(predictsIn(unary.expressions), unary.child)
       val rewritten = unary.withNewChildren(Seq(child)).transformExpressionsUp {
-        case p: PredictExpression if results.contains(p.canonicalized) => results(p.canonicalized)
+        case p: ModelInvocation if results.contains(p.canonicalized) => results(p.canonicalized)
       }
       if (rewritten.output == unary.output) rewritten else Project(unary.output, rewritten)
 
@@ -93,7 +93,7 @@ object ExtractPredictions extends Rule[LogicalPlan] {
    * another call runs after it). Calls that a BatchPredict below already computes are reused.
    */
   private def pushBelow(
-      predictions: Seq[PredictExpression],
+      predictions: Seq[ModelInvocation],
       child: LogicalPlan): (LogicalPlan, mutable.Map[Expression, Attribute]) = {
     val results = mutable.LinkedHashMap[Expression, Attribute]()
     child.foreach {
@@ -107,15 +107,16 @@ object ExtractPredictions extends Rule[LogicalPlan] {
     while (!done) {
       val rewritten = pending.map(replace(_, results))
       val innermost = rewritten
-        .flatMap(_.collect { case p: PredictExpression if !p.children.exists(hasPredict) => p })
+        .flatMap(_.collect { case p: ModelInvocation if !p.children.exists(hasPredict) => p })
         .filterNot(p => results.contains(p.canonicalized))
-      val distinct = mutable.LinkedHashMap[Expression, PredictExpression]()
+      val distinct = mutable.LinkedHashMap[Expression, ModelInvocation]()
       innermost.foreach(p => distinct.getOrElseUpdate(p.canonicalized, p))
       if (distinct.isEmpty) {
         done = true
       } else {
         distinct.foreach { case (key, prediction) =>
-          val result = AttributeReference(s"predict_${prediction.binding.modelName}", prediction.dataType, nullable = true)()
+          val result = AttributeReference(
+            s"${prediction.prettyName}_${prediction.binding.modelName}", prediction.dataType, nullable = true)()
           plan = BatchPredict(prediction, result, plan)
           results(key) = result
         }
@@ -127,7 +128,7 @@ object ExtractPredictions extends Rule[LogicalPlan] {
 
   private def replace(expression: Expression, results: mutable.Map[Expression, Attribute]): Expression =
     expression.transformUp {
-      case p: PredictExpression if results.contains(p.canonicalized) => results(p.canonicalized)
+      case p: ModelInvocation if results.contains(p.canonicalized) => results(p.canonicalized)
     }
 
   private def belongsToAggregate(expression: Expression, aggregate: Aggregate): Boolean =
@@ -138,12 +139,12 @@ object ExtractPredictions extends Rule[LogicalPlan] {
   private def hasPredictOverAggregate(aggregate: Aggregate): Boolean =
     aggregate.aggregateExpressions.exists(resultLevelPredicts(_, aggregate).nonEmpty)
 
-  private def resultLevelPredicts(expression: Expression, aggregate: Aggregate): Seq[PredictExpression] = {
-    val found = mutable.ArrayBuffer[PredictExpression]()
+  private def resultLevelPredicts(expression: Expression, aggregate: Aggregate): Seq[ModelInvocation] = {
+    val found = mutable.ArrayBuffer[ModelInvocation]()
     def visit(e: Expression): Unit = e match {
       case _: AggregateExpression =>
-      case p: PredictExpression if aggregate.groupingExpressions.exists(g => g.exists(_.semanticEquals(p))) =>
-      case p: PredictExpression => found += p
+      case p: ModelInvocation if aggregate.groupingExpressions.exists(g => g.exists(_.semanticEquals(p))) =>
+      case p: ModelInvocation => found += p
       case other => other.children.foreach(visit)
     }
     visit(expression)

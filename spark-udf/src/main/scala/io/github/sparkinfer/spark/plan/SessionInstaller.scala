@@ -8,6 +8,7 @@ object SessionInstaller {
 
   def inject(extensions: SparkSessionExtensions): Unit = {
     extensions.injectFunction(SqlFunctions.predictDescriptor)
+    extensions.injectFunction(SqlFunctions.embedDescriptor)
     extensions.injectTableFunction(SqlFunctions.modelInfoDescriptor)
     // After operator optimization, so pushed-down filters cut the rows the model sees.
     extensions.injectPreCBORule(_ => ExtractPredictions)
@@ -20,6 +21,8 @@ object SessionInstaller {
     val state = session.sessionState
     val (predictId, predictInfo, predictBuilder) = SqlFunctions.predictDescriptor
     state.functionRegistry.registerFunction(predictId, predictInfo, predictBuilder)
+    val (embedId, embedInfo, embedBuilder) = SqlFunctions.embedDescriptor
+    state.functionRegistry.registerFunction(embedId, embedInfo, embedBuilder)
     val (infoId, infoInfo, infoBuilder) = SqlFunctions.modelInfoDescriptor
     state.tableFunctionRegistry.registerFunction(infoId, infoInfo, infoBuilder)
     val experimental = session.experimental

@@ -15,6 +15,7 @@ import org.apache.spark.unsafe.types.UTF8String
 object SqlFunctions {
 
   val PredictName = "predict"
+  val EmbedName = "embed"
   val ModelInfoName = "model_info"
 
   val predictInfo = new ExpressionInfo(
@@ -42,6 +43,27 @@ object SqlFunctions {
       " 'output'), position, name, element type, shape (-1 or a symbolic name is dynamic) and the" +
       " Spark type predict() accepts or returns.",
     "")
+
+  val embedInfo = new ExpressionInfo(
+    classOf[EmbedExpression].getName, null, EmbedName,
+    "_FUNC_(model, text) - The embedding of each text, from the registered text model `model` (a" +
+      " string literal; registered with a tokenizer). Texts are tokenized on the executors," +
+      " truncated to the model's maximum length, batched by token length, pooled (mean or cls)" +
+      " and normalized. Returns array<float>; a null text gives null.",
+    """
+    Examples:
+      > SET spark.sparkinfer.model.minilm.path=hdfs://nn/models/all-minilm-l6-v2.onnx;
+      > SET spark.sparkinfer.model.minilm.tokenizer=hdfs://nn/models/tokenizer.json;
+      > SELECT id, _FUNC_('minilm', body) AS embedding FROM docs;
+  """)
+
+  def embedDescriptor: (FunctionIdentifier, ExpressionInfo, Seq[Expression] => Expression) =
+    (FunctionIdentifier(EmbedName), embedInfo, buildEmbed)
+
+  def buildEmbed(arguments: Seq[Expression]): Expression = {
+    val name = modelName(EmbedName, arguments)
+    EmbedExpression(ModelRegistry.resolve(name, OptionalInt.empty(), java.util.List.of()), arguments.tail)
+  }
 
   def predictDescriptor: (FunctionIdentifier, ExpressionInfo, Seq[Expression] => Expression) =
     (FunctionIdentifier(PredictName), predictInfo, buildPredict)
