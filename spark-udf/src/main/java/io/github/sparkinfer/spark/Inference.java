@@ -5,6 +5,7 @@ import io.github.sparkinfer.spark.plan.ModelBinding;
 import io.github.sparkinfer.spark.plan.ModelRegistry;
 import io.github.sparkinfer.spark.plan.PredictExpression;
 import io.github.sparkinfer.spark.plan.SessionInstaller;
+import io.github.sparkinfer.spark.plan.TokenizeExpression;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -98,7 +99,7 @@ public final class Inference {
 
   /** {@code dataset} with the result column added. */
   public Dataset<Row> transform(Dataset<Row> dataset) {
-    Column column = toColumn(dataset.sparkSession());
+    Column column = toColumn(dataset.sparkSession(), dataset);
     String name = resultColumn != null ? resultColumn
         : embedding ? "embedding"
         : outputs.size() == 1 ? outputs.get(0) : modelName;
@@ -107,6 +108,10 @@ public final class Inference {
 
   /** The call as a column, resolved against {@code spark}'s registered models. */
   public Column toColumn(SparkSession spark) {
+    return toColumn(spark, null);
+  }
+
+  private Column toColumn(SparkSession spark, Dataset<Row> dataset) {
     if (!positionalInputs.isEmpty() && !namedInputs.isEmpty()) {
       throw new IllegalArgumentException(
           "Model '" + modelName + "': give inputs either by position (input(columns...)) or by name"
@@ -131,6 +136,13 @@ public final class Inference {
       arguments.add(ExpressionUtils.expression(functions.struct(structFields.toArray(new Column[0]))));
     }
     scala.collection.immutable.Seq<Expression> children = CollectionConverters.asScala(arguments).toSeq();
+    if (!embedding && dataset != null && positionalInputs.size() == 1 && binding.isTextModel()
+        && dataset.select(positionalInputs.get(0)).schema().fields()[0].dataType()
+            instanceof org.apache.spark.sql.types.StringType) {
+      // On a text model one string column is tokenized into the inputs, as in SQL.
+      children = CollectionConverters.asScala(java.util.List.<Expression>of(
+          new TokenizeExpression(binding, arguments.get(0)))).toSeq();
+    }
     return ExpressionUtils.column(
         embedding ? new EmbedExpression(binding, children) : new PredictExpression(binding, children));
   }

@@ -203,6 +203,43 @@ class TestEmbed {
     }
   }
 
+  @Test
+  void predictAndTokenizeOnATextModel() throws Exception {
+    String text = texts.get(7);
+    List<Row> tokenized = spark.sql("SELECT tokenize('minilm', '" + text + "') AS t").collectAsList();
+    Row inputs = tokenized.get(0).getStruct(0);
+    List<Long> ids = inputs.getList(0);
+    List<Long> mask = inputs.getList(1);
+    assertThat(ids).hasSize(128);
+    int length = (int) mask.stream().filter(value -> value == 1L).count();
+    assertThat(ids.get(0)).isEqualTo(101L);
+    assertThat(ids.get(length - 1)).isEqualTo(102L);
+    assertThat(ids.subList(length, 128)).containsOnly(0L);
+
+    List<Row> predicted = spark.sql("SELECT predict('minilm', body) AS hidden FROM docs WHERE id = 7").collectAsList();
+    List<scala.collection.Seq<Float>> hidden = predicted.get(0).getList(0);
+    assertThat(hidden).hasSize(128);
+    long[] paddedIds = new long[128];
+    long[] paddedMask = new long[128];
+    for (int i = 0; i < 128; i++) {
+      paddedIds[i] = ids.get(i);
+      paddedMask[i] = mask.get(i);
+    }
+    float[][][] reference = TestModels.runMiniLm(
+        TestModels.copyResource(folder, "all-minilm-l6-v2.onnx"), new long[][] {paddedIds}, new long[][] {paddedMask});
+    for (int token = 0; token < length; token++) {
+      List<Float> state = scala.jdk.javaapi.CollectionConverters.asJava(hidden.get(token));
+      for (int k = 0; k < 384; k++) {
+        assertThat(Math.abs(state.get(k) - reference[0][token][k])).isLessThanOrEqualTo(1e-5f);
+      }
+    }
+    // The DataFrame API tokenizes a string column the same way.
+    Dataset<Row> viaApi = Inference.model("minilm").input("body").as("hidden").transform(documents.filter("id = 7"));
+    List<scala.collection.Seq<Float>> apiHidden = viaApi.select("hidden").first().getList(0);
+    assertThat(scala.jdk.javaapi.CollectionConverters.asJava(apiHidden.get(0)))
+        .isEqualTo(scala.jdk.javaapi.CollectionConverters.asJava(hidden.get(0)));
+  }
+
   /** 200 generated sentences of 3 to 60 words, and the cases that break tokenizers. */
   static List<String> corpus() {
     String[] words = ("the a of to and in is it that for on with as was be by this are at from or an"

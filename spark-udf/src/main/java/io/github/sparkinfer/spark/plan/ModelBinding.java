@@ -95,6 +95,11 @@ public final class ModelBinding implements Serializable {
     return new ModelBinding(modelName, source, signature, batchSize, intraOpThreads, outputNames, settings);
   }
 
+  /** Whether the model was registered with a tokenizer. */
+  public boolean isTextModel() {
+    return text != null;
+  }
+
   /** The text settings when the model has a tokenizer, else null. */
   TextSettings text() {
     return text;

@@ -9,6 +9,7 @@ object SessionInstaller {
   def inject(extensions: SparkSessionExtensions): Unit = {
     extensions.injectFunction(SqlFunctions.predictDescriptor)
     extensions.injectFunction(SqlFunctions.embedDescriptor)
+    extensions.injectFunction(SqlFunctions.tokenizeDescriptor)
     extensions.injectTableFunction(SqlFunctions.modelInfoDescriptor)
     // After operator optimization, so pushed-down filters cut the rows the model sees.
     extensions.injectPreCBORule(_ => ExtractPredictions)
@@ -23,6 +24,8 @@ object SessionInstaller {
     state.functionRegistry.registerFunction(predictId, predictInfo, predictBuilder)
     val (embedId, embedInfo, embedBuilder) = SqlFunctions.embedDescriptor
     state.functionRegistry.registerFunction(embedId, embedInfo, embedBuilder)
+    val (tokenizeId, tokenizeInfo, tokenizeBuilder) = SqlFunctions.tokenizeDescriptor
+    state.functionRegistry.registerFunction(tokenizeId, tokenizeInfo, tokenizeBuilder)
     val (infoId, infoInfo, infoBuilder) = SqlFunctions.modelInfoDescriptor
     state.tableFunctionRegistry.registerFunction(infoId, infoInfo, infoBuilder)
     val experimental = session.experimental

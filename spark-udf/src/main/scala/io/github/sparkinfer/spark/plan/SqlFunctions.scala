@@ -74,8 +74,32 @@ object SqlFunctions {
   def buildPredict(arguments: Seq[Expression]): Expression = {
     val name = modelName(PredictName, arguments)
     val binding = ModelRegistry.resolve(name, OptionalInt.empty(), java.util.List.of())
-    PredictExpression(binding, arguments.tail)
+    PredictExpression(binding, textToInputs(binding, arguments.tail))
   }
+
+  /** On a text model, one string argument is tokenized into the model's inputs. */
+  def textToInputs(binding: ModelBinding, inputs: Seq[Expression]): Seq[Expression] = inputs match {
+    case Seq(text) if binding.text() != null && text.resolved && text.dataType == StringType =>
+      Seq(TokenizeExpression(binding, text))
+    case other => other
+  }
+
+  val tokenizeInfo = new ExpressionInfo(
+    classOf[TokenizeExpression].getName, null, "tokenize",
+    "_FUNC_(model, text) - The registered text model's tokenizer applied to `text`: a struct of" +
+      " input_ids, attention_mask and token_type_ids (array<bigint>), truncated and padded with zeros" +
+      " to the model's maximum length.",
+    "")
+
+  def tokenizeDescriptor: (FunctionIdentifier, ExpressionInfo, Seq[Expression] => Expression) =
+    (FunctionIdentifier("tokenize"), tokenizeInfo, arguments => {
+      if (arguments.size != 2) {
+        throw Errors.analysis(s"tokenize takes two arguments, the model name and a text, but got ${arguments.size}")
+      }
+      TokenizeExpression(
+        ModelRegistry.resolve(modelName("tokenize", arguments), OptionalInt.empty(), java.util.List.of()),
+        arguments(1))
+    })
 
   def buildModelInfo(arguments: Seq[Expression]): LogicalPlan = {
     if (arguments.size != 1) {
