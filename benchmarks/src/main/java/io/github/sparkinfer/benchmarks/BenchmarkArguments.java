@@ -82,14 +82,14 @@ final class BenchmarkArguments {
     return parsed;
   }
 
-  private static String value(String[] arguments, int index, String name) {
+  static String value(String[] arguments, int index, String name) {
     if (index >= arguments.length || arguments[index].startsWith("--")) {
       throw new IllegalArgumentException("Missing value after " + name);
     }
     return arguments[index];
   }
 
-  private static int positive(String name, String text) {
+  static int positive(String name, String text) {
     int value;
     try {
       value = Integer.parseInt(text.replace("_", ""));

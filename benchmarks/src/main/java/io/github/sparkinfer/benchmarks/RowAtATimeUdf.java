@@ -98,7 +98,7 @@ final class RowAtATimeUdf implements UDF1<Seq<Object>, float[]> {
     return session;
   }
 
-  private static Configuration hadoopConfiguration() {
+  static Configuration hadoopConfiguration() {
     SparkEnv environment = SparkEnv.get();
     return environment == null
         ? new Configuration()

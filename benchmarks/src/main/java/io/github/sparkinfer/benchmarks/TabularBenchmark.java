@@ -321,7 +321,7 @@ public final class TabularBenchmark {
   }
 
   /** Every node of {@code plan}, also those inside adaptive execution's query stages. */
-  private static void visit(SparkPlan plan, Consumer<SparkPlan> action) {
+  static void visit(SparkPlan plan, Consumer<SparkPlan> action) {
     action.accept(plan);
     if (plan instanceof AdaptiveSparkPlanExec) {
       visit(((AdaptiveSparkPlanExec) plan).executedPlan(), action);
@@ -334,7 +334,7 @@ public final class TabularBenchmark {
   }
 
   /** Makes Spark compute every column of every row, and store nothing. */
-  private static void writeToNoop(Dataset<Row> result) {
+  static void writeToNoop(Dataset<Row> result) {
     result.write().format("noop").mode(SaveMode.Overwrite).save();
   }
 
@@ -346,7 +346,7 @@ public final class TabularBenchmark {
         .toArray();
   }
 
-  private static Map<Long, float[]> collect(Dataset<Row> result, long[] ids) {
+  static Map<Long, float[]> collect(Dataset<Row> result, long[] ids) {
     Object[] boxed = Arrays.stream(ids).boxed().toArray();
     Map<Long, float[]> scores = new LinkedHashMap<>();
     for (Row row : result.where(col("id").isin(boxed)).collectAsList()) {
@@ -411,7 +411,7 @@ public final class TabularBenchmark {
     return max;
   }
 
-  private static void log(String format, Object... values) {
+  static void log(String format, Object... values) {
     System.out.printf(Locale.ROOT, "[%s] %s%n",
         DateTimeFormatter.ofPattern("HH:mm:ss").format(ZonedDateTime.now()),
         String.format(Locale.ROOT, format, values));
@@ -421,7 +421,7 @@ public final class TabularBenchmark {
     return nanos / 1e9;
   }
 
-  private static String loadAverage() {
+  static String loadAverage() {
     try {
       String[] fields = Files.readString(Path.of("/proc/loadavg")).trim().split("\\s+");
       return fields[0] + " " + fields[1] + " " + fields[2];
@@ -430,7 +430,7 @@ public final class TabularBenchmark {
     }
   }
 
-  private static void deleteRecursively(Path folder) throws IOException {
+  static void deleteRecursively(Path folder) throws IOException {
     try (Stream<Path> paths = Files.walk(folder)) {
       for (Path path : (Iterable<Path>) paths.sorted(Comparator.reverseOrder())::iterator) {
         Files.deleteIfExists(path);
