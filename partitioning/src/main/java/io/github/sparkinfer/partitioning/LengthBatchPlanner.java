@@ -6,16 +6,19 @@ import java.util.List;
 /**
  * Forms model batches from a window of rows by their token length, so that rows of similar length
  * share a batch and padding stays small. Rows are taken longest first; each batch holds at most
- * {@code maxRows} rows and at most {@code tokenBudget} padded tokens (rows × its longest row), and
- * always at least one row. Immutable; build with {@link #builder()}.
+ * {@code maxRows} rows, at most {@code tokenBudget} padded tokens (rows × its longest row), only
+ * rows at least {@code 1 - maxPadding} as long as its longest row, and always at least one row.
+ * Immutable; build with {@link #builder()}.
  */
 public final class LengthBatchPlanner {
   private final int maxRows;
   private final long tokenBudget;
+  private final double maxPadding;
 
-  private LengthBatchPlanner(int maxRows, long tokenBudget) {
+  private LengthBatchPlanner(int maxRows, long tokenBudget, double maxPadding) {
     this.maxRows = maxRows;
     this.tokenBudget = tokenBudget;
+    this.maxPadding = maxPadding;
   }
 
   public static Builder builder() {
@@ -28,6 +31,10 @@ public final class LengthBatchPlanner {
 
   public long tokenBudget() {
     return tokenBudget;
+  }
+
+  public double maxPadding() {
+    return maxPadding;
   }
 
   /**
@@ -44,7 +51,12 @@ public final class LengthBatchPlanner {
     while (start < count) {
       long longest = Math.max(lengths[order[start]], 1);
       int rows = (int) Math.max(1, Math.min(maxRows, tokenBudget / longest));
-      int end = Math.min(count, start + rows);
+      // Without this a window that fits the budget would be one batch padded to its longest row.
+      double shortestAllowed = longest * (1 - maxPadding);
+      int end = start + 1;
+      while (end < count && end - start < rows && lengths[order[end]] >= shortestAllowed) {
+        end++;
+      }
       int[] batch = new int[end - start];
       System.arraycopy(order, start, batch, 0, batch.length);
       batches.add(batch);
@@ -78,12 +90,13 @@ public final class LengthBatchPlanner {
 
   @Override
   public String toString() {
-    return "LengthBatchPlanner{maxRows=" + maxRows + ", tokenBudget=" + tokenBudget + "}";
+    return "LengthBatchPlanner{maxRows=" + maxRows + ", tokenBudget=" + tokenBudget + ", maxPadding=" + maxPadding + "}";
   }
 
   public static final class Builder {
     private int maxRows = 64;
     private long tokenBudget = 8192;
+    private double maxPadding = 0.2;
 
     private Builder() {}
 
@@ -105,8 +118,20 @@ public final class LengthBatchPlanner {
       return this;
     }
 
+    /**
+     * Largest share of a row's batch slots that may be padding: a row joins a batch only if it has
+     * at least {@code 1 - fraction} of the batch's longest row. 1 turns this off.
+     */
+    public Builder maxPadding(double fraction) {
+      if (!(fraction >= 0 && fraction <= 1)) {
+        throw new IllegalArgumentException("Invalid maximum padding " + fraction + ": must be between 0 and 1");
+      }
+      this.maxPadding = fraction;
+      return this;
+    }
+
     public LengthBatchPlanner build() {
-      return new LengthBatchPlanner(maxRows, tokenBudget);
+      return new LengthBatchPlanner(maxRows, tokenBudget, maxPadding);
     }
   }
 }

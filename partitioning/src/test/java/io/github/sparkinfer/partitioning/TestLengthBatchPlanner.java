@@ -28,7 +28,7 @@ class TestLengthBatchPlanner {
       previousLongest = longest;
       assertThat((long) batch.length * longest).isLessThanOrEqualTo(4096);
       for (int row : batch) {
-        assertThat(lengths[row]).isLessThanOrEqualTo(longest);
+        assertThat(lengths[row]).isLessThanOrEqualTo(longest).isGreaterThanOrEqualTo((int) Math.ceil(longest * 0.8));
         seen[row]++;
       }
     }
@@ -59,9 +59,21 @@ class TestLengthBatchPlanner {
   }
 
   @Test
+  void aWindowThatFitsTheBudgetIsStillSplitByLength() {
+    // All 8 rows fit 8192 tokens at once, but one batch would pad the short ones to 100.
+    int[] lengths = {100, 95, 90, 50, 48, 45, 10, 9};
+    List<int[]> batches = LengthBatchPlanner.builder().build().plan(lengths, lengths.length);
+    assertThat(batches).containsExactly(new int[] {0, 1, 2}, new int[] {3, 4, 5}, new int[] {6, 7});
+    assertThat(LengthBatchPlanner.builder().maxPadding(1).build().plan(lengths, lengths.length)).hasSize(1);
+    assertThatThrownBy(() -> LengthBatchPlanner.builder().maxPadding(1.5))
+        .hasMessageContaining("Invalid maximum padding 1.5");
+  }
+
+  @Test
   void aRowLongerThanTheBudgetRunsAlone() {
     List<int[]> batches = LengthBatchPlanner.builder().maxRows(8).tokenBudget(100).build()
         .plan(new int[] {500, 10, 10, 10}, 4);
+    // 500 then three rows of 10: the padding rule and the budget both start a new batch.
     assertThat(batches).hasSize(2);
     assertThat(batches.get(0)).containsExactly(0);
     assertThat(batches.get(1)).containsExactly(1, 2, 3);
