@@ -2,6 +2,7 @@ package io.github.sparkinfer.device;
 
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtProviderOptions;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.OrtSession.SessionOptions.ExecutionMode;
 import ai.onnxruntime.OrtSession.SessionOptions.OptLevel;
@@ -15,8 +16,11 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -25,6 +29,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Supplier;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
@@ -43,6 +48,11 @@ import org.slf4j.LoggerFactory;
  * replaced at the same URI is noticed and loaded as a new version. Sessions of older versions stay
  * open until the cache is closed, because tasks may still be running them.
  *
+ * <p>Sessions are bound to the device of their {@link SessionSettings}: tasks on one GPU share one
+ * session, another GPU gets its own. When a session cannot be created on its accelerator, the
+ * settings' {@link DeviceFallback} policy decides: fail, or share the model's CPU session, which is
+ * logged once per model and device and counted ({@link #fallbackCount()}).
+ *
  * <p>Thread-safe. Tasks never close the sessions they acquire; {@link #closeAll()} does, and must
  * only run when no task uses them (ONNX Runtime does not guard a session closed during a run).
  */
@@ -59,11 +69,26 @@ public final class ModelCache implements AutoCloseable {
   private final AtomicLong loads = new AtomicLong();
   private final ConcurrentMap<ModelSource, LongAdder> loadsBySource = new ConcurrentHashMap<>();
   private final AtomicLong copies = new AtomicLong();
+  private final AtomicLong fallbacks = new AtomicLong();
+  private final ConcurrentMap<ModelSource, LongAdder> fallbacksBySource = new ConcurrentHashMap<>();
+  // Model name, URI and device of each fallback warned about: one WARN each per JVM.
+  private final Set<String> warnedFallbacks = ConcurrentHashMap.newKeySet();
+  private final AtomicLong fallbackWarnings = new AtomicLong();
+  private final Supplier<Set<String>> availableProviders;
   private volatile boolean closed = false;
 
   /** A cache whose local copies go to {@code cacheDirectory}; tests use their own folder. */
   ModelCache(Path cacheDirectory) {
+    this(cacheDirectory, ExecutionProviders::available);
+  }
+
+  /**
+   * A cache that takes {@code availableProviders} for ORT's: tests claim providers this CPU-only
+   * build lacks, to reach the failures of creating sessions with them.
+   */
+  ModelCache(Path cacheDirectory, Supplier<Set<String>> availableProviders) {
     this.cacheDirectory = Objects.requireNonNull(cacheDirectory, "cacheDirectory");
+    this.availableProviders = Objects.requireNonNull(availableProviders, "availableProviders");
   }
 
   /**
@@ -79,8 +104,12 @@ public final class ModelCache implements AutoCloseable {
    * loading it if no task of this JVM has. When many tasks ask at once, one loads and the others
    * wait for it. A failed load is not remembered: the next call tries again.
    *
-   * @throws ModelLoadException when the file cannot be found, copied or read as an ONNX model; the
-   *     message names the model, the URI, the reason and the fix
+   * <p>For an accelerator, the returned model's {@link LoadedModel#device()} says where the session
+   * really runs: the CPU when the device could not be used and the fallback policy is cpu.
+   *
+   * @throws ModelLoadException when the file cannot be found, copied or read as an ONNX model, or
+   *     the device cannot be used and the fallback policy is fail; the message names the model, the
+   *     URI, the reason and the fix
    */
   public LoadedModel acquire(
       ModelSource source, SessionSettings settings, Configuration hadoopConfiguration) {
@@ -90,9 +119,7 @@ public final class ModelCache implements AutoCloseable {
     checkOpen();
 
     RemoteFile file = RemoteFile.find(source, hadoopConfiguration);
-    ModelKey key = new ModelKey(file.version, settings);
-    CompletableFuture<CachedModel> existing = models.get(key);
-    CachedModel model = existing != null ? await(existing, source) : loadOnce(key, source, file);
+    CachedModel model = get(new ModelKey(file.version, settings), source, file);
     // Two model names may point at one file; each caller sees the name it asked for.
     return model.as(source);
   }
@@ -119,6 +146,26 @@ public final class ModelCache implements AutoCloseable {
   public long loadCount(ModelSource source) {
     LongAdder count = loadsBySource.get(source);
     return count == null ? 0 : count.sum();
+  }
+
+  /**
+   * Sessions that run on the CPU because their accelerator could not be used, for all sources: one
+   * per model file version, settings and device, however many tasks then use the CPU session (each
+   * task can tell by {@link LoadedModel#isFallback()}).
+   */
+  public long fallbackCount() {
+    return fallbacks.get();
+  }
+
+  /** {@link #fallbackCount()} for {@code source}. */
+  public long fallbackCount(ModelSource source) {
+    LongAdder count = fallbacksBySource.get(source);
+    return count == null ? 0 : count.sum();
+  }
+
+  /** The fallback WARNs logged: one per model and device. */
+  long fallbackWarningCount() {
+    return fallbackWarnings.get();
   }
 
   /** Model files this cache copied to its folder; a copy another JVM made first is not counted. */
@@ -154,6 +201,11 @@ public final class ModelCache implements AutoCloseable {
   @Override
   public String toString() {
     return "ModelCache(" + cacheDirectory + ", " + models.size() + " sessions)";
+  }
+
+  private CachedModel get(ModelKey key, ModelSource source, RemoteFile file) {
+    CompletableFuture<CachedModel> existing = models.get(key);
+    return existing != null ? await(existing, source) : loadOnce(key, source, file);
   }
 
   private CachedModel loadOnce(ModelKey key, ModelSource source, RemoteFile file) {
@@ -213,12 +265,82 @@ public final class ModelCache implements AutoCloseable {
   }
 
   private CachedModel load(ModelKey key, ModelSource source, RemoteFile file) {
+    return key.settings.device().isAccelerator()
+        ? loadOnAccelerator(key, source, file)
+        : loadOnCpu(key, source, file);
+  }
+
+  private CachedModel loadOnCpu(ModelKey key, ModelSource source, RemoteFile file) {
     long start = System.nanoTime();
     LocalCopy copy = localCopy(source, file);
     OrtSession session = createSession(source, copy.file, key.settings);
+    return loaded(key, source, copy, session, List.of(ExecutionProviders.CPU), start);
+  }
+
+  /**
+   * Creates the session with the device's execution providers, or, when the providers are missing
+   * from ORT's build or creating the session with them fails, applies the fallback policy.
+   */
+  private CachedModel loadOnAccelerator(ModelKey key, ModelSource source, RemoteFile file) {
+    long start = System.nanoTime();
+    SessionSettings settings = key.settings;
+    Device device = settings.device();
+    List<String> providers = ExecutionProviders.forDevice(device, settings.providerOptions());
+    Set<String> available = availableProviders.get();
+    String unusable = ExecutionProviders.missing(device, providers, available);
+    Throwable cause = null;
+    if (unusable == null) {
+      LocalCopy copy = localCopy(source, file);
+      OrtSession session = null;
+      try {
+        session = createAcceleratedSession(source, copy.file, settings);
+      } catch (ModelLoadException e) {
+        throw e;
+      } catch (OrtException | RuntimeException e) {
+        // The local copy stays: the model may be fine and the device at fault. A broken copy
+        // shows when the CPU session is created, which deletes it.
+        unusable =
+            "ONNX Runtime "
+                + OrtEnvironments.get().getVersion()
+                + " could not create the session with "
+                + String.join(", ", providers.subList(0, providers.size() - 1))
+                + " ("
+                + e.getMessage()
+                + "; OrtEnvironment.getAvailableProviders(): "
+                + new TreeSet<>(available)
+                + ")";
+        cause = e;
+      }
+      if (session != null) {
+        return loaded(key, source, copy, session, providers, start);
+      }
+    }
+
+    if (settings.fallback() == DeviceFallback.FAIL) {
+      throw failure(
+          source,
+          "device " + device + " cannot be used: " + unusable,
+          deviceFix(device, settings, cause == null),
+          cause);
+    }
+    // Loaded (or found) like any CPU session, so it is shared with tasks that asked for the CPU.
+    CachedModel cpu = get(new ModelKey(key.version, settings.onCpu()), source, file);
+    recordFallback(source, device, unusable, cause);
+    return cpu.fallbackFor(settings, unusable);
+  }
+
+  private CachedModel loaded(
+      ModelKey key,
+      ModelSource source,
+      LocalCopy copy,
+      OrtSession session,
+      List<String> providers,
+      long start) {
     CachedModel model;
     try {
-      model = new CachedModel(source, key.settings, Signatures.of(session), session, copy.file);
+      model =
+          new CachedModel(
+              source, key.settings, providers, Signatures.of(session), session, copy.file);
     } catch (OrtException | RuntimeException e) {
       closeQuietly(session);
       throw failure(
@@ -231,14 +353,73 @@ public final class ModelCache implements AutoCloseable {
     loads.incrementAndGet();
     loadsBySource.computeIfAbsent(source, ignored -> new LongAdder()).increment();
     LOG.info(
-        "Loaded model '{}' from {} (local file {}, {}) with settings [{}] in {} ms",
+        "Loaded model '{}' from {} (local file {}, {}) with settings [{}] and providers {}"
+            + " in {} ms",
         source.name(),
         source.uri(),
         copy.file,
         copy.copied ? "copied" : "already copied",
         key.settings,
+        providers,
         TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start));
     return model;
+  }
+
+  private void recordFallback(ModelSource source, Device device, String reason, Throwable cause) {
+    fallbacks.incrementAndGet();
+    fallbacksBySource.computeIfAbsent(source, ignored -> new LongAdder()).increment();
+    if (warnedFallbacks.add(source.name() + '\n' + source.uri() + '\n' + device)) {
+      fallbackWarnings.incrementAndGet();
+      LOG.warn(
+          "Model '{}' from {} runs on the CPU instead of {}: {}. This is the fallback policy"
+              + " {}=cpu; set it to fail to stop instead."
+              + " Logged once per model and device in this JVM",
+          source.name(),
+          source.uri(),
+          device,
+          reason,
+          SchedulingProperties.DEVICE_FALLBACK);
+      if (cause != null) {
+        LOG.debug("Why model '{}' could not be loaded on {}", source.name(), device, cause);
+      }
+    }
+  }
+
+  private static String deviceFix(
+      Device device, SessionSettings settings, boolean providerMissing) {
+    String orFallBack =
+        "; or set " + SchedulingProperties.DEVICE_FALLBACK + "=cpu to run on the CPU instead";
+    if (device.type() == Device.Type.NPU) {
+      return "Give these tasks a GPU or the CPU instead of an Ascend NPU (no spark.task.resource."
+          + SchedulingProperties.NPU_RESOURCE_DEFAULT
+          + ".amount, and "
+          + SchedulingProperties.DEVICE
+          + "=cpu or cuda:<index>)"
+          + orFallBack;
+    }
+    String version = OrtEnvironments.get().getVersion();
+    boolean tensorrt = settings.providerOptions().tensorrtEnabled();
+    if (providerMissing) {
+      return "Put ONNX Runtime's GPU build on the executors' classpath"
+          + " (com.microsoft.onnxruntime:onnxruntime_gpu:"
+          + version
+          + " in place of com.microsoft.onnxruntime:onnxruntime)"
+          + (tensorrt ? ", or set " + SchedulingProperties.TENSORRT_ENABLED + "=false" : "")
+          + orFallBack;
+    }
+    return "Check that "
+        + device
+        + " exists and is visible to the executor (nvidia-smi; CUDA_VISIBLE_DEVICES), that the"
+        + " CUDA and cuDNN libraries"
+        + (tensorrt
+            ? " and TensorRT's (or set " + SchedulingProperties.TENSORRT_ENABLED + "=false)"
+            : "")
+        + " match what ONNX Runtime "
+        + version
+        + " was built for, and that the provider options ["
+        + settings.providerOptions()
+        + "] are valid"
+        + orFallBack;
   }
 
   /**
@@ -308,22 +489,47 @@ public final class ModelCache implements AutoCloseable {
     }
   }
 
+  /**
+   * A session with the device's execution providers. Throws what ORT throws when a provider cannot
+   * be added or the session not created: the caller decides on the fallback.
+   */
+  private static OrtSession createAcceleratedSession(
+      ModelSource source, Path localFile, SessionSettings settings) throws OrtException {
+    OrtEnvironment environment = OrtEnvironments.get();
+    try (OrtSession.SessionOptions options = sessionOptions(source, settings)) {
+      List<OrtProviderOptions> providerOptions =
+          ExecutionProviders.append(options, settings.device(), settings.providerOptions());
+      try {
+        return environment.createSession(localFile.toString(), options);
+      } finally {
+        ExecutionProviders.closeAll(providerOptions);
+      }
+    }
+  }
+
+  private static OrtSession.SessionOptions sessionOptions(
+      ModelSource source, SessionSettings settings) {
+    OrtSession.SessionOptions options = new OrtSession.SessionOptions();
+    try {
+      options.setIntraOpNumThreads(settings.intraOpThreads());
+      options.setInterOpNumThreads(settings.interOpThreads());
+      options.setOptimizationLevel(OptLevel.ALL_OPT);
+      options.setExecutionMode(ExecutionMode.SEQUENTIAL);
+      return options;
+    } catch (OrtException e) {
+      options.close();
+      throw failure(
+          source,
+          "ONNX Runtime rejected the session settings [" + settings + "] (" + e + ")",
+          "Use other settings",
+          e);
+    }
+  }
+
   private static OrtSession createSession(
       ModelSource source, Path localFile, SessionSettings settings) {
     OrtEnvironment environment = OrtEnvironments.get();
-    try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
-      try {
-        options.setIntraOpNumThreads(settings.intraOpThreads());
-        options.setInterOpNumThreads(settings.interOpThreads());
-        options.setOptimizationLevel(OptLevel.ALL_OPT);
-        options.setExecutionMode(ExecutionMode.SEQUENTIAL);
-      } catch (OrtException e) {
-        throw failure(
-            source,
-            "ONNX Runtime rejected the session settings [" + settings + "] (" + e + ")",
-            "Use other settings",
-            e);
-      }
+    try (OrtSession.SessionOptions options = sessionOptions(source, settings)) {
       try {
         return environment.createSession(localFile.toString(), options);
       } catch (OrtException e) {
@@ -409,8 +615,8 @@ public final class ModelCache implements AutoCloseable {
   }
 
   /**
-   * What a session is loaded for. A device joins the key when GPU binding lands, so that a model
-   * gets one session per device.
+   * What a session is loaded for: the file version and the settings, which hold the device, so a
+   * model gets one session per device.
    */
   private static final class ModelKey {
     private final ModelFileVersion version;
