@@ -70,6 +70,21 @@ public final class SparkInference {
         });
   }
 
+  /**
+   * Where each task of an executed query ran its models: one record per task and model call,
+   * {@code partition=<p> executor=<id> assigned=<Spark's gpu/npu addresses or none>
+   * requested=<device> bound=<device> provider=<ONNX Runtime provider> fallback=<reason or none>}.
+   * Run the query first (collect, write, count).
+   */
+  public static List<String> deviceBindings(Dataset<?> executed) {
+    List<String> records = new java.util.ArrayList<>();
+    for (io.github.sparkinfer.spark.plan.BatchPredictExec node :
+        io.github.sparkinfer.spark.plan.BatchPredictNodes.in(executed.queryExecution().executedPlan())) {
+      records.addAll(node.deviceBindings().value());
+    }
+    return records;
+  }
+
   static org.apache.spark.sql.classic.SparkSession classic(SparkSession spark) {
     if (!(spark instanceof org.apache.spark.sql.classic.SparkSession)) {
       throw new IllegalArgumentException(

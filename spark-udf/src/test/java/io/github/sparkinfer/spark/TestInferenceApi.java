@@ -157,6 +157,35 @@ class TestInferenceApi {
   }
 
   @Test
+  void deviceSetInTheSessionIsRequestedRecordedAndFallsBackVisibly() {
+    spark.conf().set("spark.sparkinfer.device", "cuda:0");
+    try {
+      Dataset<Row> scored = Inference.model("api_mlp").input("features").output("scores").transform(points)
+          .select("id", "scores");
+      List<Row> rows = scored.collectAsList();
+      rows.forEach(row -> assertScores(row.getLong(0), row.getList(1), 1e-6f));
+      List<String> bindings = SparkInference.deviceBindings(scored);
+      // One record per task (5 partitions); this ONNX Runtime has no CUDA, so policy cpu falls back.
+      assertThat(bindings).hasSize(5).allSatisfy(record -> assertThat(record)
+          .contains("assigned=none").contains("requested=cuda:0").contains("bound=cpu")
+          .contains("provider=CPUExecutionProvider").doesNotContain("fallback=none"));
+      assertThat(TestPredictSql.metric(scored, "fallbackTasks")).isEqualTo(5);
+
+      spark.conf().set("spark.sparkinfer.device.fallback", "fail");
+      assertThatThrownBy(() -> Inference.model("api_mlp").input("features").transform(points).collectAsList())
+          .hasStackTraceContaining("cuda:0")
+          .hasStackTraceContaining("CUDA");
+    } finally {
+      spark.conf().unset("spark.sparkinfer.device");
+      spark.conf().unset("spark.sparkinfer.device.fallback");
+    }
+    Dataset<Row> onCpu = Inference.model("api_mlp").input("features").transform(points).select("id");
+    onCpu.collectAsList();
+    assertThat(SparkInference.deviceBindings(onCpu)).allSatisfy(record -> assertThat(record)
+        .contains("requested=cpu").contains("bound=cpu").contains("fallback=none"));
+  }
+
+  @Test
   void manyTasksOnOneExecutorLoadTheModelOnce() throws Exception {
     Path file = folder.resolve("once.onnx");
     TestModels.mlp().writeTo(file);

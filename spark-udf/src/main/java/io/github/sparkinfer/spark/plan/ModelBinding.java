@@ -31,6 +31,7 @@ public final class ModelBinding implements Serializable {
   private final List<TensorSpec> selectedOutputs;
   private final List<String> outputNames;
   private final TextSettings text;
+  private final java.util.Map<String, String> deviceSettings;
 
   ModelBinding(
       String modelName,
@@ -39,7 +40,7 @@ public final class ModelBinding implements Serializable {
       int batchSize,
       int intraOpThreads,
       List<String> outputNames) {
-    this(modelName, source, signature, batchSize, intraOpThreads, outputNames, null);
+    this(modelName, source, signature, batchSize, intraOpThreads, outputNames, null, java.util.Map.of());
   }
 
   private ModelBinding(
@@ -49,9 +50,11 @@ public final class ModelBinding implements Serializable {
       int batchSize,
       int intraOpThreads,
       List<String> outputNames,
-      TextSettings text) {
+      TextSettings text,
+      java.util.Map<String, String> deviceSettings) {
     this.outputNames = List.copyOf(outputNames);
     this.text = text;
+    this.deviceSettings = java.util.Map.copyOf(deviceSettings);
     this.modelName = modelName;
     this.source = source;
     this.signature = signature;
@@ -87,12 +90,22 @@ public final class ModelBinding implements Serializable {
 
   /** A copy of this binding returning only the named outputs. */
   public ModelBinding withOutputs(List<String> outputNames) {
-    return new ModelBinding(modelName, source, signature, batchSize, intraOpThreads, outputNames, text);
+    return new ModelBinding(modelName, source, signature, batchSize, intraOpThreads, outputNames, text, deviceSettings);
   }
 
   /** A copy of this binding for a text model: strings are tokenized into its inputs. */
   ModelBinding withText(TextSettings settings) {
-    return new ModelBinding(modelName, source, signature, batchSize, intraOpThreads, outputNames, settings);
+    return new ModelBinding(modelName, source, signature, batchSize, intraOpThreads, outputNames, settings, deviceSettings);
+  }
+
+  /** A copy with the session's device settings, which take precedence over the executors' own. */
+  ModelBinding withDeviceSettings(java.util.Map<String, String> settings) {
+    return new ModelBinding(modelName, source, signature, batchSize, intraOpThreads, outputNames, text, settings);
+  }
+
+  /** spark.sparkinfer.device*, .cuda.*, .tensorrt.*, .cann.* keys set in the session. */
+  java.util.Map<String, String> deviceSettings() {
+    return deviceSettings;
   }
 
   /** Whether the model was registered with a tokenizer. */
@@ -272,7 +285,8 @@ public final class ModelBinding implements Serializable {
         && batchSize == that.batchSize
         && intraOpThreads == that.intraOpThreads
         && selectedOutputs.equals(that.selectedOutputs)
-        && java.util.Objects.equals(text, that.text);
+        && java.util.Objects.equals(text, that.text)
+        && deviceSettings.equals(that.deviceSettings);
   }
 
   @Override

@@ -5,7 +5,14 @@ import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import io.github.sparkinfer.device.Device;
+import io.github.sparkinfer.device.DeviceFallback;
+import io.github.sparkinfer.device.DeviceResolver;
+import io.github.sparkinfer.device.DeviceRunLimiter;
+import io.github.sparkinfer.device.ExecutionProviderOptions;
 import io.github.sparkinfer.device.LoadedModel;
+import io.github.sparkinfer.device.ModelLoadException;
+import io.github.sparkinfer.device.SchedulingProperties;
 import io.github.sparkinfer.device.ModelCache;
 import io.github.sparkinfer.device.OrtEnvironments;
 import io.github.sparkinfer.device.SessionSettings;
@@ -46,6 +53,7 @@ final class ModelCall {
   private final SpecificInternalRow structResult;
   private int modelRows;
   private OrtSession session;
+  private LoadedModel loaded;
 
   /**
    * @param argumentOrdinals where each call argument is in the rows passed to {@link #add}
@@ -150,7 +158,7 @@ final class ModelCall {
         }
       }
       long start = System.nanoTime();
-      try (OrtSession.Result result = model.run(inputTensors, requested, pinned)) {
+      try (OrtSession.Result result = run(loaded, inputTensors, requested, pinned)) {
         for (OutputBuffer output : outputs) {
           if (!pinned.containsKey(output.name())) {
             OnnxValue value = result.get(output.name()).orElseThrow();
@@ -205,31 +213,97 @@ final class ModelCall {
 
   private OrtSession session() {
     if (session == null) {
-      session = acquireSession(binding);
+      loaded = acquire(binding, metrics);
+      session = loaded.session();
     }
     return session;
   }
 
-  /** The executor's shared session for this model, checked against the plan's signature. */
-  static OrtSession acquireSession(ModelBinding binding) {
-    LoadedModel model =
-        ModelCache.shared().acquire(binding.source(), sessionSettings(binding), hadoopConfiguration());
+  /**
+   * The executor's shared session for this model on this task's device (Spark's assignment, else
+   * spark.sparkinfer.device), checked against the plan's signature. Records the binding decision
+   * and counts a fallback.
+   */
+  static LoadedModel acquire(ModelBinding binding, PredictionMetrics metrics) {
+    Map<String, String> settings = new HashMap<>();
+    SparkEnv environment = SparkEnv.get();
+    if (environment != null) {
+      for (scala.Tuple2<String, String> entry : environment.conf().getAllWithPrefix("spark.sparkinfer.")) {
+        settings.put("spark.sparkinfer." + entry._1(), entry._2());
+      }
+    }
+    settings.putAll(binding.deviceSettings());
+    TaskContext task = TaskContext.get();
+    Device requested;
+    try {
+      requested = DeviceResolver.resolve(task, settings);
+    } catch (IllegalArgumentException e) {
+      throw new PredictionException("Cannot run model '" + binding.modelName() + "': " + e.getMessage(), e);
+    }
+    int threads = binding.intraOpThreads();
+    if (threads <= 0) {
+      threads = task == null ? 1 : Math.max(task.cpus(), 1);
+    }
+    SessionSettings sessionSettings = SessionSettings.builder()
+        .intraOpThreads(threads)
+        .device(requested)
+        .providerOptions(ExecutionProviderOptions.fromSettings(settings))
+        .fallback(DeviceFallback.fromSettings(settings))
+        .build();
+    LoadedModel model;
+    try {
+      model = ModelCache.shared().acquire(binding.source(), sessionSettings, hadoopConfiguration());
+    } catch (ModelLoadException e) {
+      throw new PredictionException(e.getMessage(), e);
+    }
     if (!model.signature().equals(binding.signature())) {
       throw new PredictionException(
           "Model '" + binding.modelName() + "' at " + binding.source().uri() + " changed after the"
               + " query was planned: it was planned for " + binding.signature() + " but the file now"
               + " has " + model.signature() + ". Run the query again");
     }
-    return model.session();
+    if (model.isFallback()) {
+      metrics.fallbackTasks.add(1);
+    }
+    metrics.deviceBindings.add(describeBinding(task, settings, model));
+    return model;
   }
 
-  private static SessionSettings sessionSettings(ModelBinding binding) {
-    int threads = binding.intraOpThreads();
-    if (threads <= 0) {
-      TaskContext task = TaskContext.get();
-      threads = task == null ? 1 : Math.max(task.cpus(), 1);
+  private static String describeBinding(TaskContext task, Map<String, String> settings, LoadedModel model) {
+    String assigned = "none";
+    if (task != null) {
+      String gpu = settings.getOrDefault(SchedulingProperties.GPU_RESOURCE, SchedulingProperties.GPU_RESOURCE_DEFAULT);
+      String npu = settings.getOrDefault(SchedulingProperties.NPU_RESOURCE, SchedulingProperties.NPU_RESOURCE_DEFAULT);
+      Map<String, org.apache.spark.resource.ResourceInformation> resources = task.resourcesJMap();
+      org.apache.spark.resource.ResourceInformation information =
+          resources.containsKey(gpu) ? resources.get(gpu) : resources.get(npu);
+      if (information != null) {
+        assigned = String.join(",", information.addresses());
+      }
     }
-    return SessionSettings.builder().intraOpThreads(threads).build();
+    SparkEnv environment = SparkEnv.get();
+    return "partition=" + (task == null ? -1 : task.partitionId())
+        + " executor=" + (environment == null ? "none" : environment.executorId())
+        + " assigned=" + assigned
+        + " requested=" + model.requestedDevice()
+        + " bound=" + model.device()
+        + " provider=" + model.executionProvider()
+        + " fallback=" + model.fallbackReason().orElse("none").replace('\n', ' ');
+  }
+
+  /** Runs the session under this device's run limit (spark.sparkinfer.device.concurrentRuns). */
+  @SuppressWarnings("try")
+  static OrtSession.Result run(
+      LoadedModel model,
+      Map<String, ? extends ai.onnxruntime.OnnxTensorLike> inputs,
+      Set<String> requested,
+      Map<String, ? extends OnnxValue> pinned) throws OrtException {
+    try (DeviceRunLimiter.Permit permit = DeviceRunLimiter.shared().acquire(model.device())) {
+      return model.session().run(inputs, requested, pinned);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new PredictionException("Interrupted while waiting to run model on " + model.device(), e);
+    }
   }
 
   static Configuration hadoopConfiguration() {

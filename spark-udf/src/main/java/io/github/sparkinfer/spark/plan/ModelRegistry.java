@@ -106,8 +106,23 @@ public final class ModelRegistry {
     } catch (ModelBindingException e) {
       throw Errors.analysis(e.getMessage(), e);
     }
+    binding = binding.withDeviceSettings(deviceSettings());
     String tokenizer = conf.getConfString(MODEL_PREFIX + name + MODEL_TOKENIZER_SUFFIX, null);
     return tokenizer == null || tokenizer.isBlank() ? binding : binding.withText(textSettings(conf, binding, tokenizer.trim()));
+  }
+
+  private static final List<String> DEVICE_PREFIXES = List.of(
+      "spark.sparkinfer.device", "spark.sparkinfer.cuda.", "spark.sparkinfer.tensorrt.", "spark.sparkinfer.cann.");
+
+  /** The session's device keys: shipped in the plan, so a SET in a notebook reaches the executors. */
+  private static java.util.Map<String, String> deviceSettings() {
+    java.util.Map<String, String> settings = new java.util.TreeMap<>();
+    CollectionConverters.asJava(SQLConf.get().getAllConfs()).forEach((key, value) -> {
+      if (DEVICE_PREFIXES.stream().anyMatch(key::startsWith)) {
+        settings.put(key, value);
+      }
+    });
+    return settings;
   }
 
   private static TextSettings textSettings(SQLConf conf, ModelBinding binding, String tokenizerUri) {

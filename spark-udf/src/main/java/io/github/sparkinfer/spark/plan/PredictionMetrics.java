@@ -16,6 +16,8 @@ final class PredictionMetrics implements java.io.Serializable {
   final SQLMetric paddingTokens;
   final SQLMetric paddingPercent;
   final SQLMetric tokenizeTime;
+  final SQLMetric fallbackTasks;
+  final org.apache.spark.util.CollectionAccumulator<String> deviceBindings;
 
   PredictionMetrics(
       SQLMetric outputRows,
@@ -26,7 +28,9 @@ final class PredictionMetrics implements java.io.Serializable {
       SQLMetric tokens,
       SQLMetric paddingTokens,
       SQLMetric paddingPercent,
-      SQLMetric tokenizeTime) {
+      SQLMetric tokenizeTime,
+      SQLMetric fallbackTasks,
+      org.apache.spark.util.CollectionAccumulator<String> deviceBindings) {
     this.outputRows = outputRows;
     this.modelRows = modelRows;
     this.nullRows = nullRows;
@@ -36,5 +40,7 @@ final class PredictionMetrics implements java.io.Serializable {
     this.paddingTokens = paddingTokens;
     this.paddingPercent = paddingPercent;
     this.tokenizeTime = tokenizeTime;
+    this.fallbackTasks = fallbackTasks;
+    this.deviceBindings = deviceBindings;
   }
 }

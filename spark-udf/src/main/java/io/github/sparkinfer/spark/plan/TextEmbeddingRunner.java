@@ -58,7 +58,7 @@ final class TextEmbeddingRunner implements Iterator<InternalRow> {
   private final UnsafeArrayData vector = new UnsafeArrayData();
   private byte[] vectorBytes = new byte[0];
   private HuggingFaceTokenizer tokenizer;
-  private OrtSession session;
+  private io.github.sparkinfer.device.LoadedModel loaded;
   private Window current;
   private Window next;
   private int cursor;
@@ -251,7 +251,7 @@ final class TextEmbeddingRunner implements Iterator<InternalRow> {
       realTokens += tokens.length;
     }
     OrtEnvironment environment = OrtEnvironments.get();
-    OrtSession model = session();
+    io.github.sparkinfer.device.LoadedModel model = model();
     Map<String, OnnxTensor> inputs = new LinkedHashMap<>();
     OnnxTensor pinned = null;
     long[] shape = {rows, length};
@@ -268,11 +268,12 @@ final class TextEmbeddingRunner implements Iterator<InternalRow> {
         outputBuffer = ensure(outputBuffer, outputCells * 4);
         pinned = OnnxTensor.createTensor(environment, DirectBuffers.prefix(outputBuffer, outputCells * 4), outputShape,
             OnnxJavaType.FLOAT);
-        try (OrtSession.Result ignored = model.run(inputs, java.util.Set.of(), Map.of(embeddingOutput.name(), pinned))) {
+        try (OrtSession.Result ignored =
+            ModelCall.run(model, inputs, java.util.Set.of(), Map.of(embeddingOutput.name(), pinned))) {
           // The output is in outputBuffer.
         }
       } else {
-        try (OrtSession.Result result = model.run(inputs, java.util.Set.of(embeddingOutput.name()))) {
+        try (OrtSession.Result result = ModelCall.run(model, inputs, java.util.Set.of(embeddingOutput.name()), Map.of())) {
           OnnxTensor tensor = (OnnxTensor) result.get(0);
           outputShape = ((TensorInfo) tensor.getInfo()).getShape();
           ByteBuffer data = tensor.getByteBuffer();
@@ -370,11 +371,11 @@ final class TextEmbeddingRunner implements Iterator<InternalRow> {
     return vector;
   }
 
-  private OrtSession session() {
-    if (session == null) {
-      session = ModelCall.acquireSession(binding);
+  private io.github.sparkinfer.device.LoadedModel model() {
+    if (loaded == null) {
+      loaded = ModelCall.acquire(binding, metrics);
     }
-    return session;
+    return loaded;
   }
 
   private static OnnxTensor tensor(

@@ -9,6 +9,7 @@ import org.apache.spark.sql.catalyst.rules.Rule
 import org.apache.spark.sql.execution.{ColumnarRule, ColumnarToRowExec, SparkPlan, UnaryExecNode}
 import org.apache.spark.sql.execution.metric.{SQLMetric, SQLMetrics}
 import org.apache.spark.sql.types.StructType
+import org.apache.spark.util.CollectionAccumulator
 
 /**
  * Physical node of [[BatchPredict]]: each partition goes through a runner that calls the model once
@@ -35,13 +36,21 @@ case class BatchPredictExec(
     "modelRows" -> SQLMetrics.createMetric(sparkContext, "rows sent to the model"),
     "nullRows" -> SQLMetrics.createMetric(sparkContext, "rows with a null argument (no model call)"),
     "batches" -> SQLMetrics.createMetric(sparkContext, "model batches"),
-    "modelTime" -> SQLMetrics.createNanoTimingMetric(sparkContext, "inference time")) ++
+    "modelTime" -> SQLMetrics.createNanoTimingMetric(sparkContext, "inference time"),
+    "fallbackTasks" -> SQLMetrics.createMetric(sparkContext, "tasks on a fallback device")) ++
     (if (isText) Map(
       "tokens" -> SQLMetrics.createMetric(sparkContext, "tokens"),
       "paddingTokens" -> SQLMetrics.createMetric(sparkContext, "padding tokens"),
       "paddingPercent" -> SQLMetrics.createAverageMetric(sparkContext, "padding ratio (% of batch tokens)"),
       "tokenizeTime" -> SQLMetrics.createNanoTimingMetric(sparkContext, "tokenize time"))
     else Map.empty)
+
+  /** One record per task that ran the model: its assigned, requested and bound device. */
+  lazy val deviceBindings: CollectionAccumulator[String] = {
+    val accumulator = new CollectionAccumulator[String]
+    sparkContext.register(accumulator, "sparkinfer device bindings")
+    accumulator
+  }
 
   override protected def doExecute(): RDD[InternalRow] = {
     val binding = prediction.binding
@@ -53,7 +62,7 @@ case class BatchPredictExec(
       longMetric("numOutputRows"), longMetric("modelRows"), longMetric("nullRows"),
       longMetric("batches"), longMetric("modelTime"), metrics.get("tokens").orNull,
       metrics.get("paddingTokens").orNull, metrics.get("paddingPercent").orNull,
-      metrics.get("tokenizeTime").orNull)
+      metrics.get("tokenizeTime").orNull, longMetric("fallbackTasks"), deviceBindings)
 
     if (isText) {
       return child.execute().mapPartitions { rows =>
@@ -121,4 +130,10 @@ object ReadColumnarInput extends ColumnarRule {
         exec.copy(child = columnar, columnarInput = true)
     }
   }
+}
+
+/** Finding batch-prediction nodes in an executed plan, adaptive query execution included. */
+object BatchPredictNodes extends org.apache.spark.sql.execution.adaptive.AdaptiveSparkPlanHelper {
+  def in(plan: SparkPlan): java.util.List[BatchPredictExec] =
+    collect(plan) { case node: BatchPredictExec => node }.asJava
 }
