@@ -100,4 +100,35 @@ class TestShadedJar {
       }
     }
   }
+
+  @Test
+  void compressorWorksFromThePackagedJar() throws Exception {
+    MultilayerPerceptronModel mlp =
+        MultilayerPerceptronModel.builder().layerSizes(64, 128, 8).seed(12).build();
+    float[] row = new float[64];
+    for (int i = 0; i < row.length; i++) {
+      row[i] = (i % 7 - 3) / 3f;
+    }
+    float[] expected = mlp.forward(row);
+    OrtEnvironment environment = OrtEnvironment.getEnvironment();
+    for (ModelCompressor compressor :
+        List.of(
+            ModelCompressor.builder().precision(Precision.INT8).perChannel(true).build(),
+            ModelCompressor.builder().precision(Precision.FLOAT16).build(),
+            ModelCompressor.builder().precision(Precision.INT4).build())) {
+      CompressedModel compressed = compressor.compress(OnnxModel.parse(mlp.toBytes()));
+      assertThat(compressed.report().rewritten()).isNotEmpty();
+      assertThat(compressed.report().toString())
+          .startsWith(compressor.precision().shortName() + ":");
+      try (OrtSession session = environment.createSession(compressed.model().toBytes());
+          OnnxTensor input =
+              OnnxTensor.createTensor(environment, FloatBuffer.wrap(row), new long[] {1, 64});
+          OrtSession.Result result = session.run(Map.of("features", input))) {
+        float[] output = ((float[][]) result.get("scores").orElseThrow().getValue())[0];
+        for (int i = 0; i < expected.length; i++) {
+          assertThat(output[i]).as(compressor.toString()).isCloseTo(expected[i], within(0.1f));
+        }
+      }
+    }
+  }
 }

@@ -1,0 +1,223 @@
+package io.github.sparkinfer.compression;
+
+import ai.onnx.proto.OnnxMl.StringStringEntryProto;
+import ai.onnx.proto.OnnxMl.TensorProto;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Objects;
+import java.util.TreeSet;
+
+/**
+ * Command line: compresses an ONNX model file and prints what it rewrote.
+ *
+ * <pre>
+ * java -cp sparkinfer-compression.jar io.github.sparkinfer.compression.CompressModel \
+ *     --in m.onnx --out m.int8.onnx --mode int8|fp16|int4 [--per-channel] [--block-size 32|128]
+ *     [--keep-float32 Op,Op]
+ * </pre>
+ *
+ * <p>Exit status 0 on success, 1 when the model cannot be read, compressed or written, 2 for bad
+ * arguments.
+ */
+public final class CompressModel {
+  static final String USAGE =
+      "Usage: CompressModel --in MODEL.onnx --out OUTPUT.onnx --mode int8|fp16|int4\n"
+          + "         [--per-channel]        int8: one weight scale per output column\n"
+          + "         [--block-size N]       int4: values per block along K, a power of two >= 16"
+          + " (default "
+          + ModelCompressor.DEFAULT_BLOCK_SIZE
+          + ")\n"
+          + "         [--keep-float32 Op,Op] fp16: more operator types to keep in float32\n";
+
+  private CompressModel() {}
+
+  public static void main(String[] args) {
+    int status = run(args, System.out, System.err);
+    if (status != 0) {
+      System.exit(status);
+    }
+  }
+
+  static int run(String[] args, PrintStream out, PrintStream err) {
+    Arguments arguments;
+    try {
+      arguments = Arguments.parse(args);
+    } catch (IllegalArgumentException | IllegalStateException e) {
+      err.println("Bad arguments: " + e.getMessage());
+      err.print(USAGE);
+      return 2;
+    }
+    if (arguments == null) {
+      out.print(USAGE);
+      return 0;
+    }
+    try {
+      OnnxModel model = OnnxModel.read(arguments.in);
+      CompressedModel compressed = arguments.compressor.compress(model);
+      Path parent = arguments.out.toAbsolutePath().getParent();
+      if (parent != null) {
+        Files.createDirectories(parent);
+      }
+      compressed.model().writeTo(arguments.out);
+      out.print(compressed.report());
+      out.printf(
+          Locale.ROOT,
+          "wrote %s (%.1f MB, from %.1f MB)%n",
+          arguments.out,
+          Files.size(arguments.out) / 1e6,
+          Files.size(arguments.in) / 1e6);
+      warnAboutExternalData(compressed.model(), arguments, err);
+      return 0;
+    } catch (IOException e) {
+      err.println("Cannot compress " + arguments.in + " into " + arguments.out + ": " + e);
+      return 1;
+    } catch (IllegalArgumentException e) {
+      err.println("Cannot compress " + arguments.in + ": " + e.getMessage());
+      return 1;
+    }
+  }
+
+  /** External data locations are relative to the model file: they break when it moves. */
+  private static void warnAboutExternalData(OnnxModel model, Arguments arguments, PrintStream err) {
+    Path from = arguments.in.toAbsolutePath().getParent();
+    Path to = arguments.out.toAbsolutePath().getParent();
+    if (Objects.equals(from, to)) {
+      return;
+    }
+    TreeSet<String> locations = new TreeSet<>();
+    for (TensorProto tensor : model.proto().getGraph().getInitializerList()) {
+      if (Tensors.isExternal(tensor)) {
+        for (StringStringEntryProto entry : tensor.getExternalDataList()) {
+          if (entry.getKey().equals("location")) {
+            locations.add(entry.getValue());
+          }
+        }
+      }
+    }
+    if (!locations.isEmpty()) {
+      err.println(
+          "Note: the model keeps weights in external files, referenced relative to the model: copy "
+              + String.join(", ", locations)
+              + " from "
+              + from
+              + " to "
+              + to);
+    }
+  }
+
+  static final class Arguments {
+    final Path in;
+    final Path out;
+    final ModelCompressor compressor;
+
+    private Arguments(Path in, Path out, ModelCompressor compressor) {
+      this.in = in;
+      this.out = out;
+      this.compressor = compressor;
+    }
+
+    /** Null for --help. */
+    static Arguments parse(String[] args) {
+      Path in = null;
+      Path out = null;
+      Precision precision = null;
+      boolean perChannel = false;
+      Integer blockSize = null;
+      String keepFloat32 = null;
+      for (int i = 0; i < args.length; i++) {
+        String arg = args[i];
+        switch (arg) {
+          case "--help":
+          case "-h":
+            return null;
+          case "--in":
+            in = Path.of(value(args, ++i, arg));
+            break;
+          case "--out":
+            out = Path.of(value(args, ++i, arg));
+            break;
+          case "--mode":
+            precision = Precision.fromShortName(value(args, ++i, arg));
+            break;
+          case "--per-channel":
+            perChannel = true;
+            break;
+          case "--block-size":
+            {
+              String text = value(args, ++i, arg);
+              try {
+                blockSize = Integer.valueOf(text);
+              } catch (NumberFormatException e) {
+                throw new IllegalArgumentException(
+                    "--block-size takes a number, got '" + text + "'");
+              }
+              break;
+            }
+          case "--keep-float32":
+            keepFloat32 = value(args, ++i, arg);
+            break;
+          default:
+            throw new IllegalArgumentException("Unknown argument '" + arg + "'");
+        }
+      }
+      List<String> missing = new ArrayList<>();
+      if (in == null) {
+        missing.add("--in");
+      }
+      if (out == null) {
+        missing.add("--out");
+      }
+      if (precision == null) {
+        missing.add("--mode");
+      }
+      if (!missing.isEmpty()) {
+        throw new IllegalArgumentException(
+            "--in, --out and --mode are required; missing " + String.join(", ", missing));
+      }
+      if (!Files.isRegularFile(in)) {
+        throw new IllegalArgumentException("--in " + in + " is not a readable file");
+      }
+      if (in.toAbsolutePath().normalize().equals(out.toAbsolutePath().normalize())) {
+        throw new IllegalArgumentException(
+            "--out " + out + " is the input model: write the compressed model to another file");
+      }
+      ModelCompressor.Builder builder = ModelCompressor.builder().precision(precision);
+      if (perChannel) {
+        requireMode(precision, Precision.INT8, "--per-channel");
+        builder.perChannel(true);
+      }
+      if (blockSize != null) {
+        requireMode(precision, Precision.INT4, "--block-size");
+        builder.blockSize(blockSize);
+      }
+      if (keepFloat32 != null) {
+        requireMode(precision, Precision.FLOAT16, "--keep-float32");
+        builder.keepFloat32(keepFloat32.split(","));
+      }
+      return new Arguments(in, out, builder.build());
+    }
+
+    private static void requireMode(Precision precision, Precision required, String option) {
+      if (precision != required) {
+        throw new IllegalArgumentException(
+            option
+                + " applies to --mode "
+                + required.shortName()
+                + ", not "
+                + precision.shortName());
+      }
+    }
+
+    private static String value(String[] args, int index, String option) {
+      if (index >= args.length || args[index].startsWith("--")) {
+        throw new IllegalArgumentException(option + " needs a value");
+      }
+      return args[index];
+    }
+  }
+}
