@@ -19,6 +19,14 @@ final class TokenizerCache {
   private static final ConcurrentMap<String, HuggingFaceTokenizer> TOKENIZERS = new ConcurrentHashMap<>();
   private static final AtomicLong LOADS = new AtomicLong();
 
+  static {
+    // DJL picks a CUDA build of its tokenizer library on GPU hosts and downloads it; the CPU build
+    // inside its jar is the one to use (tokenizing runs on the CPU, and executors may not download).
+    if (System.getenv("RUST_FLAVOR") == null && System.getProperty("RUST_FLAVOR") == null) {
+      System.setProperty("RUST_FLAVOR", "cpu");
+    }
+  }
+
   private TokenizerCache() {}
 
   static HuggingFaceTokenizer get(String modelName, TextSettings text, Configuration configuration) {
