@@ -57,6 +57,13 @@ public final class InferenceProperties {
 
   public static final int SORT_WINDOW_ROWS_DEFAULT = 1024;
 
+  /**
+   * Per-model: fp32 (default, the file as it is), int8, fp16, int4, or auto (int8 on CPU, fp16 on
+   * GPU). Each executor compresses the model once (sparkinfer's compression module), cached under
+   * a hash of the original's content.
+   */
+  public static final String MODEL_PRECISION_SUFFIX = ".precision";
+
   /** Session-wide rows per model call. */
   public static final String BATCH_SIZE = "spark.sparkinfer.batchSize";
 

@@ -242,6 +242,11 @@ class TestEmbed {
 
   /** 200 generated sentences of 3 to 60 words, and the cases that break tokenizers. */
   static List<String> corpus() {
+    return corpus(200);
+  }
+
+  /** {@code generated} sentences of 3 to 60 words, then the cases that break tokenizers. */
+  static List<String> corpus(int generated) {
     String[] words = ("the a of to and in is it that for on with as was be by this are at from or an"
         + " have not they which one you were her all she there would their we him been has when who will"
         + " data spark model vector cluster executor partition batch token inference embedding quantized"
@@ -250,7 +255,7 @@ class TestEmbed {
         .split(" ");
     SplittableRandom random = new SplittableRandom(2026);
     List<String> corpus = new ArrayList<>();
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < generated; i++) {
       int length = 3 + (int) (57 * Math.pow(random.nextDouble(), 2));
       StringBuilder sentence = new StringBuilder();
       for (int w = 0; w < length; w++) {

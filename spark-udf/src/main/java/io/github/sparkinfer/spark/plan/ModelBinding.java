@@ -32,6 +32,7 @@ public final class ModelBinding implements Serializable {
   private final List<String> outputNames;
   private final TextSettings text;
   private final java.util.Map<String, String> deviceSettings;
+  private String precision = "fp32";
 
   ModelBinding(
       String modelName,
@@ -90,17 +91,36 @@ public final class ModelBinding implements Serializable {
 
   /** A copy of this binding returning only the named outputs. */
   public ModelBinding withOutputs(List<String> outputNames) {
-    return new ModelBinding(modelName, source, signature, batchSize, intraOpThreads, outputNames, text, deviceSettings);
+    return new ModelBinding(modelName, source, signature, batchSize, intraOpThreads, outputNames, text, deviceSettings)
+        .keepPrecision(precision);
   }
 
   /** A copy of this binding for a text model: strings are tokenized into its inputs. */
   ModelBinding withText(TextSettings settings) {
-    return new ModelBinding(modelName, source, signature, batchSize, intraOpThreads, outputNames, settings, deviceSettings);
+    return new ModelBinding(modelName, source, signature, batchSize, intraOpThreads, outputNames, settings, deviceSettings)
+        .keepPrecision(precision);
   }
 
   /** A copy with the session's device settings, which take precedence over the executors' own. */
   ModelBinding withDeviceSettings(java.util.Map<String, String> settings) {
-    return new ModelBinding(modelName, source, signature, batchSize, intraOpThreads, outputNames, text, settings);
+    return new ModelBinding(modelName, source, signature, batchSize, intraOpThreads, outputNames, text, settings)
+        .keepPrecision(precision);
+  }
+
+  private ModelBinding keepPrecision(String value) {
+    this.precision = value;
+    return this;
+  }
+
+  /** A copy that runs at {@code value} (fp32, int8, fp16, int4 or auto). */
+  ModelBinding withPrecision(String value) {
+    ModelBinding copy = new ModelBinding(modelName, source, signature, batchSize, intraOpThreads, outputNames, text, deviceSettings);
+    copy.precision = value;
+    return copy;
+  }
+
+  String precision() {
+    return precision;
   }
 
   /** spark.sparkinfer.device*, .cuda.*, .tensorrt.*, .cann.* keys set in the session. */
@@ -286,7 +306,8 @@ public final class ModelBinding implements Serializable {
         && intraOpThreads == that.intraOpThreads
         && selectedOutputs.equals(that.selectedOutputs)
         && java.util.Objects.equals(text, that.text)
-        && deviceSettings.equals(that.deviceSettings);
+        && deviceSettings.equals(that.deviceSettings)
+        && precision.equals(that.precision);
   }
 
   @Override

@@ -252,7 +252,10 @@ final class ModelCall {
         .build();
     LoadedModel model;
     try {
-      model = ModelCache.shared().acquire(binding.source(), sessionSettings, hadoopConfiguration());
+      Configuration configuration = hadoopConfiguration();
+      String precision = CompressedModels.effective(binding.precision(), requested);
+      model = ModelCache.shared().acquire(
+          CompressedModels.source(binding.source(), precision, configuration), sessionSettings, configuration);
     } catch (ModelLoadException e) {
       throw new PredictionException(e.getMessage(), e);
     }

@@ -9,6 +9,7 @@ import static io.github.sparkinfer.spark.InferenceProperties.MODEL_INTRA_OP_THRE
 import static io.github.sparkinfer.spark.InferenceProperties.MODEL_OUTPUTS_SUFFIX;
 import static io.github.sparkinfer.spark.InferenceProperties.MODEL_PATH_SUFFIX;
 import static io.github.sparkinfer.spark.InferenceProperties.MODEL_PREFIX;
+import static io.github.sparkinfer.spark.InferenceProperties.MODEL_PRECISION_SUFFIX;
 import static io.github.sparkinfer.spark.InferenceProperties.MODEL_EMBEDDING_OUTPUT_SUFFIX;
 import static io.github.sparkinfer.spark.InferenceProperties.MODEL_MAX_LENGTH_SUFFIX;
 import static io.github.sparkinfer.spark.InferenceProperties.MODEL_NORMALIZE_SUFFIX;
@@ -96,8 +97,13 @@ public final class ModelRegistry {
     } catch (ModelLoadException e) {
       throw Errors.analysis(e.getMessage(), e);
     }
-    if (!explicitBatchSize && isDynamicallyQuantized(source)) {
-      // One scale per batch: rows would change each other's results. Exact unless asked otherwise.
+    String precision = CompressedModels.parse(name, MODEL_PREFIX + name + MODEL_PRECISION_SUFFIX,
+        conf.getConfString(MODEL_PREFIX + name + MODEL_PRECISION_SUFFIX, "fp32"));
+    String tokenizerKey = conf.getConfString(MODEL_PREFIX + name + MODEL_TOKENIZER_SUFFIX, null);
+    boolean textModel = tokenizerKey != null && !tokenizerKey.isBlank();
+    boolean dynamicallyQuantized = precision.equals("int8") || precision.equals("auto") || isDynamicallyQuantized(source);
+    if (textModel && !explicitBatchSize && dynamicallyQuantized) {
+      // One scale per batch: a text's vector would depend on its batch mates. Exact unless asked otherwise.
       batchSize = 1;
     }
     ModelBinding binding;
@@ -106,7 +112,7 @@ public final class ModelRegistry {
     } catch (ModelBindingException e) {
       throw Errors.analysis(e.getMessage(), e);
     }
-    binding = binding.withDeviceSettings(deviceSettings());
+    binding = binding.withDeviceSettings(deviceSettings()).withPrecision(precision);
     String tokenizer = conf.getConfString(MODEL_PREFIX + name + MODEL_TOKENIZER_SUFFIX, null);
     return tokenizer == null || tokenizer.isBlank() ? binding : binding.withText(textSettings(conf, binding, tokenizer.trim()));
   }

@@ -10,6 +10,7 @@ object SessionInstaller {
     extensions.injectFunction(SqlFunctions.predictDescriptor)
     extensions.injectFunction(SqlFunctions.embedDescriptor)
     extensions.injectFunction(SqlFunctions.tokenizeDescriptor)
+    extensions.injectFunction(SqlFunctions.compareOutputsDescriptor)
     extensions.injectTableFunction(SqlFunctions.modelInfoDescriptor)
     // After operator optimization, so pushed-down filters cut the rows the model sees.
     extensions.injectPreCBORule(_ => ExtractPredictions)
@@ -26,6 +27,8 @@ object SessionInstaller {
     state.functionRegistry.registerFunction(embedId, embedInfo, embedBuilder)
     val (tokenizeId, tokenizeInfo, tokenizeBuilder) = SqlFunctions.tokenizeDescriptor
     state.functionRegistry.registerFunction(tokenizeId, tokenizeInfo, tokenizeBuilder)
+    val (compareId, compareInfo, compareBuilder) = SqlFunctions.compareOutputsDescriptor
+    state.functionRegistry.registerFunction(compareId, compareInfo, compareBuilder)
     val (infoId, infoInfo, infoBuilder) = SqlFunctions.modelInfoDescriptor
     state.tableFunctionRegistry.registerFunction(infoId, infoInfo, infoBuilder)
     val experimental = session.experimental

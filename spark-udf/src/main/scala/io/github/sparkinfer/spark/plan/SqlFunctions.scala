@@ -65,6 +65,21 @@ object SqlFunctions {
     EmbedExpression(ModelRegistry.resolve(name, OptionalInt.empty(), java.util.List.of()), arguments.tail)
   }
 
+  val compareOutputsInfo = new ExpressionInfo(
+    classOf[CompareOutputsExpression].getName, null, "compare_outputs",
+    "_FUNC_(a, b) - How close two outputs of one row are (for example predict('m', x) and" +
+      " predict('m_int8', x)): struct<cosine, max_abs_error, argmax_equal> over their values." +
+      " Aggregate it (avg, min, max) to validate a compressed model on a table.",
+    "")
+
+  def compareOutputsDescriptor: (FunctionIdentifier, ExpressionInfo, Seq[Expression] => Expression) =
+    (FunctionIdentifier("compare_outputs"), compareOutputsInfo, arguments => {
+      if (arguments.size != 2) {
+        throw Errors.analysis(s"compare_outputs takes two arguments, but got ${arguments.size}")
+      }
+      CompareOutputsExpression(arguments.head, arguments(1))
+    })
+
   def predictDescriptor: (FunctionIdentifier, ExpressionInfo, Seq[Expression] => Expression) =
     (FunctionIdentifier(PredictName), predictInfo, buildPredict)
 

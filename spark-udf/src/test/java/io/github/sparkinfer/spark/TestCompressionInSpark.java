@@ -1,0 +1,125 @@
+package io.github.sparkinfer.spark;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Models compressed at load time (precision=...) and validated against the original with Spark. */
+class TestCompressionInSpark {
+  @TempDir static Path folder;
+
+  private static SparkSession spark;
+  private static Dataset<Row> points;
+
+  @BeforeAll
+  static void setUp() throws Exception {
+    spark = SparkTestSessions.shared();
+    Path mlp = folder.resolve("cmp-mlp.onnx");
+    io.github.sparkinfer.compression.MultilayerPerceptronModel.builder()
+        .layerSizes(64, 256, 256, 16).seed(42).inputName("features").outputName("scores").build().writeTo(mlp);
+    spark.conf().set("spark.sparkinfer.model.cmp_fp32.path", mlp.toUri().toString());
+    spark.conf().set("spark.sparkinfer.model.cmp_int8.path", mlp.toUri().toString());
+    spark.conf().set("spark.sparkinfer.model.cmp_int8.precision", "int8");
+    float[][] features = TestModels.randomRows(400, 64, 5);
+    List<Row> rows = new ArrayList<>();
+    for (int i = 0; i < features.length; i++) {
+      rows.add(RowFactory.create((long) i, TestPredictSql.boxed(features[i])));
+    }
+    points = spark.createDataFrame(rows, new StructType().add("id", DataTypes.LongType)
+        .add("features", DataTypes.createArrayType(DataTypes.FloatType, false))).repartition(8);
+    points.createOrReplaceTempView("cmp_points");
+  }
+
+  @AfterAll
+  static void tearDown() {
+    for (String name : List.of("cmp_fp32", "cmp_int8", "anchor_fp32", "anchor_ours", "anchor_ort")) {
+      SparkInference.unregister(spark, name);
+      spark.conf().unset("spark.sparkinfer.model." + name + ".precision");
+      spark.conf().unset("spark.sparkinfer.model." + name + ".tokenizer");
+    }
+  }
+
+  @Test
+  void int8AtLoadTimeIsCompressedOnceAndValidated() {
+    long before = io.github.sparkinfer.spark.plan.TestAccess.compressions();
+    ModelValidation.Report report = ModelValidation.builder("cmp_fp32", "cmp_int8").inputs("features")
+        .minMeanCosine(0.995).minCosine(0.98).minArgmaxAgreement(0.9).build().validate(points);
+    assertThat(report.rows()).isEqualTo(400);
+    assertThat(report.meanCosine()).isBetween(0.995, 0.99999);
+    assertThat(report.maxAbsError()).isGreaterThan(0).isLessThan(0.5);
+    // 8 tasks in one executor JVM, one compression.
+    assertThat(io.github.sparkinfer.spark.plan.TestAccess.compressions() - before).isEqualTo(1);
+
+    Row sql = spark.sql("SELECT avg(c.cosine), min(c.cosine), avg(CAST(c.argmax_equal AS DOUBLE)) FROM"
+        + " (SELECT compare_outputs(predict('cmp_fp32', features), predict('cmp_int8', features)) AS c FROM cmp_points)")
+        .first();
+    assertThat(sql.getDouble(0)).isCloseTo(report.meanCosine(), org.assertj.core.data.Offset.offset(1e-9));
+    assertThat(sql.getDouble(1)).isCloseTo(report.minCosine(), org.assertj.core.data.Offset.offset(1e-9));
+
+    assertThatThrownBy(() -> ModelValidation.builder("cmp_fp32", "cmp_int8").inputs("features")
+            .minMeanCosine(0.9999999).build().validate(points))
+        .isInstanceOf(ModelValidation.ValidationException.class)
+        .hasMessageContaining("Model 'cmp_int8' is not close enough to 'cmp_fp32' on 400 rows: mean cosine")
+        .hasMessageContaining("spark.sparkinfer.model.cmp_int8.precision");
+  }
+
+  @Test
+  void invalidPrecisionIsAnAnalysisError() {
+    spark.conf().set("spark.sparkinfer.model.cmp_fp32.precision", "int3");
+    try {
+      assertThatThrownBy(() -> spark.sql("SELECT predict('cmp_fp32', features) FROM cmp_points"))
+          .hasMessageContaining("Invalid value 'int3' for spark.sparkinfer.model.cmp_fp32.precision")
+          .hasMessageContaining("use fp32, int8, fp16, int4 or auto");
+    } finally {
+      spark.conf().unset("spark.sparkinfer.model.cmp_fp32.precision");
+    }
+  }
+
+  /**
+   * The anchor: ONNX Runtime's own Python quantizer made langchain4j's all-minilm-l6-v2-q from the
+   * fp32 model. Our int8, made in Java from the same fp32 file, stays at least as close to fp32.
+   */
+  @Test
+  void javaInt8MiniLmIsAtLeastAsCloseToFp32AsOrtsQuantizer() {
+    Path tokenizer = TestModels.copyResource(folder, "all-minilm-l6-v2-tokenizer.json");
+    String fp32 = TestModels.copyResource(folder, "all-minilm-l6-v2.onnx").toUri().toString();
+    spark.conf().set("spark.sparkinfer.model.anchor_fp32.path", fp32);
+    spark.conf().set("spark.sparkinfer.model.anchor_ours.path", fp32);
+    spark.conf().set("spark.sparkinfer.model.anchor_ours.precision", "int8");
+    spark.conf().set("spark.sparkinfer.model.anchor_ort.path",
+        TestModels.copyResource(folder, "all-minilm-l6-v2-q.onnx").toUri().toString());
+    for (String name : List.of("anchor_fp32", "anchor_ours", "anchor_ort")) {
+      spark.conf().set("spark.sparkinfer.model." + name + ".tokenizer", tokenizer.toUri().toString());
+    }
+    List<Row> rows = new ArrayList<>();
+    List<String> texts = TestEmbed.corpus(1000);
+    for (int i = 0; i < texts.size(); i++) {
+      if (!texts.get(i).isBlank()) {
+        rows.add(RowFactory.create((long) i, texts.get(i)));
+      }
+    }
+    Dataset<Row> docs = spark.createDataFrame(rows, new StructType().add("id", DataTypes.LongType)
+        .add("body", DataTypes.StringType)).repartition(2).cache();
+    assertThat(docs.count()).isGreaterThanOrEqualTo(1000);
+    ModelValidation.Report ours = ModelValidation.builder("anchor_fp32", "anchor_ours").embed("body")
+        .minMeanCosine(0.9).build().validate(docs);
+    ModelValidation.Report ort = ModelValidation.builder("anchor_fp32", "anchor_ort").embed("body")
+        .minMeanCosine(0.9).build().validate(docs);
+    System.out.println("int8 anchor: ours " + ours + " | ORT's quantizer " + ort);
+    assertThat(ours.meanCosine()).isGreaterThanOrEqualTo(ort.meanCosine());
+    docs.unpersist();
+  }
+}
