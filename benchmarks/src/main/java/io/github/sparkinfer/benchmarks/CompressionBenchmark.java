@@ -28,17 +28,18 @@ public final class CompressionBenchmark {
     int repeat = 3;
     int cores = Runtime.getRuntime().availableProcessors();
     Path results = Path.of("benchmarks/RESULTS.md");
+    Path work = Path.of("target/benchmark-data");
     for (int i = 0; i < arguments.length; i += 2) {
       switch (arguments[i]) {
         case "--rows": rows = Long.parseLong(arguments[i + 1]); break;
         case "--repeat": repeat = Integer.parseInt(arguments[i + 1]); break;
         case "--cores": cores = Integer.parseInt(arguments[i + 1]); break;
         case "--results": results = Path.of(arguments[i + 1]); break;
+        case "--work-dir": work = Path.of(arguments[i + 1]); break;
         default: throw new IllegalArgumentException("Unknown argument " + arguments[i]
-            + "; use --rows, --repeat, --cores, --results");
+            + "; use --rows, --repeat, --cores, --results, --work-dir");
       }
     }
-    Path work = Path.of("target/benchmark-data");
     Files.createDirectories(work);
     SparkSession spark = SparkSession.builder()
         .master("local[" + cores + "]")
