@@ -23,9 +23,21 @@ final class SparkTestSessions {
           .config("spark.sql.shuffle.partitions", "4")
           .config("spark.driver.host", "127.0.0.1")
           .config("spark.sql.adaptive.enabled", "false")
+          // A fresh model cache folder per test JVM: copies and compressions are counted from zero.
+          .config("spark.sparkinfer.cache.dir", cacheDirectory())
           .getOrCreate();
     }
     return shared;
+  }
+
+  private static String cacheDirectory() {
+    try {
+      java.nio.file.Path folder = java.nio.file.Files.createTempDirectory("sparkinfer-test-model-cache");
+      folder.toFile().deleteOnExit();
+      return folder.toString();
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
   }
 
   /** A session on the same SparkContext with no extensions at all, as a notebook may have. */
