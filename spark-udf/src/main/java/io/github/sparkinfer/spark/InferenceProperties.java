@@ -77,7 +77,4 @@ public final class InferenceProperties {
 
   public static final int INTRA_OP_THREADS_DEFAULT = 0;
 
-  static String modelKey(String modelName, String suffix) {
-    return MODEL_PREFIX + modelName + suffix;
-  }
 }

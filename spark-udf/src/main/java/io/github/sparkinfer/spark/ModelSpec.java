@@ -2,7 +2,6 @@ package io.github.sparkinfer.spark;
 
 import java.util.List;
 import java.util.Objects;
-import java.util.Optional;
 import java.util.OptionalInt;
 
 /**
@@ -96,7 +95,4 @@ public final class ModelSpec {
     }
   }
 
-  static Optional<String> nonEmpty(String value) {
-    return value == null || value.isBlank() ? Optional.empty() : Optional.of(value.trim());
-  }
 }

@@ -9,7 +9,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.stream.Collectors;
-import org.apache.spark.sql.types.ArrayType;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
@@ -89,11 +88,6 @@ public final class ModelBinding implements Serializable {
     return selectedOutputs;
   }
 
-  /** A copy of this binding returning only the named outputs. */
-  public ModelBinding withOutputs(List<String> outputNames) {
-    return new ModelBinding(modelName, source, signature, batchSize, intraOpThreads, outputNames, text, deviceSettings)
-        .keepPrecision(precision);
-  }
 
   /** A copy of this binding for a text model: strings are tokenized into its inputs. */
   ModelBinding withText(TextSettings settings) {
@@ -320,7 +314,4 @@ public final class ModelBinding implements Serializable {
     return modelName;
   }
 
-  static boolean isArrayOfArrays(DataType type) {
-    return type instanceof ArrayType && ((ArrayType) type).elementType() instanceof ArrayType;
-  }
 }
