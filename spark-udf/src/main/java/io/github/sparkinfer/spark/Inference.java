@@ -1,5 +1,6 @@
 package io.github.sparkinfer.spark;
 
+import io.github.sparkinfer.partitioning.StageResources;
 import io.github.sparkinfer.spark.plan.EmbedExpression;
 import io.github.sparkinfer.spark.plan.ModelBinding;
 import io.github.sparkinfer.spark.plan.ModelRegistry;
@@ -38,6 +39,7 @@ public final class Inference {
   private final Map<String, Column> namedInputs = new LinkedHashMap<>();
   private final List<String> outputs = new ArrayList<>();
   private OptionalInt batchSize = OptionalInt.empty();
+  private StageResources stageResources;
   private String resultColumn;
 
   private Inference(String modelName, boolean embedding) {
@@ -91,6 +93,16 @@ public final class Inference {
     return this;
   }
 
+  /**
+   * What the stage that runs this call asks Spark for (a GPU per task, say), in place of the
+   * session's {@code spark.sparkinfer.stage.*} keys; {@link StageResources#NONE} keeps the default
+   * profile. The whole stage around the call gets the profile, up to the nearest shuffles.
+   */
+  public Inference stageResources(StageResources resources) {
+    this.stageResources = java.util.Objects.requireNonNull(resources, "resources");
+    return this;
+  }
+
   /** Name of the column {@link #transform} adds; default the output's name, or the model's. */
   public Inference as(String columnName) {
     this.resultColumn = columnName;
@@ -124,7 +136,7 @@ public final class Inference {
               + ", or call SparkInference.install(spark) once");
     }
     ModelBinding binding =
-        SparkInference.withSession(spark, () -> ModelRegistry.resolve(modelName, batchSize, outputs));
+        SparkInference.withSession(spark, () -> ModelRegistry.resolve(modelName, batchSize, outputs, stageResources));
     List<Expression> arguments = new ArrayList<>();
     if (namedInputs.isEmpty()) {
       for (Column column : positionalInputs) {

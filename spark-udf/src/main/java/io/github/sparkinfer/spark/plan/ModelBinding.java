@@ -4,6 +4,7 @@ import io.github.sparkinfer.device.ModelSignature;
 import io.github.sparkinfer.device.ModelSource;
 import io.github.sparkinfer.device.TensorElementType;
 import io.github.sparkinfer.device.TensorSpec;
+import io.github.sparkinfer.partitioning.StageResources;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.List;
@@ -32,6 +33,7 @@ public final class ModelBinding implements Serializable {
   private final TextSettings text;
   private final java.util.Map<String, String> deviceSettings;
   private String precision = "fp32";
+  private StageResources stageResources = StageResources.NONE;
 
   ModelBinding(
       String modelName,
@@ -92,23 +94,38 @@ public final class ModelBinding implements Serializable {
   /** A copy of this binding for a text model: strings are tokenized into its inputs. */
   ModelBinding withText(TextSettings settings) {
     return new ModelBinding(modelName, source, signature, batchSize, intraOpThreads, outputNames, settings, deviceSettings)
-        .keepPrecision(precision);
+        .keep(this);
   }
 
   /** A copy with the session's device settings, which take precedence over the executors' own. */
   ModelBinding withDeviceSettings(java.util.Map<String, String> settings) {
     return new ModelBinding(modelName, source, signature, batchSize, intraOpThreads, outputNames, text, settings)
-        .keepPrecision(precision);
+        .keep(this);
   }
 
-  private ModelBinding keepPrecision(String value) {
-    this.precision = value;
+  private ModelBinding keep(ModelBinding original) {
+    this.precision = original.precision;
+    this.stageResources = original.stageResources;
     return this;
+  }
+
+  /** A copy whose inference stage asks Spark for {@code resources}. */
+  ModelBinding withStageResources(StageResources resources) {
+    ModelBinding copy = new ModelBinding(modelName, source, signature, batchSize, intraOpThreads, outputNames, text, deviceSettings)
+        .keep(this);
+    copy.stageResources = resources;
+    return copy;
+  }
+
+  /** What the stage that runs this model asks Spark for; {@link StageResources#NONE} by default. */
+  public StageResources stageResources() {
+    return stageResources;
   }
 
   /** A copy that runs at {@code value} (fp32, int8, fp16, int4 or auto). */
   ModelBinding withPrecision(String value) {
-    ModelBinding copy = new ModelBinding(modelName, source, signature, batchSize, intraOpThreads, outputNames, text, deviceSettings);
+    ModelBinding copy = new ModelBinding(modelName, source, signature, batchSize, intraOpThreads, outputNames, text, deviceSettings)
+        .keep(this);
     copy.precision = value;
     return copy;
   }
@@ -301,7 +318,8 @@ public final class ModelBinding implements Serializable {
         && selectedOutputs.equals(that.selectedOutputs)
         && java.util.Objects.equals(text, that.text)
         && deviceSettings.equals(that.deviceSettings)
-        && precision.equals(that.precision);
+        && precision.equals(that.precision)
+        && stageResources.equals(that.stageResources);
   }
 
   @Override

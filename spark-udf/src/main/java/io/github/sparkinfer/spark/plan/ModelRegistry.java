@@ -26,6 +26,8 @@ import io.github.sparkinfer.device.ModelCache;
 import io.github.sparkinfer.device.ModelLoadException;
 import io.github.sparkinfer.device.ModelSource;
 import io.github.sparkinfer.device.SessionSettings;
+import io.github.sparkinfer.partitioning.StageResourceProfiles;
+import io.github.sparkinfer.partitioning.StageResources;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -64,6 +66,15 @@ public final class ModelRegistry {
    * default), and its signature, read by loading the model once in this JVM's cache.
    */
   public static ModelBinding resolve(String name, OptionalInt batchSizeArgument, List<String> outputsArgument) {
+    return resolve(name, batchSizeArgument, outputsArgument, null);
+  }
+
+  /**
+   * As {@link #resolve(String, OptionalInt, List)}, with the inference stage's resources given by
+   * the caller ({@code null}: read from the session's stage keys).
+   */
+  public static ModelBinding resolve(String name, OptionalInt batchSizeArgument, List<String> outputsArgument,
+      StageResources stageResourcesArgument) {
     SQLConf conf = SQLConf.get();
     String path = conf.getConfString(MODEL_PREFIX + name + MODEL_PATH_SUFFIX, null);
     if (path == null || path.isBlank()) {
@@ -112,9 +123,27 @@ public final class ModelRegistry {
     } catch (ModelBindingException e) {
       throw Errors.analysis(e.getMessage(), e);
     }
-    binding = binding.withDeviceSettings(deviceSettings()).withPrecision(precision);
+    binding = binding.withDeviceSettings(deviceSettings()).withPrecision(precision)
+        .withStageResources(stageResources(name, stageResourcesArgument));
     String tokenizer = conf.getConfString(MODEL_PREFIX + name + MODEL_TOKENIZER_SUFFIX, null);
     return tokenizer == null || tokenizer.isBlank() ? binding : binding.withText(textSettings(conf, binding, tokenizer.trim()));
+  }
+
+  /**
+   * The resources the model's inference stage asks for, checked against the application's
+   * executors now, so that a request Spark would reject or never schedule fails the query at
+   * analysis instead of leaving a job waiting.
+   */
+  private static StageResources stageResources(String name, StageResources argument) {
+    StageResources resources;
+    try {
+      resources = argument != null ? argument
+          : StageResources.fromConfiguration(CollectionConverters.asJava(SQLConf.get().getAllConfs()), name);
+      StageResourceProfiles.check(SparkSession.active().sparkContext().conf(), resources, name);
+    } catch (IllegalArgumentException e) {
+      throw Errors.analysis(e.getMessage(), e);
+    }
+    return resources;
   }
 
   private static final List<String> DEVICE_PREFIXES = List.of(

@@ -1,12 +1,15 @@
 package io.github.sparkinfer.spark.plan
 
 import scala.jdk.CollectionConverters._
+import scala.jdk.OptionConverters._
+
+import io.github.sparkinfer.partitioning.StageResourceProfiles
 
 import org.apache.spark.rdd.RDD
 import org.apache.spark.sql.catalyst.InternalRow
 import org.apache.spark.sql.catalyst.expressions.{Attribute, AttributeReference, AttributeSet, BindReferences, BoundReference, UnsafeProjection}
 import org.apache.spark.sql.catalyst.rules.Rule
-import org.apache.spark.sql.execution.{ColumnarRule, ColumnarToRowExec, SparkPlan, UnaryExecNode}
+import org.apache.spark.sql.execution.{ColumnarRule, ColumnarToRowExec, SQLExecution, SparkPlan, UnaryExecNode}
 import org.apache.spark.sql.execution.metric.{SQLMetric, SQLMetrics}
 import org.apache.spark.sql.types.StructType
 import org.apache.spark.util.CollectionAccumulator
@@ -15,6 +18,10 @@ import org.apache.spark.util.CollectionAccumulator
  * Physical node of [[BatchPredict]]: each partition goes through a runner that calls the model once
  * per batch on the session this executor's cache holds. With `columnarInput` its child produces
  * columnar batches (a vectorized scan) and the arguments are read straight from the column vectors.
+ *
+ * When the model's binding asks for stage resources, its RDD runs with their Spark resource profile:
+ * Spark gives a stage one profile, so every task of the stage around this node (from the last
+ * shuffle to the next) runs with it, and the rest of the job keeps the default profile.
  */
 case class BatchPredictExec(
     prediction: ModelInvocation,
@@ -37,7 +44,9 @@ case class BatchPredictExec(
     "nullRows" -> SQLMetrics.createMetric(sparkContext, "rows with a null argument (no model call)"),
     "batches" -> SQLMetrics.createMetric(sparkContext, "model batches"),
     "modelTime" -> SQLMetrics.createNanoTimingMetric(sparkContext, "inference time"),
-    "fallbackTasks" -> SQLMetrics.createMetric(sparkContext, "tasks on a fallback device")) ++
+    "fallbackTasks" -> SQLMetrics.createMetric(sparkContext, "tasks on a fallback device"),
+    "stageProfile" -> SQLMetrics.createMetric(sparkContext, "resource profile id of the stage"),
+    "stageProfileNotApplied" -> SQLMetrics.createMetric(sparkContext, "stage resources not applied")) ++
     (if (isText) Map(
       "tokens" -> SQLMetrics.createMetric(sparkContext, "tokens"),
       "paddingTokens" -> SQLMetrics.createMetric(sparkContext, "padding tokens"),
@@ -52,7 +61,39 @@ case class BatchPredictExec(
     accumulator
   }
 
-  override protected def doExecute(): RDD[InternalRow] = {
+  override def simpleString(maxFields: Int): String = {
+    val resources = prediction.binding.stageResources
+    super.simpleString(maxFields) + (if (resources.isEmpty) "" else s", stage resources [$resources]")
+  }
+
+  override protected def doExecute(): RDD[InternalRow] = withStageResources(executePartitions())
+
+  /**
+   * Gives the stage the binding's resource profile. Where Spark cannot (local mode) the stage keeps
+   * the default profile, with a WARN and the "stage resources not applied" metric.
+   */
+  private def withStageResources(rdd: RDD[InternalRow]): RDD[InternalRow] = {
+    val binding = prediction.binding
+    val resources = binding.stageResources
+    if (resources.isEmpty) {
+      return rdd
+    }
+    val executionId = sparkContext.getLocalProperty(SQLExecution.EXECUTION_ID_KEY)
+    StageResourceProfiles.profileFor(sparkContext, resources, binding.modelName).toScala match {
+      case Some(profile) =>
+        longMetric("stageProfile").set(profile.id.toLong)
+        SQLMetrics.postDriverMetricUpdates(sparkContext, executionId, Seq(longMetric("stageProfile")))
+        rdd.withResources(profile)
+      case None =>
+        logWarning(s"Model '${binding.modelName}': stage resources [$resources] not applied. " +
+          StageResourceProfiles.notAppliedReason(sparkContext.getConf).orElse(""))
+        longMetric("stageProfileNotApplied").add(1)
+        SQLMetrics.postDriverMetricUpdates(sparkContext, executionId, Seq(longMetric("stageProfileNotApplied")))
+        rdd
+    }
+  }
+
+  private def executePartitions(): RDD[InternalRow] = {
     val binding = prediction.binding
     val arguments = prediction.children
     val childOutput = child.output
