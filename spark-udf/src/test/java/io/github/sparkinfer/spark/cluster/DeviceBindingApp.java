@@ -122,7 +122,7 @@ public final class DeviceBindingApp {
     }
   }
 
-  private static String join(List<Object> values) {
+  static String join(List<Object> values) {
     StringBuilder text = new StringBuilder();
     for (Object value : values) {
       text.append(text.length() == 0 ? "" : ",").append(value);
@@ -134,7 +134,7 @@ public final class DeviceBindingApp {
    * Waits until {@code expected} executors joined: the driver's list of them (it includes the
    * driver) is checked again each time a listener hears of a new one, under a deadline.
    */
-  private static int awaitExecutors(SparkContext context, int expected) throws InterruptedException {
+  static int awaitExecutors(SparkContext context, int expected) throws InterruptedException {
     Object added = new Object();
     SparkListener listener =
         new SparkListener() {

@@ -39,7 +39,7 @@ class TestDeviceBindingCluster {
   private static final Duration APP_TIMEOUT = Duration.ofMinutes(3);
   private static final String CPU_PROVIDER = "CPUExecutionProvider";
 
-  private static final MultilayerPerceptronModel MLP =
+  static final MultilayerPerceptronModel MLP =
       MultilayerPerceptronModel.builder()
           .layerSizes(DeviceBindingApp.INPUTS, 32, 4)
           .seed(7)
@@ -155,7 +155,7 @@ class TestDeviceBindingCluster {
     }
   }
 
-  private static Map<String, String> appConf(StandaloneCluster cluster) throws Exception {
+  static Map<String, String> appConf(StandaloneCluster cluster) throws Exception {
     Path model = cluster.directory().resolve("mlp.onnx");
     MLP.writeTo(model);
     Map<String, String> conf = new LinkedHashMap<>();
@@ -188,7 +188,7 @@ class TestDeviceBindingCluster {
     return app;
   }
 
-  private static Map<String, String> gpuByExecutor(List<ExecutorRecord> executors) {
+  static Map<String, String> gpuByExecutor(List<ExecutorRecord> executors) {
     Map<String, String> gpus = new HashMap<>();
     for (ExecutorRecord executor : executors) {
       assertThat(executor.addresses(StandaloneCluster.GPU)).as("GPUs of %s", executor).hasSize(1);
@@ -203,7 +203,7 @@ class TestDeviceBindingCluster {
         .containsExactlyInAnyOrderElementsOf(IntStream.range(0, PARTITIONS).boxed().toList());
   }
 
-  private static void assertFellBackToCpu(Map<String, String> binding) {
+  static void assertFellBackToCpu(Map<String, String> binding) {
     assertThat(binding)
         .as("binding of partition %s", binding.get("partition"))
         .containsEntry("bound", "cpu")
@@ -232,7 +232,7 @@ class TestDeviceBindingCluster {
   private record CacheState(String executor, long loads, long fallbacks, String gpu, int concurrent) {}
 
   /** What {@link DeviceBindingApp} wrote. */
-  private static final class AppOutput {
+  static final class AppOutput {
     String applicationId;
     int executors = -1;
     String stages;
