@@ -53,6 +53,11 @@ public final class DeviceBindingApp {
   private static final long EXECUTOR_TIMEOUT_MS = TimeUnit.SECONDS.toMillis(120);
   private static final long LISTENER_TIMEOUT_MS = TimeUnit.SECONDS.toMillis(30);
 
+  /** The features column of row {@code id}, in SQL: {@link #features(long)}. */
+  static final String FEATURES =
+      "transform(sequence(0, " + (INPUTS - 1) + "), j -> CAST((((id * " + INPUTS
+          + " + j) % 23) - 11) * 0.125D AS FLOAT)) AS features";
+
   private DeviceBindingApp() {}
 
   /** The features of row {@code id}, as the query computes them: multiples of 1/8, exact in float. */
@@ -82,8 +87,7 @@ public final class DeviceBindingApp {
           .range(0, rows, 1, partitions)
           .selectExpr(
               "id",
-              "transform(sequence(0, " + (INPUTS - 1) + "), j -> CAST((((id * " + INPUTS
-                  + " + j) % 23) - 11) * 0.125D AS FLOAT)) AS features")
+              FEATURES)
           .createOrReplaceTempView("points");
 
       StageListener listener = new StageListener(partitions);

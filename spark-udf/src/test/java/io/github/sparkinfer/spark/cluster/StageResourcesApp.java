@@ -85,8 +85,7 @@ public final class StageResourcesApp {
             .range(0, rows, 1, partitions)
             .selectExpr(
                 "id",
-                "transform(sequence(0, " + (DeviceBindingApp.INPUTS - 1) + "), j -> CAST((((id * "
-                    + DeviceBindingApp.INPUTS + " + j) % 23) - 11) * 0.125D AS FLOAT)) AS features",
+                DeviceBindingApp.FEATURES,
                 "task_gpus() AS prepared_on")
             .repartition(partitions)
             .createOrReplaceTempView("prepared");
