@@ -89,10 +89,11 @@ public final class StageResourceProfiles {
    * first use, then reused. Empty when the master cannot apply it ({@link #notAppliedReason}).
    */
   public static Optional<ResourceProfile> profileFor(SparkContext context, StageResources resources, String model) {
-    if (resources.isEmpty() || notAppliedReason(context.conf()).isPresent()) {
+    SparkConf conf = context.getConf();
+    if (resources.isEmpty() || notAppliedReason(conf).isPresent()) {
       return Optional.empty();
     }
-    check(context.conf(), resources, model);
+    check(conf, resources, model);
     synchronized (PROFILES) {
       return Optional.of(PROFILES.computeIfAbsent(context, ignored -> new HashMap<>())
           .computeIfAbsent(resources, StageResources::toResourceProfile));

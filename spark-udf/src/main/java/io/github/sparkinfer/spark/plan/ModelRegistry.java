@@ -139,7 +139,7 @@ public final class ModelRegistry {
     try {
       resources = argument != null ? argument
           : StageResources.fromConfiguration(CollectionConverters.asJava(SQLConf.get().getAllConfs()), name);
-      StageResourceProfiles.check(SparkSession.active().sparkContext().conf(), resources, name);
+      StageResourceProfiles.check(SparkSession.active().sparkContext().getConf(), resources, name);
     } catch (IllegalArgumentException e) {
       throw Errors.analysis(e.getMessage(), e);
     }
