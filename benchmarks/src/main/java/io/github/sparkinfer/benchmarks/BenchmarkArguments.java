@@ -1,45 +1,74 @@
 package io.github.sparkinfer.benchmarks;
 
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.stream.Stream;
 
-/** The command line of {@link TabularBenchmark}. */
+/**
+ * The command line shared by {@link TabularBenchmark} and {@link TextEmbeddingBenchmark}: the same
+ * options, with each benchmark's own defaults for rows, batch size and UDF rows.
+ */
 final class BenchmarkArguments {
-  static final String USAGE =
-      String.join(
-          "\n",
-          "Usage: TabularBenchmark [--rows N] [--cores N] [--batch-size N] [--repeat N]",
-          "                        [--udf-rows N] [--partitions N] [--work-dir <folder>]"
-              + " [--results <RESULTS.md>] [--note <text>]",
-          "",
-          "  --rows        rows of 64 float features (default 1000000)",
-          "  --cores       local[N] and ONNX Runtime threads of the raw ORT ceiling"
-              + " (default: available processors)",
-          "  --batch-size  rows per model call, for raw ORT and predict() (default 1024)",
-          "  --repeat      timed runs per variant; the best counts (default 3)",
-          "  --udf-rows    rows the row-at-a-time UDF is timed on, a prefix of the input"
-              + " (default: all rows)",
-          "  --partitions  partitions of the cached input (default 2 x cores)",
-          "  --work-dir    folder for the generated model and Parquet input (default: a"
-              + " temporary folder)",
-          "  --results     Markdown file whose '## Tabular MLP' section is replaced (default:"
-              + " none, print only)",
-          "  --note        text to put in the results, such as how this run differs from usual");
+  /** A benchmark's body: the parsed arguments and the folder for its models and data. */
+  interface Body {
+    void run(BenchmarkArguments arguments, Path folder) throws Exception;
+  }
 
-  private int rows = 1_000_000;
+  private int rows;
   private int cores = Runtime.getRuntime().availableProcessors();
-  private int batchSize = 1024;
+  private int batchSize;
   private int repeat = 3;
   private int udfRows = 0;
+  private final int defaultUdfRows;
   private int partitions = 0;
   private Path workDirectory;
   private Path results;
   private String note;
 
-  private BenchmarkArguments() {}
+  private BenchmarkArguments(int rows, int batchSize, int defaultUdfRows) {
+    this.rows = rows;
+    this.batchSize = batchSize;
+    this.defaultUdfRows = defaultUdfRows;
+  }
+
+  /**
+   * The {@code main} of a benchmark: parses {@code args} (printing the error and {@code usage} and
+   * exiting 2 when they are wrong), runs {@code body} in --work-dir or a temporary folder that is
+   * deleted afterwards, then exits: ONNX Runtime's and Spark's leftover threads must not keep the
+   * JVM alive.
+   *
+   * @param defaultUdfRows rows the UDF variant is timed on without --udf-rows; 0 for all rows
+   */
+  static void main(String[] args, String usage, int defaultRows, int defaultBatchSize, int defaultUdfRows,
+      Body body) throws Exception {
+    BenchmarkArguments arguments;
+    try {
+      arguments = parse(defaultRows, defaultBatchSize, defaultUdfRows, args);
+    } catch (IllegalArgumentException e) {
+      System.err.println(e.getMessage());
+      System.err.println();
+      System.err.println(usage);
+      System.exit(2);
+      return;
+    }
+    boolean temporary = arguments.workDirectory() == null;
+    Path folder = temporary ? Files.createTempDirectory("sparkinfer-benchmark-") : arguments.workDirectory();
+    Files.createDirectories(folder);
+    try {
+      body.run(arguments, folder);
+    } finally {
+      if (temporary) {
+        deleteRecursively(folder);
+      }
+    }
+    System.exit(0);
+  }
 
   /** @throws IllegalArgumentException naming the wrong argument, its value and the fix */
-  static BenchmarkArguments parse(String... arguments) {
-    BenchmarkArguments parsed = new BenchmarkArguments();
+  static BenchmarkArguments parse(int defaultRows, int defaultBatchSize, int defaultUdfRows, String... arguments) {
+    BenchmarkArguments parsed = new BenchmarkArguments(defaultRows, defaultBatchSize, defaultUdfRows);
     for (int i = 0; i < arguments.length; i++) {
       String name = arguments[i];
       switch (name) {
@@ -120,9 +149,17 @@ final class BenchmarkArguments {
     return repeat;
   }
 
-  /** Rows the UDF variant is timed on: all rows unless --udf-rows says fewer. */
+  /** Rows the UDF variant is timed on: --udf-rows, else the benchmark's default or all rows if fewer. */
   int udfRows() {
-    return udfRows == 0 ? rows : udfRows;
+    if (udfRows != 0) {
+      return udfRows;
+    }
+    return defaultUdfRows == 0 ? rows : Math.min(rows, defaultUdfRows);
+  }
+
+  /** Whether --udf-rows changed the rows the UDF variant is timed on. */
+  boolean udfRowsChanged() {
+    return udfRows() != new BenchmarkArguments(rows, batchSize, defaultUdfRows).udfRows();
   }
 
   int partitions() {
@@ -142,5 +179,13 @@ final class BenchmarkArguments {
   /** Null when none was given. */
   String note() {
     return note;
+  }
+
+  static void deleteRecursively(Path folder) throws IOException {
+    try (Stream<Path> paths = Files.walk(folder)) {
+      for (Path path : (Iterable<Path>) paths.sorted(Comparator.reverseOrder())::iterator) {
+        Files.deleteIfExists(path);
+      }
+    }
   }
 }

@@ -21,7 +21,6 @@ import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -74,33 +73,31 @@ public final class TabularBenchmark {
   private static final int WARM_UP_ROWS = 50_000;
   private static final int CHECKED_ROWS = 10;
 
+  static final String USAGE =
+      String.join(
+          "\n",
+          "Usage: TabularBenchmark [--rows N] [--cores N] [--batch-size N] [--repeat N]",
+          "                        [--udf-rows N] [--partitions N] [--work-dir <folder>]"
+              + " [--results <RESULTS.md>] [--note <text>]",
+          "",
+          "  --rows        rows of 64 float features (default 1000000)",
+          "  --cores       local[N] and ONNX Runtime threads of the raw ORT ceiling"
+              + " (default: available processors)",
+          "  --batch-size  rows per model call, for raw ORT and predict() (default 1024)",
+          "  --repeat      timed runs per variant; the best counts (default 3)",
+          "  --udf-rows    rows the row-at-a-time UDF is timed on, a prefix of the input"
+              + " (default: all rows)",
+          "  --partitions  partitions of the cached input (default 2 x cores)",
+          "  --work-dir    folder for the generated model and Parquet input (default: a"
+              + " temporary folder)",
+          "  --results     Markdown file whose '## Tabular MLP' section is replaced (default:"
+              + " none, print only)",
+          "  --note        text to put in the results, such as how this run differs from usual");
+
   private TabularBenchmark() {}
 
   public static void main(String[] args) throws Exception {
-    BenchmarkArguments arguments;
-    try {
-      arguments = BenchmarkArguments.parse(args);
-    } catch (IllegalArgumentException e) {
-      System.err.println(e.getMessage());
-      System.err.println();
-      System.err.println(BenchmarkArguments.USAGE);
-      System.exit(2);
-      return;
-    }
-
-    boolean temporary = arguments.workDirectory() == null;
-    Path folder =
-        temporary ? Files.createTempDirectory("sparkinfer-benchmark-") : arguments.workDirectory();
-    Files.createDirectories(folder);
-    try {
-      run(arguments, folder);
-    } finally {
-      if (temporary) {
-        deleteRecursively(folder);
-      }
-    }
-    // ONNX Runtime's and Spark's leftover threads must not keep the JVM alive.
-    System.exit(0);
+    BenchmarkArguments.main(args, USAGE, 1_000_000, 1024, 0, TabularBenchmark::run);
   }
 
   static void run(BenchmarkArguments arguments, Path folder) throws Exception {
@@ -427,14 +424,6 @@ public final class TabularBenchmark {
       return fields[0] + " " + fields[1] + " " + fields[2];
     } catch (IOException | RuntimeException e) {
       return "unknown";
-    }
-  }
-
-  static void deleteRecursively(Path folder) throws IOException {
-    try (Stream<Path> paths = Files.walk(folder)) {
-      for (Path path : (Iterable<Path>) paths.sorted(Comparator.reverseOrder())::iterator) {
-        Files.deleteIfExists(path);
-      }
     }
   }
 

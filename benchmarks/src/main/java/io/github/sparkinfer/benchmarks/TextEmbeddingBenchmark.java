@@ -70,7 +70,7 @@ import org.apache.spark.sql.types.DataTypes;
  *     -Dbenchmark.args="--rows 5000"
  * </pre>
  *
- * {@link TextEmbeddingArguments#USAGE} lists the arguments.
+ * {@link BenchmarkArguments#USAGE} lists the arguments.
  */
 public final class TextEmbeddingBenchmark {
   static final String HEADING = "## Text embedding (all-MiniLM-L6-v2)";
@@ -95,36 +95,37 @@ public final class TextEmbeddingBenchmark {
   // Variants whose rows share model calls with other rows; see INT8_BATCHED_MIN_COSINE.
   private static final Set<String> BATCHED = Set.of("a", "b", "d");
 
+  static final int DEFAULT_UDF_ROWS = 2000;
+
+  static final String USAGE =
+      String.join(
+          "\n",
+          "Usage: TextEmbeddingBenchmark [--rows N] [--cores N] [--batch-size N] [--repeat N]",
+          "                              [--udf-rows N] [--partitions N] [--work-dir <folder>]"
+              + " [--results <RESULTS.md>] [--note <text>]",
+          "",
+          "  --rows        generated English-like rows of 3 to 200 words (default 5000)",
+          "  --cores       local[N] and ONNX Runtime threads of the raw ORT variants"
+              + " (default: available processors)",
+          "  --batch-size  rows per model call of the raw ORT variants (default 32)",
+          "  --repeat      timed runs per variant; the best counts, the median is shown"
+              + " (default 3)",
+          "  --udf-rows    rows the row-at-a-time UDF is timed on, a prefix of the input (default"
+              + " " + DEFAULT_UDF_ROWS + " or --rows if fewer)",
+          "  --partitions  partitions of the cached input (default 2 x cores)",
+          "  --work-dir    folder the models and tokenizers are extracted to (default: a"
+              + " temporary folder)",
+          "  --results     Markdown file whose '" + TextEmbeddingBenchmark.HEADING + "' section"
+              + " is replaced (default: none, print only)",
+          "  --note        text to put in the results, such as how this run differs from usual");
+
   private TextEmbeddingBenchmark() {}
 
   public static void main(String[] args) throws Exception {
-    TextEmbeddingArguments arguments;
-    try {
-      arguments = TextEmbeddingArguments.parse(args);
-    } catch (IllegalArgumentException e) {
-      System.err.println(e.getMessage());
-      System.err.println();
-      System.err.println(TextEmbeddingArguments.USAGE);
-      System.exit(2);
-      return;
-    }
-
-    boolean temporary = arguments.workDirectory() == null;
-    Path folder =
-        temporary ? Files.createTempDirectory("sparkinfer-benchmark-") : arguments.workDirectory();
-    Files.createDirectories(folder);
-    try {
-      run(arguments, folder);
-    } finally {
-      if (temporary) {
-        TabularBenchmark.deleteRecursively(folder);
-      }
-    }
-    // ONNX Runtime's and Spark's leftover threads must not keep the JVM alive.
-    System.exit(0);
+    BenchmarkArguments.main(args, USAGE, 5000, 32, DEFAULT_UDF_ROWS, TextEmbeddingBenchmark::run);
   }
 
-  static void run(TextEmbeddingArguments arguments, Path folder) throws Exception {
+  static void run(BenchmarkArguments arguments, Path folder) throws Exception {
     String startLoad = TabularBenchmark.loadAverage();
     // Before langchain4j or anything else makes ONNX Runtime's environment: see OrtEnvironments.
     String ortVersion = OrtEnvironments.get().getVersion();
@@ -188,7 +189,7 @@ public final class TextEmbeddingBenchmark {
 
   private static ModelResult benchmark(
       SparkSession spark,
-      TextEmbeddingArguments arguments,
+      BenchmarkArguments arguments,
       MiniLm model,
       String[] texts,
       Path folder)
@@ -332,7 +333,7 @@ public final class TextEmbeddingBenchmark {
   /** Warm-up on the rows with id below {@code warmUpRows}, then {@code timedRows} rows. */
   private static Measurement timeQuery(
       SparkSession spark,
-      TextEmbeddingArguments arguments,
+      BenchmarkArguments arguments,
       MiniLm model,
       String key,
       String label,
@@ -585,7 +586,7 @@ public final class TextEmbeddingBenchmark {
 
   /** What RESULTS.md says about one run. */
   static final class Report {
-    private final TextEmbeddingArguments arguments;
+    private final BenchmarkArguments arguments;
     private final String sparkVersion;
     private final String ortVersion;
     private final String startLoad;
@@ -596,7 +597,7 @@ public final class TextEmbeddingBenchmark {
     private String endLoad = "unknown";
 
     Report(
-        TextEmbeddingArguments arguments,
+        BenchmarkArguments arguments,
         String sparkVersion,
         String ortVersion,
         String startLoad) {
@@ -695,8 +696,7 @@ public final class TextEmbeddingBenchmark {
       text.append("Reproduce: `./mvnw -q -B install -DskipTests && ./mvnw -q -B -pl benchmarks"
           + " exec:exec -Dbenchmark.main=io.github.sparkinfer.benchmarks.TextEmbeddingBenchmark"
           + " -Dbenchmark.args=\"--rows " + arguments.rows()
-          + (arguments.udfRows() != Math.min(arguments.rows(),
-              TextEmbeddingArguments.DEFAULT_UDF_ROWS) ? " --udf-rows " + arguments.udfRows() : "")
+          + (arguments.udfRowsChanged() ? " --udf-rows " + arguments.udfRows() : "")
           + "\"`\n");
       return text.toString();
     }
