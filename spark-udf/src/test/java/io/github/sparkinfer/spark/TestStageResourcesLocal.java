@@ -52,13 +52,15 @@ class TestStageResourcesLocal {
         .add("features", DataTypes.createArrayType(DataTypes.FloatType, false), false);
     spark.createDataFrame(rows, schema).repartition(3).createOrReplaceTempView("stage_points");
     SparkInference.register(spark, ModelSpec.builder("stage_mlp").path(mlpFile.toUri().toString()).batchSize(32).build());
+    SparkInference.register(spark, ModelSpec.builder("stage_mlp2").path(mlpFile.toUri().toString()).batchSize(32).build());
   }
 
   @AfterEach
   void unsetStageKeys() {
     for (String key : List.of("spark.sparkinfer.stage.task.resource.gpu.amount", "spark.sparkinfer.stage.task.cpus",
         "spark.sparkinfer.model.stage_mlp.stage.task.resource.gpu.amount",
-        "spark.sparkinfer.model.stage_mlp.stage.task.gpu.amount")) {
+        "spark.sparkinfer.model.stage_mlp.stage.task.gpu.amount",
+        "spark.sparkinfer.model.stage_mlp2.stage.task.resource.gpu.amount")) {
       spark.conf().unset(key);
     }
   }
@@ -66,6 +68,7 @@ class TestStageResourcesLocal {
   @AfterAll
   static void tearDown() {
     SparkInference.unregister(spark, "stage_mlp");
+    SparkInference.unregister(spark, "stage_mlp2");
   }
 
   @Test
@@ -113,6 +116,38 @@ class TestStageResourcesLocal {
     BatchPredictExec node = BatchPredictNodes.in(scored.queryExecution().executedPlan()).get(0);
     assertThat(node.prediction().binding().stageResources()).isEqualTo(quarterGpu);
     assertThat(TestPredictSql.metric(scored, "stageProfileNotApplied")).isEqualTo(1);
+  }
+
+  /**
+   * Spark gives a stage one profile: two calls asking for different resources in one stage are
+   * found before Spark's own error (which names no model); a shuffle between them separates them.
+   */
+  @Test
+  void differentStageResourcesInOneStageAreFoundAndNamed() {
+    spark.conf().set("spark.sparkinfer.model.stage_mlp.stage.task.resource.gpu.amount", "1");
+    spark.conf().set("spark.sparkinfer.model.stage_mlp2.stage.task.resource.gpu.amount", "0.5");
+    Dataset<Row> together = spark.sql(
+        "SELECT id, predict('stage_mlp', features) AS a, predict('stage_mlp2', features) AS b FROM stage_points");
+    together.collectAsList();
+    List<BatchPredictExec> nodes = BatchPredictNodes.in(together.queryExecution().executedPlan());
+    assertThat(nodes).hasSize(2);
+    List<String> conflicts = new ArrayList<>();
+    for (BatchPredictExec node : nodes) {
+      scala.Option<String> conflict = BatchPredictNodes.conflictInStage(node);
+      if (conflict.isDefined()) {
+        conflicts.add(conflict.get());
+      }
+    }
+    assertThat(conflicts).as("the upper call sees the lower one").singleElement().satisfies(message ->
+        assertThat(message).contains("'stage_mlp'").contains("'stage_mlp2'").contains("[task gpu=1]")
+            .contains("[task gpu=0.5]").contains("repartition").contains("profileMergeConflicts"));
+
+    Dataset<Row> apart = spark.sql("SELECT id, features, predict('stage_mlp', features) AS a FROM stage_points")
+        .repartition(2).selectExpr("id", "a", "predict('stage_mlp2', features) AS b");
+    apart.collectAsList();
+    for (BatchPredictExec node : BatchPredictNodes.in(apart.queryExecution().executedPlan())) {
+      assertThat(BatchPredictNodes.conflictInStage(node).isDefined()).as("calls with a shuffle between").isFalse();
+    }
   }
 
   @Test

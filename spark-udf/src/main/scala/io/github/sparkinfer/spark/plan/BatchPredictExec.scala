@@ -81,6 +81,9 @@ case class BatchPredictExec(
     val executionId = sparkContext.getLocalProperty(SQLExecution.EXECUTION_ID_KEY)
     StageResourceProfiles.profileFor(sparkContext, resources, binding.modelName).toScala match {
       case Some(profile) =>
+        if (!sparkContext.getConf.getBoolean("spark.scheduler.resource.profileMergeConflicts", false)) {
+          BatchPredictNodes.conflictInStage(this).foreach(message => throw new IllegalArgumentException(message))
+        }
         longMetric("stageProfile").set(profile.id.toLong)
         SQLMetrics.postDriverMetricUpdates(sparkContext, executionId, Seq(longMetric("stageProfile")))
         rdd.withResources(profile)
@@ -177,4 +180,30 @@ object ReadColumnarInput extends ColumnarRule {
 object BatchPredictNodes extends org.apache.spark.sql.execution.adaptive.AdaptiveSparkPlanHelper {
   def in(plan: SparkPlan): java.util.List[BatchPredictExec] =
     collect(plan) { case node: BatchPredictExec => node }.asJava
+
+  /** The model calls below `node` in its stage: up to the next exchange or query stage. */
+  private def sameStage(plan: SparkPlan): Seq[BatchPredictExec] = plan match {
+    case _: org.apache.spark.sql.execution.exchange.Exchange => Nil
+    case _: org.apache.spark.sql.execution.adaptive.QueryStageExec => Nil
+    case call: BatchPredictExec => call +: call.children.flatMap(sameStage)
+    case other => other.children.flatMap(sameStage)
+  }
+
+  /**
+   * Why `node` cannot get its stage resources: another model call in the same stage asks for
+   * different ones, and Spark gives a stage one profile (its own error names neither model).
+   */
+  def conflictInStage(node: BatchPredictExec): Option[String] = {
+    val resources = node.prediction.binding.stageResources
+    node.children.flatMap(sameStage).map(_.prediction.binding)
+      .find(other => !other.stageResources.isEmpty && other.stageResources != resources)
+      .map { other =>
+        s"Cannot run models '${other.modelName}' and '${node.prediction.binding.modelName}' in one stage with" +
+          s" different stage resources [${other.stageResources}] and [$resources]: Spark runs a stage with" +
+          " one resource profile. Put a shuffle between the calls (repartition the result of the first)," +
+          " give both models the same spark.sparkinfer.model.<name>.stage.* settings, or set" +
+          " spark.scheduler.resource.profileMergeConflicts=true to let Spark merge them (the larger of" +
+          " each request)"
+      }
+  }
 }

@@ -44,6 +44,7 @@ import org.apache.spark.sql.types.DataTypes;
  * executors &lt;executors registered before the query&gt;
  * stage &lt;query&gt; &lt;stage id&gt; profile=&lt;resource profile id&gt; tasks=&lt;tasks&gt;
  * profile &lt;query&gt; &lt;the BatchPredict node's "resource profile id of the stage" metric&gt;
+ * conflict &lt;the error of a query calling two models with different stage resources in one stage&gt;
  * binding &lt;query&gt; &lt;a record of SparkInference.deviceBindings&gt;
  * row &lt;query&gt; &lt;id&gt; &lt;preparing task's GPUs&gt; &lt;scoring task's GPUs&gt; &lt;reporting task's GPUs&gt; &lt;scores&gt;
  * cache &lt;executor&gt; &lt;loads&gt; &lt;fallbacks&gt; gpu=&lt;GPUs of a default-profile task&gt; concurrent=&lt;most
@@ -114,6 +115,23 @@ public final class StageResourcesApp {
           lines.add("row " + query + " " + row.getLong(0) + " " + row.getString(1) + " " + row.getString(3)
               + " " + row.getString(4) + " " + DeviceBindingApp.join(row.getList(2)));
         }
+      }
+
+      // A second model whose stage asks for half a GPU, called in the scoring stage of the first.
+      spark.conf().set("spark.sparkinfer.model.other.path", uri);
+      spark.conf().set("spark.sparkinfer.model.other.stage.task.resource.gpu.amount", "0.5");
+      try {
+        spark.sql("SELECT id, predict('" + DeviceBindingApp.MODEL + "', features) AS a,"
+            + " predict('other', features) AS b FROM prepared").collectAsList();
+        lines.add("conflict none");
+      } catch (RuntimeException e) {
+        // Adaptive execution may wrap it: the first IllegalArgumentException of the causes.
+        Throwable cause = e;
+        while (cause.getCause() != null && !(cause instanceof IllegalArgumentException)) {
+          cause = cause.getCause();
+        }
+        lines.add("conflict " + cause.getClass().getSimpleName() + ": " + String.valueOf(cause.getMessage())
+            .replace('\n', ' '));
       }
 
       int cacheTasks = executors * 8;

@@ -67,6 +67,10 @@ class TestStageResourcesCluster {
             .isEqualTo(1);
       }
       assertThat(app.stageCaches).as("no stage-profile cache read without dynamic allocation").isEmpty();
+      assertThat(app.conflict).as("two calls with different stage resources in one stage")
+          .startsWith("IllegalArgumentException")
+          .contains("models 'mlp' and 'other'")
+          .contains("[task gpu=1] and [task gpu=0.5]");
     }
   }
 
@@ -206,6 +210,7 @@ class TestStageResourcesCluster {
     final Map<Integer, List<String[]>> rows = new HashMap<>();
     final List<CacheState> caches = new ArrayList<>();
     final List<CacheState> stageCaches = new ArrayList<>();
+    String conflict;
 
     static AppOutput read(Path file) throws Exception {
       AppOutput app = new AppOutput();
@@ -219,6 +224,7 @@ class TestStageResourcesCluster {
             app.stages.computeIfAbsent(Integer.parseInt(parts[1]), q -> new TreeMap<>())
                 .put(Integer.parseInt(stage[0]), stage[1]);
           }
+          case "conflict" -> app.conflict = line.substring("conflict ".length());
           case "profile" -> app.profileMetric.put(Integer.parseInt(parts[1]), Integer.parseInt(parts[2]));
           case "binding" -> app.bindings.computeIfAbsent(Integer.parseInt(parts[1]), q -> new ArrayList<>())
               .add(TestDeviceBindingCluster.AppOutput.parseBinding(parts[2]));
