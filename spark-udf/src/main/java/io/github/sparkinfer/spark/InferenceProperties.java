@@ -44,10 +44,21 @@ public final class InferenceProperties {
   /** Per-model: padded tokens (rows × longest row) per text batch. Falls back to {@link #TOKEN_BUDGET}. */
   public static final String MODEL_TOKEN_BUDGET_SUFFIX = ".tokenBudget";
 
-  /** Session-wide padded tokens per text batch. */
+  /**
+   * Session-wide padded tokens per text batch. Unset, it depends on the device the model runs on:
+   * {@link #TOKEN_BUDGET_CPU_DEFAULT} or {@link #TOKEN_BUDGET_ACCELERATOR_DEFAULT}.
+   */
   public static final String TOKEN_BUDGET = "spark.sparkinfer.tokenBudget";
 
-  public static final long TOKEN_BUDGET_DEFAULT = 8192;
+  /**
+   * On the CPU small batches are faster: their activations stay in the caches, and a batch only
+   * saves the per-call overhead (all-MiniLM-L6-v2, one intra-op thread: 256 tokens ran about 1.2x
+   * the rows/s of 8192; benchmarks/RESULTS.md).
+   */
+  public static final long TOKEN_BUDGET_CPU_DEFAULT = 256;
+
+  /** GPUs and NPUs need large batches to be kept busy. */
+  public static final long TOKEN_BUDGET_ACCELERATOR_DEFAULT = 8192;
 
   /**
    * Rows of a partition that are tokenized, sorted by length and batched together; the next window

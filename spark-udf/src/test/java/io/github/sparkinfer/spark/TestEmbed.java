@@ -172,6 +172,32 @@ class TestEmbed {
     assertThat(padding).as("padding of length-sorted batches vs arrival-order batches").isLessThan(fixedPadding / 3);
   }
 
+  /** Unset, the token budget is the CPU's (256): small batches, which ran faster there. */
+  @Test
+  void theDefaultTokenBudgetOnTheCpuMakesSmallBatches() {
+    spark.conf().unset("spark.sparkinfer.model.minilm.tokenBudget");
+    spark.conf().unset("spark.sparkinfer.tokenBudget");
+    spark.conf().set("spark.sparkinfer.sortWindowRows", "256");
+    String query = "SELECT id, embed('minilm', body) AS e FROM (SELECT /*+ COALESCE(1) */ * FROM docs WHERE id >= 0)";
+    Dataset<Row> byDefault = spark.sql(query);
+    byDefault.collectAsList();
+    long padded = TestPredictSql.metric(byDefault, "tokens") + TestPredictSql.metric(byDefault, "paddingTokens");
+    long batches = TestPredictSql.metric(byDefault, "batches");
+    // No text is over 128 tokens, so every batch holds at most 256 padded tokens.
+    assertThat(padded).as("padded tokens of %d batches", batches).isLessThanOrEqualTo(256 * batches);
+
+    spark.conf().set("spark.sparkinfer.tokenBudget", "8192");
+    try {
+      Dataset<Row> large = spark.sql(query);
+      large.collectAsList();
+      // Fewer, larger batches (rows of similar length only: the padding rule still cuts them).
+      assertThat(TestPredictSql.metric(large, "batches")).as("batches under a budget of 8192")
+          .isLessThan(batches);
+    } finally {
+      spark.conf().unset("spark.sparkinfer.tokenBudget");
+    }
+  }
+
   @Test
   void dataFrameApiAndErrors() {
     Dataset<Row> embedded = Inference.embed("minilm").input("body").transform(documents.filter("id = 3"));

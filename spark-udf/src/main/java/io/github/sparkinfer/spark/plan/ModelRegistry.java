@@ -19,7 +19,6 @@ import static io.github.sparkinfer.spark.InferenceProperties.MODEL_TOKEN_BUDGET_
 import static io.github.sparkinfer.spark.InferenceProperties.SORT_WINDOW_ROWS;
 import static io.github.sparkinfer.spark.InferenceProperties.SORT_WINDOW_ROWS_DEFAULT;
 import static io.github.sparkinfer.spark.InferenceProperties.TOKEN_BUDGET;
-import static io.github.sparkinfer.spark.InferenceProperties.TOKEN_BUDGET_DEFAULT;
 
 import io.github.sparkinfer.device.LoadedModel;
 import io.github.sparkinfer.device.ModelCache;
@@ -198,8 +197,11 @@ public final class ModelRegistry {
       throw Errors.analysis("Invalid value '" + normalizeText + "' for " + prefix + MODEL_NORMALIZE_SUFFIX
           + " (model '" + name + "'): use true or false");
     }
-    long tokenBudget = positiveInt(conf, name, prefix + MODEL_TOKEN_BUDGET_SUFFIX,
-        positiveInt(conf, name, TOKEN_BUDGET, (int) TOKEN_BUDGET_DEFAULT));
+    // 0: unset, chosen on the executor by the device the model runs on.
+    long tokenBudget = optionalPositiveInt(conf, name, prefix + MODEL_TOKEN_BUDGET_SUFFIX);
+    if (tokenBudget == 0) {
+      tokenBudget = optionalPositiveInt(conf, name, TOKEN_BUDGET);
+    }
     int windowRows = positiveInt(conf, name, SORT_WINDOW_ROWS, SORT_WINDOW_ROWS_DEFAULT);
     String output = conf.getConfString(prefix + MODEL_EMBEDDING_OUTPUT_SUFFIX, "").trim();
     if (output.isEmpty()) {
@@ -274,6 +276,12 @@ public final class ModelRegistry {
           "Invalid value " + value + " for " + key + " (model '" + model + "'): must be at least 1");
     }
     return value;
+  }
+
+  /** The key's value, at least 1, or 0 when it is not set. */
+  private static int optionalPositiveInt(SQLConf conf, String model, String key) {
+    String text = conf.getConfString(key, null);
+    return text == null || text.isBlank() ? 0 : positiveInt(conf, model, key, 1);
   }
 
   private static int nonNegativeInt(SQLConf conf, String model, String key, int fallback) {

@@ -11,6 +11,7 @@ import io.github.sparkinfer.device.OrtEnvironments;
 import io.github.sparkinfer.device.TensorElementType;
 import io.github.sparkinfer.device.TensorSpec;
 import io.github.sparkinfer.partitioning.LengthBatchPlanner;
+import io.github.sparkinfer.spark.InferenceProperties;
 import java.nio.ByteBuffer;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -47,7 +48,7 @@ final class TextEmbeddingRunner implements Iterator<InternalRow> {
   private final UnsafeProjection holdProjection;
   private final UnsafeProjection outputProjection;
   private final PredictionMetrics metrics;
-  private final LengthBatchPlanner planner;
+  private LengthBatchPlanner planner;
   private final ExecutorService tokenizerThread;
   private final TensorSpec embeddingOutput;
   private final List<TensorSpec> modelInputs;
@@ -102,7 +103,6 @@ final class TextEmbeddingRunner implements Iterator<InternalRow> {
     this.holdProjection = holdProjection;
     this.outputProjection = outputProjection;
     this.metrics = metrics;
-    this.planner = LengthBatchPlanner.builder().maxRows(binding.batchSize()).tokenBudget(text.tokenBudget()).build();
     this.embeddingOutput = binding.signature().outputs().stream()
         .filter(output -> output.name().equals(text.embeddingOutput())).findFirst().orElseThrow();
     this.modelInputs = binding.signature().inputs();
@@ -217,7 +217,7 @@ final class TextEmbeddingRunner implements Iterator<InternalRow> {
         metrics.nullRows.add(1);
       }
     }
-    for (int[] batch : planner.plan(lengths, rows)) {
+    for (int[] batch : planner().plan(lengths, rows)) {
       for (int i = 0; i < batch.length; i++) {
         batch[i] = present[batch[i]];
       }
@@ -369,6 +369,17 @@ final class TextEmbeddingRunner implements Iterator<InternalRow> {
         Platform.BYTE_ARRAY_OFFSET + header, 4L * dimension);
     vector.pointTo(vectorBytes, Platform.BYTE_ARRAY_OFFSET, size);
     return vector;
+  }
+
+  /** Batches under the model's token budget: its setting, else the default for the device it runs on. */
+  private LengthBatchPlanner planner() {
+    if (planner == null) {
+      long budget = text.tokenBudget() > 0 ? text.tokenBudget()
+          : model().device().isAccelerator() ? InferenceProperties.TOKEN_BUDGET_ACCELERATOR_DEFAULT
+          : InferenceProperties.TOKEN_BUDGET_CPU_DEFAULT;
+      planner = LengthBatchPlanner.builder().maxRows(binding.batchSize()).tokenBudget(budget).build();
+    }
+    return planner;
   }
 
   private io.github.sparkinfer.device.LoadedModel model() {

@@ -74,6 +74,7 @@ final class TextSettings implements Serializable {
     return normalize;
   }
 
+  /** Padded tokens per batch; 0 when not set (the device decides). */
   long tokenBudget() {
     return tokenBudget;
   }
