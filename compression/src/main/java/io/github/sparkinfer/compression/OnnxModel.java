@@ -118,11 +118,75 @@ public final class OnnxModel {
   public Set<String> operatorTypes() {
     Set<String> types = new java.util.TreeSet<>();
     for (ai.onnx.proto.OnnxMl.NodeProto node : proto.getGraph().getNodeList()) {
-      types.add(node.getDomain().isEmpty() || node.getDomain().equals("ai.onnx")
-          ? node.getOpType()
-          : node.getDomain() + ":" + node.getOpType());
+      types.add(operatorType(node.getDomain(), node.getOpType()));
     }
     return Collections.unmodifiableSet(types);
+  }
+
+  private static String operatorType(String domain, String type) {
+    return domain.isEmpty() || domain.equals("ai.onnx") ? type : domain + ":" + type;
+  }
+
+  // Field numbers of onnx.proto: ModelProto.graph, GraphProto.node, NodeProto.op_type and .domain.
+  private static final int MODEL_GRAPH = 7;
+  private static final int GRAPH_NODE = 1;
+  private static final int NODE_OP_TYPE = 4;
+  private static final int NODE_DOMAIN = 7;
+
+  /**
+   * {@link #operatorTypes()} of the model in {@code path}, read as a stream: only the nodes' types
+   * are kept, everything else (the weights above all) is skipped, so a model of any size needs
+   * almost no heap.
+   *
+   * @throws IOException when the file cannot be read or is not an ONNX model protobuf
+   */
+  public static Set<String> operatorTypes(Path path) throws IOException {
+    Set<String> types = new java.util.TreeSet<>();
+    try (java.io.InputStream file = Files.newInputStream(path)) {
+      com.google.protobuf.CodedInputStream in =
+          com.google.protobuf.CodedInputStream.newInstance(new java.io.BufferedInputStream(file, 1 << 16));
+      for (int tag = in.readTag(); tag != 0; tag = in.readTag()) {
+        if (isMessage(tag, MODEL_GRAPH)) {
+          int limit = in.pushLimit(in.readRawVarint32());
+          for (int graphTag = in.readTag(); graphTag != 0; graphTag = in.readTag()) {
+            if (isMessage(graphTag, GRAPH_NODE)) {
+              int nodeLimit = in.pushLimit(in.readRawVarint32());
+              types.add(nodeType(in));
+              in.popLimit(nodeLimit);
+            } else {
+              in.skipField(graphTag);
+            }
+          }
+          in.popLimit(limit);
+        } else {
+          in.skipField(tag);
+        }
+      }
+    } catch (InvalidProtocolBufferException e) {
+      throw new IOException("Not an ONNX model protobuf: " + path + ": " + e.getMessage(), e);
+    }
+    return Collections.unmodifiableSet(types);
+  }
+
+  private static String nodeType(com.google.protobuf.CodedInputStream in) throws IOException {
+    String type = "";
+    String domain = "";
+    for (int tag = in.readTag(); tag != 0; tag = in.readTag()) {
+      if (isMessage(tag, NODE_OP_TYPE)) {
+        type = in.readStringRequireUtf8();
+      } else if (isMessage(tag, NODE_DOMAIN)) {
+        domain = in.readStringRequireUtf8();
+      } else {
+        in.skipField(tag);
+      }
+    }
+    return operatorType(domain, type);
+  }
+
+  /** Whether {@code tag} is field {@code field} with a length-delimited value (message or string). */
+  private static boolean isMessage(int tag, int field) {
+    return com.google.protobuf.WireFormat.getTagFieldNumber(tag) == field
+        && com.google.protobuf.WireFormat.getTagWireType(tag) == com.google.protobuf.WireFormat.WIRETYPE_LENGTH_DELIMITED;
   }
 
   /**

@@ -249,6 +249,26 @@ class TestMiniLmCompression {
     return OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, LongBuffer.wrap(values), shape);
   }
 
+  /** The streaming read of node types agrees with the full parse, weights skipped unread. */
+  @Test
+  void operatorTypesReadAsAStreamMatchTheFullParse(@org.junit.jupiter.api.io.TempDir java.nio.file.Path folder)
+      throws Exception {
+    for (String name : List.of("all-minilm-l6-v2.onnx", "all-minilm-l6-v2-q.onnx")) {
+      java.nio.file.Path file = folder.resolve(name);
+      java.nio.file.Files.write(file, resource(name));
+      Set<String> streamed = OnnxModel.operatorTypes(file);
+      assertThat(streamed).as("node types of %s", name).isEqualTo(OnnxModel.read(file).operatorTypes());
+      assertThat(streamed.contains("DynamicQuantizeLinear")).as("%s is dynamically quantized", name)
+          .isEqualTo(name.endsWith("-q.onnx"));
+    }
+    java.nio.file.Path notAModel = folder.resolve("not-a-model.onnx");
+    java.nio.file.Files.write(notAModel, new byte[] {(byte) 0xff, (byte) 0xff, (byte) 0xff});
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> OnnxModel.operatorTypes(notAModel))
+        .isInstanceOf(IOException.class)
+        .hasMessageContaining("Not an ONNX model protobuf")
+        .hasMessageContaining("not-a-model.onnx");
+  }
+
   private static byte[] resource(String name) throws IOException {
     try (InputStream in = TestMiniLmCompression.class.getResourceAsStream("/" + name)) {
       if (in == null) {

@@ -223,13 +223,14 @@ public final class ModelRegistry {
   /**
    * Whether the model quantizes activations at run time (DynamicQuantizeLinear, as ONNX Runtime's
    * dynamic int8 quantizer makes): it picks one scale for the whole batch tensor, so a row's result
-   * depends on the other rows of its batch. Read once per file version.
+   * depends on the other rows of its batch. Read once per file version, node types only (the
+   * weights are skipped, so a large model costs the driver no heap).
    */
   static boolean isDynamicallyQuantized(ModelSource source) {
     java.nio.file.Path local = ModelCache.shared().localFile(source, driverHadoopConfiguration());
     return DYNAMICALLY_QUANTIZED.computeIfAbsent(local, file -> {
       try {
-        return io.github.sparkinfer.compression.OnnxModel.read(file).operatorTypes().contains("DynamicQuantizeLinear");
+        return io.github.sparkinfer.compression.OnnxModel.operatorTypes(file).contains("DynamicQuantizeLinear");
       } catch (java.io.IOException | RuntimeException e) {
         throw Errors.analysis("Cannot read the graph of model '" + source.name() + "' (" + source.uri() + "): "
             + e.getMessage(), e);
