@@ -42,6 +42,13 @@ public final class ModelCompressor {
 
   public static final int DEFAULT_BLOCK_SIZE = 32;
 
+  /**
+   * Version of the graphs this compressor writes: raised whenever the same input and settings
+   * would give another graph, so that caches of compressed files (named with it) are not reused
+   * across versions. 2: int8 also quantizes embedding tables.
+   */
+  public static final int OUTPUT_VERSION = 2;
+
   private final Precision precision;
   private final boolean perChannel;
   private final int blockSize;

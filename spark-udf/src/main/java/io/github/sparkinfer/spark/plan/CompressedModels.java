@@ -28,7 +28,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Models compressed at load time (spark.sparkinfer.model.&lt;name&gt;.precision): the executor's local
  * copy of the original is compressed once into the cache folder, named by a hash of the original's
- * content and the precision, so executors on one machine, and URIs with the same content, share it.
+ * content, the precision and the compressor's output version, so executors on one machine, and URIs
+ * with the same content, share it, and a newer sparkinfer never reuses an older compressor's file.
  */
 final class CompressedModels {
   private static final Logger LOG = LoggerFactory.getLogger(CompressedModels.class);
@@ -80,7 +81,8 @@ final class CompressedModels {
 
   private static Path compress(ModelSource original, Path local, Precision precision) {
     try {
-      Path target = local.resolveSibling(contentHash(local) + "-" + precision.shortName() + ".onnx");
+      Path target = local.resolveSibling(contentHash(local) + "-" + precision.shortName()
+          + "-v" + io.github.sparkinfer.compression.ModelCompressor.OUTPUT_VERSION + ".onnx");
       if (Files.isRegularFile(target)) {
         return target;
       }
