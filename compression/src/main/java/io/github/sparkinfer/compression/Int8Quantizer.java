@@ -135,15 +135,7 @@ final class Int8Quantizer {
         rewritten.addNode(gather.toBuilder().setInput(0, table[0]).setOutput(0, rows).build());
         rewritten.addNode(gather.toBuilder().setName(index.uniqueName(prefix + "/ScaleGather"))
             .setInput(0, table[1]).setOutput(0, scales).build());
-        rewritten.addNode(
-            node(index.uniqueName(prefix + "/Cast"), "Cast", List.of(rows), List.of(converted))
-                .toBuilder()
-                .addAttribute(
-                    AttributeProto.newBuilder()
-                        .setName("to")
-                        .setType(AttributeProto.AttributeType.INT)
-                        .setI(OnnxElementType.FLOAT.onnxNumber()))
-                .build());
+        rewritten.addNode(castToFloat(index.uniqueName(prefix + "/Cast"), rows, converted));
         rewritten.addNode(node(index.uniqueName(prefix + "/Mul"), "Mul", List.of(converted, scales), List.of(output)));
         report.rewrote(gather, "Gather of float table " + gather.getInput(0) + " "
             + index.constant(gather.getInput(0)).getDimsList() + " -> int8 table (per-row scale) + Gather + Cast + Mul");
@@ -196,15 +188,7 @@ final class Int8Quantizer {
               "MatMulInteger",
               List.of(activation[0], weight[0], activation[2]),
               List.of(accumulated)));
-      rewritten.addNode(
-          node(index.uniqueName(prefix + "/Cast"), "Cast", List.of(accumulated), List.of(converted))
-              .toBuilder()
-              .addAttribute(
-                  AttributeProto.newBuilder()
-                      .setName("to")
-                      .setType(AttributeProto.AttributeType.INT)
-                      .setI(OnnxElementType.FLOAT.onnxNumber()))
-              .build());
+      rewritten.addNode(castToFloat(index.uniqueName(prefix + "/Cast"), accumulated, converted));
       // Activation scale first: ORT's fusion takes the scale Mul's inputs as (A_scale, B_scale).
       rewritten.addNode(
           node(
@@ -357,6 +341,16 @@ final class Int8Quantizer {
       }
     }
     graph.clearInitializer().addAllInitializer(kept);
+  }
+
+  private static NodeProto castToFloat(String name, String input, String output) {
+    return node(name, "Cast", List.of(input), List.of(output)).toBuilder()
+        .addAttribute(
+            AttributeProto.newBuilder()
+                .setName("to")
+                .setType(AttributeProto.AttributeType.INT)
+                .setI(OnnxElementType.FLOAT.onnxNumber()))
+        .build();
   }
 
   static NodeProto node(String name, String opType, List<String> inputs, List<String> outputs) {

@@ -4,7 +4,6 @@ import ai.onnx.proto.OnnxMl.TensorProto;
 import ai.onnx.proto.OnnxMl.TensorShapeProto;
 import ai.onnx.proto.OnnxMl.TypeProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
-import com.google.protobuf.ByteString;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
@@ -66,25 +65,25 @@ final class OnnxProtos {
   static TensorProto tensor(String name, float[] values, long[] dimensions) {
     ByteBuffer buffer = buffer(name, values.length, Float.BYTES, dimensions);
     buffer.asFloatBuffer().put(values);
-    return tensor(name, OnnxElementType.FLOAT, buffer, dimensions);
+    return Tensors.tensor(name, OnnxElementType.FLOAT, buffer, dimensions);
   }
 
   static TensorProto tensor(String name, double[] values, long[] dimensions) {
     ByteBuffer buffer = buffer(name, values.length, Double.BYTES, dimensions);
     buffer.asDoubleBuffer().put(values);
-    return tensor(name, OnnxElementType.DOUBLE, buffer, dimensions);
+    return Tensors.tensor(name, OnnxElementType.DOUBLE, buffer, dimensions);
   }
 
   static TensorProto tensor(String name, long[] values, long[] dimensions) {
     ByteBuffer buffer = buffer(name, values.length, Long.BYTES, dimensions);
     buffer.asLongBuffer().put(values);
-    return tensor(name, OnnxElementType.INT64, buffer, dimensions);
+    return Tensors.tensor(name, OnnxElementType.INT64, buffer, dimensions);
   }
 
   static TensorProto tensor(String name, int[] values, long[] dimensions) {
     ByteBuffer buffer = buffer(name, values.length, Integer.BYTES, dimensions);
     buffer.asIntBuffer().put(values);
-    return tensor(name, OnnxElementType.INT32, buffer, dimensions);
+    return Tensors.tensor(name, OnnxElementType.INT32, buffer, dimensions);
   }
 
   private static ByteBuffer buffer(String name, int count, int bytesPerValue, long[] dimensions) {
@@ -109,18 +108,5 @@ final class OnnxProtos {
     }
     int bytes = Math.multiplyExact(count, bytesPerValue);
     return ByteBuffer.allocate(bytes).order(ByteOrder.LITTLE_ENDIAN);
-  }
-
-  private static TensorProto tensor(
-      String name, OnnxElementType type, ByteBuffer data, long[] dimensions) {
-    TensorProto.Builder tensor =
-        TensorProto.newBuilder()
-            .setName(name)
-            .setDataType(type.onnxNumber())
-            .setRawData(ByteString.copyFrom(data.array()));
-    for (long dimension : dimensions) {
-      tensor.addDims(dimension);
-    }
-    return tensor.build();
   }
 }

@@ -101,8 +101,8 @@ final class Tensors {
     return ByteBuffer.allocate(bytes).order(ByteOrder.LITTLE_ENDIAN);
   }
 
-  private static TensorProto tensor(
-      String name, OnnxElementType type, ByteBuffer data, long[] dimensions) {
+  /** A tensor holding {@code data} (little-endian) as raw_data. */
+  static TensorProto tensor(String name, OnnxElementType type, ByteBuffer data, long[] dimensions) {
     TensorProto.Builder tensor =
         TensorProto.newBuilder()
             .setName(name)
