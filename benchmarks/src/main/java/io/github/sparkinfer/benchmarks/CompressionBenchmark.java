@@ -1,7 +1,6 @@
 package io.github.sparkinfer.benchmarks;
 
 import io.github.sparkinfer.spark.ModelValidation;
-import io.github.sparkinfer.spark.SparkInferenceExtensions;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -41,13 +40,7 @@ public final class CompressionBenchmark {
       }
     }
     Files.createDirectories(work);
-    SparkSession spark = SparkSession.builder()
-        .master("local[" + cores + "]")
-        .appName("sparkinfer-compression-benchmark")
-        .config("spark.sql.extensions", SparkInferenceExtensions.class.getName())
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.host", "127.0.0.1")
-        .getOrCreate();
+    SparkSession spark = LocalSpark.session("sparkinfer-compression-benchmark", cores);
     String fp32 = MiniLm.FP32.extractModel(work).toUri().toString();
     String tokenizer = MiniLm.FP32.extractTokenizer(work).toUri().toString();
     register(spark, "minilm", fp32, tokenizer, "fp32");

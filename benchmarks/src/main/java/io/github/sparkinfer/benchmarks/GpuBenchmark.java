@@ -2,7 +2,6 @@ package io.github.sparkinfer.benchmarks;
 
 import io.github.sparkinfer.compression.MultilayerPerceptronModel;
 import io.github.sparkinfer.spark.SparkInference;
-import io.github.sparkinfer.spark.SparkInferenceExtensions;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -46,14 +45,7 @@ public final class GpuBenchmark {
       }
     }
     Path work = Files.createTempDirectory("sparkinfer-gpu-benchmark");
-    SparkSession spark = SparkSession.builder()
-        .master("local[" + cores + "]")
-        .appName("sparkinfer-gpu-benchmark")
-        .config("spark.sql.extensions", SparkInferenceExtensions.class.getName())
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.sql.shuffle.partitions", String.valueOf(cores))
-        .getOrCreate();
+    SparkSession spark = LocalSpark.session("sparkinfer-gpu-benchmark", cores);
     List<String> lines = new ArrayList<>();
     String gpu = new String(new ProcessBuilder("nvidia-smi", "--query-gpu=name", "--format=csv,noheader")
         .start().getInputStream().readAllBytes()).trim();

@@ -114,14 +114,7 @@ public final class TabularBenchmark {
     String modelUri = modelFile.toUri().toString();
 
     int cores = arguments.cores();
-    SparkSession spark =
-        SparkSession.builder()
-            .appName("sparkinfer TabularBenchmark")
-            .master("local[" + cores + "]")
-            .config("spark.sql.extensions", "io.github.sparkinfer.spark.SparkInferenceExtensions")
-            .config("spark.sql.shuffle.partitions", cores)
-            .config("spark.ui.enabled", false)
-            .getOrCreate();
+    SparkSession spark = LocalSpark.session("sparkinfer TabularBenchmark", cores);
     try {
       Report report = new Report(arguments, spark.version(), startLoad);
       benchmark(spark, arguments, model, modelUri, folder, report);

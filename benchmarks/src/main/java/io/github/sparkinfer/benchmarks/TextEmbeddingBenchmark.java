@@ -135,14 +135,7 @@ public final class TextEmbeddingBenchmark {
     String[] texts = IntStream.range(0, rows).mapToObj(SentenceData::body).toArray(String[]::new);
     long[] checkedIds = checkedIds(texts);
 
-    SparkSession spark =
-        SparkSession.builder()
-            .appName("sparkinfer TextEmbeddingBenchmark")
-            .master("local[" + cores + "]")
-            .config("spark.sql.extensions", "io.github.sparkinfer.spark.SparkInferenceExtensions")
-            .config("spark.sql.shuffle.partitions", cores)
-            .config("spark.ui.enabled", false)
-            .getOrCreate();
+    SparkSession spark = LocalSpark.session("sparkinfer TextEmbeddingBenchmark", cores);
     try {
       Report report = new Report(arguments, spark.version(), ortVersion, startLoad);
       report.checkedIds = checkedIds;
