@@ -85,7 +85,7 @@ public final class StageResources implements Serializable {
   }
 
   /** {@code spark.sparkinfer.model.<model>.stage.}: where one model's stage keys start. */
-  public static String modelStagePrefix(String model) {
+  private static String modelStagePrefix(String model) {
     return "spark.sparkinfer.model." + model + MODEL_STAGE_INFIX;
   }
 
@@ -108,18 +108,6 @@ public final class StageResources implements Serializable {
   /** Resource name to amount per task. */
   public Map<String, Double> taskResources() {
     return java.util.Collections.unmodifiableSortedMap(taskResources);
-  }
-
-  /** Cores per new executor; 0 when not set. */
-  public int executorCores() {
-    return executorCores;
-  }
-
-  /** Resource name to amount per new executor. */
-  public Map<String, Long> executorResourceAmounts() {
-    Map<String, Long> amounts = new TreeMap<>();
-    executorResources.forEach((name, resource) -> amounts.put(name, resource.amount));
-    return amounts;
   }
 
   /**

@@ -29,11 +29,10 @@ public final class ModelBinding implements Serializable {
   private final int batchSize;
   private final int intraOpThreads;
   private final List<TensorSpec> selectedOutputs;
-  private final List<String> outputNames;
   private final TextSettings text;
   private final java.util.Map<String, String> deviceSettings;
-  private String precision = "fp32";
-  private StageResources stageResources = StageResources.NONE;
+  private final String precision;
+  private final StageResources stageResources;
 
   ModelBinding(
       String modelName,
@@ -42,27 +41,35 @@ public final class ModelBinding implements Serializable {
       int batchSize,
       int intraOpThreads,
       List<String> outputNames) {
-    this(modelName, source, signature, batchSize, intraOpThreads, outputNames, null, java.util.Map.of());
-  }
-
-  private ModelBinding(
-      String modelName,
-      ModelSource source,
-      ModelSignature signature,
-      int batchSize,
-      int intraOpThreads,
-      List<String> outputNames,
-      TextSettings text,
-      java.util.Map<String, String> deviceSettings) {
-    this.outputNames = List.copyOf(outputNames);
-    this.text = text;
-    this.deviceSettings = java.util.Map.copyOf(deviceSettings);
     this.modelName = modelName;
     this.source = source;
     this.signature = signature;
     this.intraOpThreads = intraOpThreads;
     this.selectedOutputs = selectOutputs(modelName, signature, outputNames);
     this.batchSize = fixedBatchSize(signature).orElse(batchSize);
+    this.text = null;
+    this.deviceSettings = java.util.Map.of();
+    this.precision = "fp32";
+    this.stageResources = StageResources.NONE;
+  }
+
+  /** A copy of {@code base} with other text, device, precision and stage settings. */
+  private ModelBinding(
+      ModelBinding base,
+      TextSettings text,
+      java.util.Map<String, String> deviceSettings,
+      String precision,
+      StageResources stageResources) {
+    this.modelName = base.modelName;
+    this.source = base.source;
+    this.signature = base.signature;
+    this.intraOpThreads = base.intraOpThreads;
+    this.selectedOutputs = base.selectedOutputs;
+    this.batchSize = base.batchSize;
+    this.text = text;
+    this.deviceSettings = java.util.Map.copyOf(deviceSettings);
+    this.precision = precision;
+    this.stageResources = stageResources;
   }
 
   public String modelName() {
@@ -93,28 +100,17 @@ public final class ModelBinding implements Serializable {
 
   /** A copy of this binding for a text model: strings are tokenized into its inputs. */
   ModelBinding withText(TextSettings settings) {
-    return new ModelBinding(modelName, source, signature, batchSize, intraOpThreads, outputNames, settings, deviceSettings)
-        .keep(this);
+    return new ModelBinding(this, settings, deviceSettings, precision, stageResources);
   }
 
   /** A copy with the session's device settings, which take precedence over the executors' own. */
   ModelBinding withDeviceSettings(java.util.Map<String, String> settings) {
-    return new ModelBinding(modelName, source, signature, batchSize, intraOpThreads, outputNames, text, settings)
-        .keep(this);
-  }
-
-  private ModelBinding keep(ModelBinding original) {
-    this.precision = original.precision;
-    this.stageResources = original.stageResources;
-    return this;
+    return new ModelBinding(this, text, settings, precision, stageResources);
   }
 
   /** A copy whose inference stage asks Spark for {@code resources}. */
   ModelBinding withStageResources(StageResources resources) {
-    ModelBinding copy = new ModelBinding(modelName, source, signature, batchSize, intraOpThreads, outputNames, text, deviceSettings)
-        .keep(this);
-    copy.stageResources = resources;
-    return copy;
+    return new ModelBinding(this, text, deviceSettings, precision, resources);
   }
 
   /** What the stage that runs this model asks Spark for; {@link StageResources#NONE} by default. */
@@ -124,10 +120,7 @@ public final class ModelBinding implements Serializable {
 
   /** A copy that runs at {@code value} (fp32, int8, fp16, int4 or auto). */
   ModelBinding withPrecision(String value) {
-    ModelBinding copy = new ModelBinding(modelName, source, signature, batchSize, intraOpThreads, outputNames, text, deviceSettings)
-        .keep(this);
-    copy.precision = value;
-    return copy;
+    return new ModelBinding(this, text, deviceSettings, value, stageResources);
   }
 
   String precision() {

@@ -39,11 +39,7 @@ class TestStageResourcesCluster {
   @Test
   @Timeout(value = 4, unit = TimeUnit.MINUTES)
   void onlyTheInferenceStageHoldsGpus() throws Exception {
-    try (StandaloneCluster cluster =
-        StandaloneCluster.builder("stage-resources")
-            .worker(2, "2g", "0")
-            .worker(2, "2g", "1")
-            .start()) {
+    try (StandaloneCluster cluster = twoWorkersWithAGpuEach("stage-resources")) {
       Map<String, String> conf = TestDeviceBindingCluster.appConf(cluster);
       conf.put("spark.executor.cores", "2");
       conf.put("spark.executor.resource.gpu.amount", "1");
@@ -82,11 +78,7 @@ class TestStageResourcesCluster {
   @Test
   @Timeout(value = 4, unit = TimeUnit.MINUTES)
   void withDynamicAllocationTheInferenceStageGetsGpuExecutorsOfItsOwn() throws Exception {
-    try (StandaloneCluster cluster =
-        StandaloneCluster.builder("stage-executors")
-            .worker(2, "2g", "0")
-            .worker(2, "2g", "1")
-            .start()) {
+    try (StandaloneCluster cluster = twoWorkersWithAGpuEach("stage-executors")) {
       Map<String, String> conf = TestDeviceBindingCluster.appConf(cluster);
       conf.put("spark.executor.cores", "1");
       conf.put("spark.cores.max", "4");
@@ -128,6 +120,11 @@ class TestStageResourcesCluster {
             .isEqualTo(gpuOfExecutor.get(cache.executor));
       }
     }
+  }
+
+  /** Two Workers of two cores, the first with GPU 0, the second with GPU 1. */
+  private static StandaloneCluster twoWorkersWithAGpuEach(String name) throws Exception {
+    return StandaloneCluster.builder(name).worker(2, "2g", "0").worker(2, "2g", "1").start();
   }
 
   private static AppOutput run(StandaloneCluster cluster, String name, Map<String, String> conf) throws Exception {
