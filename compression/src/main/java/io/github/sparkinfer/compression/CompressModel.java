@@ -17,8 +17,8 @@ import java.util.TreeSet;
  *
  * <pre>
  * java -cp sparkinfer-compression.jar io.github.sparkinfer.compression.CompressModel \
- *     --in m.onnx --out m.int8.onnx --mode int8|fp16|int4 [--per-channel] [--block-size 32|128]
- *     [--keep-float32 Op,Op]
+ *     --in m.onnx --out m.int8.onnx --mode int8|fp16|int4 [--per-channel]
+ *     [--int8-scheme auto|u8s8|u8u8|u8s8-reduced] [--block-size 32|128] [--keep-float32 Op,Op]
  * </pre>
  *
  * <p>Exit status 0 on success, 1 when the model cannot be read, compressed or written, 2 for bad
@@ -28,6 +28,8 @@ public final class CompressModel {
   static final String USAGE =
       "Usage: CompressModel --in MODEL.onnx --out OUTPUT.onnx --mode int8|fp16|int4\n"
           + "         [--per-channel]        int8: one weight scale per output column\n"
+          + "         [--int8-scheme S]      int8: auto (default: the fastest exact on this CPU), u8s8,\n"
+          + "                                u8u8 (exact on every CPU) or u8s8-reduced (7-bit weights)\n"
           + "         [--block-size N]       int4: values per block along K, a power of two >= 16"
           + " (default "
           + ModelCompressor.DEFAULT_BLOCK_SIZE
@@ -72,6 +74,12 @@ public final class CompressModel {
           Files.size(arguments.out) / 1e6,
           Files.size(arguments.in) / 1e6);
       warnAboutExternalData(compressed.model(), arguments, err);
+      if (compressed.report().int8Scheme().orElse(null) == Int8Scheme.U8S8
+          && arguments.compressor.int8Scheme().isEmpty()) {
+        err.println("Note: --int8-scheme auto chose u8s8, exact on this CPU and on CPUs with VNNI, AMX or ARM"
+            + " dot products; on x86 CPUs without VNNI its sums saturate. For a file that runs on other CPUs,"
+            + " use --int8-scheme u8u8 (exact on every CPU)");
+      }
       return 0;
     } catch (IOException e) {
       err.println("Cannot compress " + arguments.in + " into " + arguments.out + ": " + e);
@@ -127,6 +135,7 @@ public final class CompressModel {
       Path out = null;
       Precision precision = null;
       boolean perChannel = false;
+      String int8Scheme = null;
       Integer blockSize = null;
       String keepFloat32 = null;
       for (int i = 0; i < args.length; i++) {
@@ -146,6 +155,9 @@ public final class CompressModel {
             break;
           case "--per-channel":
             perChannel = true;
+            break;
+          case "--int8-scheme":
+            int8Scheme = value(args, ++i, arg);
             break;
           case "--block-size":
             {
@@ -190,6 +202,12 @@ public final class CompressModel {
       if (perChannel) {
         requireMode(precision, Precision.INT8, "--per-channel");
         builder.perChannel(true);
+      }
+      if (int8Scheme != null) {
+        requireMode(precision, Precision.INT8, "--int8-scheme");
+        if (!int8Scheme.trim().equalsIgnoreCase("auto")) {
+          builder.int8Scheme(Int8Scheme.fromShortName(int8Scheme));
+        }
       }
       if (blockSize != null) {
         requireMode(precision, Precision.INT4, "--block-size");

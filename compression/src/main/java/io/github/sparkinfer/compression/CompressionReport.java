@@ -22,14 +22,20 @@ public final class CompressionReport {
   private final Map<String, Integer> operatorsAfter;
   private final long initializerBytesBefore;
   private final long initializerBytesAfter;
+  private final Int8Scheme int8Scheme;
+  private final String int8SchemeReason;
 
   private CompressionReport(
       Precision precision,
+      Int8Scheme int8Scheme,
+      String int8SchemeReason,
       List<Entry> rewritten,
       List<Entry> left,
       GraphProto before,
       GraphProto after) {
     this.precision = precision;
+    this.int8Scheme = int8Scheme;
+    this.int8SchemeReason = int8SchemeReason;
     this.rewritten = List.copyOf(rewritten);
     this.left = List.copyOf(left);
     this.operatorsBefore = operatorCounts(before);
@@ -40,6 +46,16 @@ public final class CompressionReport {
 
   public Precision precision() {
     return precision;
+  }
+
+  /** INT8 only: how the weights are stored (see {@link Int8Scheme}); empty for other precisions. */
+  public java.util.Optional<Int8Scheme> int8Scheme() {
+    return java.util.Optional.ofNullable(int8Scheme);
+  }
+
+  /** INT8 only: why that scheme, for example what the probe of this CPU found; else empty. */
+  public String int8SchemeReason() {
+    return int8SchemeReason == null ? "" : int8SchemeReason;
   }
 
   /** What was rewritten, in graph order: nodes, and for float16 also values and initializers. */
@@ -83,6 +99,10 @@ public final class CompressionReport {
             left.size(),
             initializerBytesBefore / 1e6,
             initializerBytesAfter / 1e6));
+    if (int8Scheme != null) {
+      text.append("  int8 scheme ").append(int8Scheme.shortName()).append(": ").append(int8SchemeReason)
+          .append(System.lineSeparator());
+    }
     Set<String> operators = new TreeSet<>(operatorsBefore.keySet());
     operators.addAll(operatorsAfter.keySet());
     for (String operator : operators) {
@@ -169,9 +189,17 @@ public final class CompressionReport {
     private final Precision precision;
     private final List<Entry> rewritten = new ArrayList<>();
     private final List<Entry> left = new ArrayList<>();
+    private Int8Scheme int8Scheme;
+    private String int8SchemeReason;
 
     Collector(Precision precision) {
       this.precision = precision;
+    }
+
+    Collector int8Scheme(Int8Scheme scheme, String reason) {
+      this.int8Scheme = scheme;
+      this.int8SchemeReason = reason;
+      return this;
     }
 
     void rewrote(NodeProto node, String detail) {
@@ -187,7 +215,7 @@ public final class CompressionReport {
     }
 
     CompressionReport build(GraphProto before, GraphProto after) {
-      return new CompressionReport(precision, rewritten, left, before, after);
+      return new CompressionReport(precision, int8Scheme, int8SchemeReason, rewritten, left, before, after);
     }
 
     private static String nameOf(NodeProto node) {

@@ -35,11 +35,11 @@ import java.util.Set;
  * all-MiniLM-L6-v2, single-threaded, that measured as fast as one DynamicQuantizeLinear per MatMul
  * (each then fused into a DynamicQuantizeMatMul), and as fast as ORT's own int8 model.
  *
- * <p>The weights are int8 and symmetric (zero point 0, so no zero point input): unsigned
- * activations times signed weights is the pair MLAS has its fast kernels for (AVX-VNNI,
- * AVX512-VNNI, AMX, ARM dot product) and the default of ORT's own Python quantizer. On x86 CPUs
- * without VNNI, MLAS multiplies that pair through 16-bit sums that can saturate; ORT's quantizer
- * offers 7-bit weights (reduce_range) for them, this class does not.
+ * <p>The weights are symmetric, stored as the {@link Int8Scheme} says: int8 with zero point 0 (no
+ * zero point input; u8s8 and u8s8-reduced), or uint8 shifted by 128 with a scalar zero point input
+ * of 128 (u8u8), which ORT's fusions and fused kernels take as well. u8s8 is the pair MLAS has its
+ * fastest kernels for (AVX-VNNI, AVX512-VNNI, AMX, ARM dot product) and the default of ORT's own
+ * quantizer; on x86 CPUs without VNNI its 16-bit pair sums saturate, u8u8 there is exact.
  *
  * <p>Embedding tables (a Gather along axis 0 of a constant float [rows, width] table that only
  * Gathers read) are stored as int8 with one scale per row, and each gathered row is scaled back:
@@ -58,16 +58,21 @@ final class Int8Quantizer {
 
   private final boolean perChannel;
   private final long minimumWeightElements;
+  private final Int8Scheme scheme;
+  private final String schemeReason;
 
-  Int8Quantizer(boolean perChannel, long minimumWeightElements) {
+  Int8Quantizer(boolean perChannel, long minimumWeightElements, Int8Scheme scheme, String schemeReason) {
     this.perChannel = perChannel;
     this.minimumWeightElements = minimumWeightElements;
+    this.scheme = scheme;
+    this.schemeReason = schemeReason;
   }
 
   CompressedModel quantize(ModelProto model) {
     GraphProto graph = model.getGraph();
     GraphIndex index = new GraphIndex(graph);
-    CompressionReport.Collector report = new CompressionReport.Collector(Precision.INT8);
+    CompressionReport.Collector report =
+        new CompressionReport.Collector(Precision.INT8).int8Scheme(scheme, schemeReason);
     List<NodeProto> nodes = graph.getNodeList();
     long opset = defaultOpset(model);
 
@@ -120,6 +125,8 @@ final class Int8Quantizer {
     List<TensorProto> addedInitializers = new ArrayList<>();
     Set<String> replacedInitializers = new HashSet<>();
     Map<String, String[]> quantizedTables = new HashMap<>();
+    // u8u8's one zero point (128) for every weight, added with the first quantized weight.
+    String[] weightZeroPoint = new String[1];
     for (int i = 0; i < nodes.size(); i++) {
       LinearLayer layer = layers[i];
       if (tables[i]) {
@@ -174,6 +181,15 @@ final class Int8Quantizer {
         weight = quantizeWeight(layer, index, addedInitializers);
         quantizedWeights.put(weightKey, weight);
       }
+      List<String> matMulInputs = new ArrayList<>(List.of(activation[0], weight[0], activation[2]));
+      if (scheme.zeroPoint() != 0) {
+        if (weightZeroPoint[0] == null) {
+          weightZeroPoint[0] = index.uniqueName("weight_zero_point");
+          addedInitializers.add(Tensors.byteTensor(weightZeroPoint[0], scheme.weightType(),
+              new byte[] {(byte) scheme.zeroPoint()}));
+        }
+        matMulInputs.add(weightZeroPoint[0]);
+      }
       replacedInitializers.add(layer.weight.getName());
 
       String prefix = layer.namePrefix();
@@ -186,7 +202,7 @@ final class Int8Quantizer {
           node(
               index.uniqueName(prefix + "/MatMulInteger"),
               "MatMulInteger",
-              List.of(activation[0], weight[0], activation[2]),
+              matMulInputs,
               List.of(accumulated)));
       rewritten.addNode(castToFloat(index.uniqueName(prefix + "/Cast"), accumulated, converted));
       // Activation scale first: ORT's fusion takes the scale Mul's inputs as (A_scale, B_scale).
@@ -222,7 +238,8 @@ final class Int8Quantizer {
           layer.describe()
               + " -> DynamicQuantizeLinear"
               + (shared ? " (shared)" : "")
-              + " + MatMulInteger (uint8 x int8, "
+              + " + MatMulInteger (" + scheme.shortName() + ": uint8 x "
+              + (scheme.weightType() == OnnxElementType.UINT8 ? "uint8" : "int8") + ", "
               + (perChannel ? "per-channel" : "per-tensor")
               + " weight scale) + Cast + Mul"
               + (hasBias ? " + Add (bias)" : ""));
@@ -247,22 +264,24 @@ final class Int8Quantizer {
         scales[scale] = Math.max(scales[scale], Math.abs(weight[row * n + column]));
       }
     }
+    int largest = scheme.largestMagnitude();
     for (int i = 0; i < scales.length; i++) {
-      // Symmetric over [-127, 127]: -128 would make the range lopsided for no gain.
-      scales[i] = scales[i] == 0 ? 1f : scales[i] / 127f;
+      // Symmetric over [-largest, largest]: -128 would make the range lopsided for no gain.
+      scales[i] = scales[i] == 0 ? 1f : scales[i] / largest;
     }
     byte[] quantized = new byte[weight.length];
     for (int row = 0; row < k; row++) {
       for (int column = 0; column < n; column++) {
         float scale = scales[perChannel ? column : 0];
         long value = Math.round((double) weight[row * n + column] / scale);
-        quantized[row * n + column] = (byte) Math.max(-127, Math.min(127, value));
+        // u8u8 stores value + 128 in [1, 255]: the same integer once ORT subtracts the zero point.
+        quantized[row * n + column] = (byte) (Math.max(-largest, Math.min(largest, value)) + scheme.zeroPoint());
       }
     }
     String base = layer.weight.getName() + (layer.weightTransposed ? "_transposed" : "");
     String quantizedName = index.uniqueName(base + "_quantized");
     String scaleName = index.uniqueName(base + "_scale");
-    added.add(Tensors.byteTensor(quantizedName, OnnxElementType.INT8, quantized, k, n));
+    added.add(Tensors.byteTensor(quantizedName, scheme.weightType(), quantized, k, n));
     added.add(
         perChannel
             ? Tensors.floatTensor(scaleName, scales, n)

@@ -21,7 +21,8 @@ import java.util.TreeSet;
  *
  * <ul>
  *   <li>{@link Precision#INT8}: MatMul and Gemm with constant 2-D float32 weights become
- *       DynamicQuantizeLinear + MatMulInteger (uint8 activations x int8 symmetric weights) + Cast +
+ *       DynamicQuantizeLinear + MatMulInteger (uint8 activations x symmetric 8-bit weights stored as
+ *       the {@link Int8Scheme} says, by default the fastest one exact on this CPU) + Cast +
  *       Mul (+ Add for Gemm's bias), the subgraph ONNX Runtime's CPU provider fuses, with the bias
  *       Add that follows, into DynamicQuantizeMatMul or MatMulIntegerToFloat.
  *   <li>{@link Precision#FLOAT16}: float32 tensors become float16 except graph inputs and outputs
@@ -45,12 +46,14 @@ public final class ModelCompressor {
   /**
    * Version of the graphs this compressor writes: raised whenever the same input and settings
    * would give another graph, so that caches of compressed files (named with it) are not reused
-   * across versions. 2: int8 also quantizes embedding tables.
+   * across versions. 2: int8 also quantizes embedding tables. 3: int8 weights follow an {@link
+   * Int8Scheme}, chosen for the CPU unless set.
    */
-  public static final int OUTPUT_VERSION = 2;
+  public static final int OUTPUT_VERSION = 3;
 
   private final Precision precision;
   private final boolean perChannel;
+  private final Int8Scheme int8Scheme;
   private final int blockSize;
   private final long minimumWeightElements;
   private final Set<String> keepFloat32;
@@ -58,6 +61,7 @@ public final class ModelCompressor {
   private ModelCompressor(Builder builder) {
     this.precision = builder.precision;
     this.perChannel = builder.perChannel;
+    this.int8Scheme = builder.int8Scheme;
     this.blockSize = builder.blockSize;
     this.minimumWeightElements = builder.minimumWeightElements;
     this.keepFloat32 = Set.copyOf(builder.keepFloat32);
@@ -78,7 +82,8 @@ public final class ModelCompressor {
     Objects.requireNonNull(model, "model");
     switch (precision) {
       case INT8:
-        return new Int8Quantizer(perChannel, minimumWeightElements).quantize(model.proto());
+        return new Int8Quantizer(perChannel, minimumWeightElements, resolvedInt8Scheme(), int8SchemeReason())
+            .quantize(model.proto());
       case FLOAT16:
         return new Float16Converter(keepFloat32).convert(model.proto());
       case INT4:
@@ -94,6 +99,22 @@ public final class ModelCompressor {
 
   public boolean perChannel() {
     return perChannel;
+  }
+
+  /** INT8: the scheme set on the builder; empty means chosen for this CPU when compressing. */
+  public java.util.Optional<Int8Scheme> int8Scheme() {
+    return java.util.Optional.ofNullable(int8Scheme);
+  }
+
+  /** INT8: the scheme {@link #compress} uses in this JVM: the one set, else the one for this CPU. */
+  public Int8Scheme resolvedInt8Scheme() {
+    return int8Scheme != null ? int8Scheme : Int8Scheme.forThisProcessor();
+  }
+
+  private String int8SchemeReason() {
+    return int8Scheme != null
+        ? "set explicitly; CPU " + ProcessorDescription.current()
+        : "chosen for this CPU, " + Int8KernelProbe.result();
   }
 
   public int blockSize() {
@@ -114,6 +135,8 @@ public final class ModelCompressor {
       case INT8:
         return "ModelCompressor{int8, "
             + (perChannel ? "per-channel" : "per-tensor")
+            + ", scheme="
+            + (int8Scheme == null ? "auto" : int8Scheme.shortName())
             + ", minimumWeightElements="
             + minimumWeightElements
             + "}";
@@ -133,6 +156,7 @@ public final class ModelCompressor {
     private Precision precision;
     private boolean perChannel;
     private boolean perChannelSet;
+    private Int8Scheme int8Scheme;
     private int blockSize = DEFAULT_BLOCK_SIZE;
     private boolean blockSizeSet;
     private long minimumWeightElements = DEFAULT_MINIMUM_WEIGHT_ELEMENTS;
@@ -154,6 +178,17 @@ public final class ModelCompressor {
     public Builder perChannel(boolean perChannel) {
       this.perChannel = perChannel;
       this.perChannelSet = true;
+      return this;
+    }
+
+    /**
+     * INT8 only: how weights are stored (see {@link Int8Scheme}); null, the default, chooses when
+     * compressing, for the CPU the compression runs on: u8s8 where ONNX Runtime's u8 x s8 kernel is
+     * exact there, u8u8 elsewhere. Set it when the file will run on other CPUs than the one that
+     * writes it: u8u8 is exact on every CPU.
+     */
+    public Builder int8Scheme(Int8Scheme scheme) {
+      this.int8Scheme = scheme;
       return this;
     }
 
@@ -218,6 +253,10 @@ public final class ModelCompressor {
       if (perChannelSet && precision != Precision.INT8) {
         throw new IllegalStateException(
             "perChannel applies to INT8 only, not " + precision + ": remove it");
+      }
+      if (int8Scheme != null && precision != Precision.INT8) {
+        throw new IllegalStateException(
+            "int8Scheme applies to INT8 only, not " + precision + ": remove it");
       }
       if (blockSizeSet && precision != Precision.INT4) {
         throw new IllegalStateException(

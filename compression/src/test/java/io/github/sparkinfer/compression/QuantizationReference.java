@@ -60,11 +60,26 @@ final class QuantizationReference {
     return result;
   }
 
-  /** int8 values of an INT8 tensor stored in raw_data. */
+  /**
+   * The signed weight values of a quantized weight stored in raw_data: an INT8 tensor's bytes as
+   * they are, a UINT8 tensor's (the u8u8 scheme) less its zero point of 128.
+   */
   static byte[] int8(ai.onnx.proto.OnnxMl.TensorProto tensor) {
-    if (tensor.getDataType() != OnnxElementType.INT8.onnxNumber()) {
-      throw new AssertionError(tensor.getName() + " is not INT8 but " + tensor.getDataType());
+    byte[] stored = tensor.getRawData().toByteArray();
+    if (tensor.getDataType() == OnnxElementType.INT8.onnxNumber()) {
+      return stored;
     }
-    return tensor.getRawData().toByteArray();
+    if (tensor.getDataType() != OnnxElementType.UINT8.onnxNumber()) {
+      throw new AssertionError(tensor.getName() + " is neither INT8 nor UINT8 but " + tensor.getDataType());
+    }
+    byte[] values = new byte[stored.length];
+    for (int i = 0; i < stored.length; i++) {
+      int value = (stored[i] & 0xff) - 128;
+      if (value < -127) {
+        throw new AssertionError(tensor.getName() + "[" + i + "] is 0: u8u8 stores weights in [1, 255]");
+      }
+      values[i] = (byte) value;
+    }
+    return values;
   }
 }

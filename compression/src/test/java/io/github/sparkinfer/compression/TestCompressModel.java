@@ -47,16 +47,33 @@ class TestCompressModel {
 
     Path int8 = directory.resolve("out/m.int8.onnx");
     assertThat(
-            run("--in", in.toString(), "--out", int8.toString(), "--mode", "int8", "--per-channel"))
+            run("--in", in.toString(), "--out", int8.toString(), "--mode", "int8", "--per-channel",
+                "--int8-scheme", "u8u8"))
         .as(err())
         .isZero();
     assertThat(operatorCounts(OnnxModel.read(int8))).containsEntry("MatMulInteger", 2L);
+    assertThat(OrtTesting.initializer(OnnxModel.read(int8), "layer0.weight_transposed_quantized").getDataType())
+        .isEqualTo(OnnxElementType.UINT8.onnxNumber());
     assertThat(out())
         .contains("int8: rewrote 2, left 0")
+        .contains("int8 scheme u8u8: set explicitly")
         .contains("MatMulInteger: 0 -> 2")
         .contains("rewrote Gemm Gemm_0: Gemm features x layer0.weight [K=128, N=256] (transB)")
         .contains("per-channel")
         .contains("wrote " + int8);
+    assertThat(err()).isEmpty();
+
+    // auto: the scheme for this CPU, and a note when the file would saturate on other CPUs.
+    Int8Scheme chosen = Int8Scheme.forThisProcessor();
+    assertThat(run("--in", in.toString(), "--out", int8.toString(), "--mode", "int8", "--int8-scheme", "auto"))
+        .isZero();
+    assertThat(out()).contains("int8 scheme " + chosen.shortName() + ": chosen for this CPU");
+    if (chosen == Int8Scheme.U8S8) {
+      assertThat(err()).contains("--int8-scheme auto chose u8s8", "use --int8-scheme u8u8");
+    } else {
+      assertThat(err()).isEmpty();
+    }
+    err.reset();
 
     Path fp16 = directory.resolve("m.fp16.onnx");
     assertThat(run("--in", in.toString(), "--out", fp16.toString(), "--mode", "FP16")).isZero();
@@ -96,6 +113,12 @@ class TestCompressModel {
     assertBadArguments(
         new String[] {"--in", model, "--out", output, "--mode", "int8", "--block-size", "32"},
         "--block-size applies to --mode int4, not int8");
+    assertBadArguments(
+        new String[] {"--in", model, "--out", output, "--mode", "int4", "--int8-scheme", "u8u8"},
+        "--int8-scheme applies to --mode int8, not int4");
+    assertBadArguments(
+        new String[] {"--in", model, "--out", output, "--mode", "int8", "--int8-scheme", "s4"},
+        "Unknown int8 scheme 's4': use u8s8, u8u8 or u8s8-reduced");
     assertBadArguments(
         new String[] {"--in", model, "--out", output, "--mode", "int4", "--block-size", "abc"},
         "--block-size takes a number, got 'abc'");
@@ -144,7 +167,7 @@ class TestCompressModel {
   @Test
   void helpPrintsUsage() {
     assertThat(run("--help")).isZero();
-    assertThat(out()).contains("--mode int8|fp16|int4", "--per-channel", "--block-size");
+    assertThat(out()).contains("--mode int8|fp16|int4", "--per-channel", "--int8-scheme", "--block-size");
   }
 
   @Test

@@ -62,12 +62,9 @@ class TestMiniLmCompression {
   @Test
   void int8MatchesOrtsQuantizerStructureAndBeatsItsAccuracy() throws Exception {
     byte[] ortQuantized = resource("all-minilm-l6-v2-q.onnx");
-    CompressedModel compressed =
-        ModelCompressor.builder()
-            .precision(Precision.INT8)
-            .perChannel(true)
-            .build()
-            .compress(float32);
+    ModelCompressor compressor =
+        ModelCompressor.builder().precision(Precision.INT8).perChannel(true).build();
+    CompressedModel compressed = compressor.compress(float32);
     OnnxModel model = compressed.model();
 
     List<NodeProto> quantizable = quantizableMatMuls(float32);
@@ -84,7 +81,8 @@ class TestMiniLmCompression {
     assertThat(ours.get("MatMul")).isEqualTo(12L).isEqualTo(ort.get("MatMul"));
     for (NodeProto matMulInteger : nodes(model, "MatMulInteger")) {
       TensorProto weight = initializer(model, matMulInteger.getInput(1));
-      assertThat(weight.getDataType()).isEqualTo(OnnxElementType.INT8.onnxNumber());
+      assertThat(weight.getDataType())
+          .isEqualTo(compressor.resolvedInt8Scheme().weightType().onnxNumber());
       assertThat(initializer(model, weight.getName().replace("_quantized", "_scale")).getDimsList())
           .containsExactly(weight.getDims(1));
     }

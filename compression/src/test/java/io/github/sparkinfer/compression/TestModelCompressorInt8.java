@@ -58,7 +58,8 @@ class TestModelCompressorInt8 {
     int[] sizes = MLP.layerSizes();
     for (int layer = 0; layer < 3; layer++) {
       TensorProto weight = initializer(model, "layer" + layer + ".weight_transposed_quantized");
-      assertThat(weight.getDataType()).isEqualTo(OnnxElementType.INT8.onnxNumber());
+      assertThat(weight.getDataType())
+          .isEqualTo(PER_CHANNEL.resolvedInt8Scheme().weightType().onnxNumber());
       assertThat(weight.getDimsList())
           .containsExactly((long) sizes[layer], (long) sizes[layer + 1]);
       assertThat(initializer(model, "layer" + layer + ".weight_transposed_scale").getDimsList())

@@ -75,6 +75,20 @@ public final class InferenceProperties {
    */
   public static final String MODEL_PRECISION_SUFFIX = ".precision";
 
+  /**
+   * Session-wide storage of int8 weights when a model runs at precision int8 (or auto on a CPU):
+   * auto (default) chooses on each executor, for its CPU, the fastest scheme that is exact there
+   * (u8s8 where ONNX Runtime's uint8 x int8 kernel is exact: VNNI, AMX, ARM; u8u8 on other x86
+   * CPUs); u8s8, u8u8 or u8s8-reduced force one. Precedence: the per-model key
+   * (spark.sparkinfer.model.&lt;name&gt;.int8Scheme) &gt; this key &gt; the default.
+   */
+  public static final String INT8_SCHEME = "spark.sparkinfer.int8Scheme";
+
+  public static final String INT8_SCHEME_DEFAULT = "auto";
+
+  /** Per-model {@link #INT8_SCHEME}. */
+  public static final String MODEL_INT8_SCHEME_SUFFIX = ".int8Scheme";
+
   /** Session-wide rows per model call. */
   public static final String BATCH_SIZE = "spark.sparkinfer.batchSize";
 

@@ -23,6 +23,7 @@ class TestCompressionInSpark {
 
   private static SparkSession spark;
   private static Dataset<Row> points;
+  private static String mlpUri;
 
   @BeforeAll
   static void setUp() throws Exception {
@@ -30,6 +31,11 @@ class TestCompressionInSpark {
     Path mlp = folder.resolve("cmp-mlp.onnx");
     io.github.sparkinfer.compression.MultilayerPerceptronModel.builder()
         .layerSizes(64, 256, 256, 16).seed(42).inputName("features").outputName("scores").build().writeTo(mlp);
+    // Another MLP for the scheme test, so its compressions do not count for the test of cmp_int8's.
+    Path other = folder.resolve("cmp-mlp-schemes.onnx");
+    io.github.sparkinfer.compression.MultilayerPerceptronModel.builder()
+        .layerSizes(64, 256, 256, 16).seed(43).inputName("features").outputName("scores").build().writeTo(other);
+    mlpUri = other.toUri().toString();
     spark.conf().set("spark.sparkinfer.model.cmp_fp32.path", mlp.toUri().toString());
     spark.conf().set("spark.sparkinfer.model.cmp_int8.path", mlp.toUri().toString());
     spark.conf().set("spark.sparkinfer.model.cmp_int8.precision", "int8");
@@ -45,9 +51,12 @@ class TestCompressionInSpark {
 
   @AfterAll
   static void tearDown() {
-    for (String name : List.of("cmp_fp32", "cmp_int8", "anchor_fp32", "anchor_ours", "anchor_ort")) {
+    for (String name : List.of("cmp_fp32", "cmp_int8", "cmp_schemes_fp32", "cmp_u8u8", "cmp_reduced", "cmp_auto",
+        "anchor_fp32", "anchor_ours",
+        "anchor_ort")) {
       SparkInference.unregister(spark, name);
       spark.conf().unset("spark.sparkinfer.model." + name + ".precision");
+      spark.conf().unset("spark.sparkinfer.model." + name + ".int8Scheme");
       spark.conf().unset("spark.sparkinfer.model." + name + ".tokenizer");
     }
   }
@@ -74,6 +83,43 @@ class TestCompressionInSpark {
         .isInstanceOf(ModelValidation.ValidationException.class)
         .hasMessageContaining("Model 'cmp_int8' is not close enough to 'cmp_fp32' on 400 rows: mean cosine")
         .hasMessageContaining("spark.sparkinfer.model.cmp_int8.precision");
+  }
+
+  /**
+   * auto picks the scheme for the executor's CPU; a per-model key beats the session key; the
+   * scheme is part of the compressed file's name, so files for different CPUs never mix.
+   */
+  @Test
+  void int8SchemeIsChosenForTheCpuOrForcedWithPrecedenceAndNamesTheFile() {
+    String chosen = io.github.sparkinfer.compression.Int8Scheme.forThisProcessor().shortName();
+    spark.conf().set("spark.sparkinfer.int8Scheme", "u8s8-reduced");
+    spark.conf().set("spark.sparkinfer.model.cmp_schemes_fp32.path", mlpUri);
+    for (String name : List.of("cmp_u8u8", "cmp_reduced", "cmp_auto")) {
+      spark.conf().set("spark.sparkinfer.model." + name + ".path", mlpUri);
+      spark.conf().set("spark.sparkinfer.model." + name + ".precision", "int8");
+    }
+    spark.conf().set("spark.sparkinfer.model.cmp_u8u8.int8Scheme", "U8U8");
+    try {
+      for (String name : List.of("cmp_u8u8", "cmp_reduced")) {
+        ModelValidation.Report report = ModelValidation.builder("cmp_schemes_fp32", name).inputs("features")
+            .minMeanCosine(0.995).minCosine(0.98).minArgmaxAgreement(0.9).build().validate(points);
+        assertThat(report.rows()).isEqualTo(400);
+      }
+      spark.conf().unset("spark.sparkinfer.int8Scheme");
+      ModelValidation.builder("cmp_schemes_fp32", "cmp_auto").inputs("features").minMeanCosine(0.995).build()
+          .validate(points);
+      assertThat(io.github.sparkinfer.spark.plan.TestAccess.compressedFileNames())
+          .anyMatch(file -> file.endsWith("-int8-u8u8-v3.onnx"))
+          .anyMatch(file -> file.endsWith("-int8-u8s8-reduced-v3.onnx"))
+          .anyMatch(file -> file.endsWith("-int8-" + chosen + "-v3.onnx"));
+
+      spark.conf().set("spark.sparkinfer.model.cmp_u8u8.int8Scheme", "s8s8");
+      assertThatThrownBy(() -> spark.sql("SELECT predict('cmp_u8u8', features) FROM cmp_points"))
+          .hasMessageContaining("Invalid value 's8s8' for spark.sparkinfer.model.cmp_u8u8.int8Scheme")
+          .hasMessageContaining("use auto (the fastest scheme exact on each executor's CPU), u8s8, u8u8 or u8s8-reduced");
+    } finally {
+      spark.conf().unset("spark.sparkinfer.int8Scheme");
+    }
   }
 
   @Test

@@ -1,6 +1,7 @@
 package io.github.sparkinfer.spark.plan;
 
 import io.github.sparkinfer.compression.CompressedModel;
+import io.github.sparkinfer.compression.Int8Scheme;
 import io.github.sparkinfer.compression.ModelCompressor;
 import io.github.sparkinfer.compression.OnnxModel;
 import io.github.sparkinfer.compression.Precision;
@@ -21,15 +22,19 @@ import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.atomic.AtomicLong;
+import io.github.sparkinfer.spark.InferenceProperties;
 import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.sql.internal.SQLConf;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Models compressed at load time (spark.sparkinfer.model.&lt;name&gt;.precision): the executor's local
  * copy of the original is compressed once into the cache folder, named by a hash of the original's
- * content, the precision and the compressor's output version, so executors on one machine, and URIs
- * with the same content, share it, and a newer sparkinfer never reuses an older compressor's file.
+ * content, the precision, int8's weight scheme (chosen for the executor's own CPU unless set) and the
+ * compressor's output version, so executors on one machine, and URIs with the same content, share
+ * it, a newer sparkinfer never reuses an older compressor's file, and a cache folder shared by
+ * machines with different CPUs never hands one a file whose int8 sums saturate there.
  */
 final class CompressedModels {
   private static final Logger LOG = LoggerFactory.getLogger(CompressedModels.class);
@@ -52,6 +57,26 @@ final class CompressedModels {
     return precision;
   }
 
+  /**
+   * The int8 scheme setting for {@code model}: its per-model key, else the session key, else auto;
+   * anything but auto, u8s8, u8u8 or u8s8-reduced is an analysis error naming the key.
+   */
+  static String int8Scheme(String model, SQLConf conf) {
+    String modelKey = InferenceProperties.MODEL_PREFIX + model + InferenceProperties.MODEL_INT8_SCHEME_SUFFIX;
+    String key = conf.contains(modelKey) ? modelKey : InferenceProperties.INT8_SCHEME;
+    String value = conf.getConfString(key, InferenceProperties.INT8_SCHEME_DEFAULT);
+    String scheme = value.trim().toLowerCase(Locale.ROOT);
+    if (!scheme.equals("auto")) {
+      try {
+        Int8Scheme.fromShortName(scheme);
+      } catch (IllegalArgumentException e) {
+        throw Errors.analysis("Invalid value '" + value + "' for " + key + " (model '" + model
+            + "'): use auto (the fastest scheme exact on each executor's CPU), u8s8, u8u8 or u8s8-reduced");
+      }
+    }
+    return scheme;
+  }
+
   /** The precision a model runs at on a device: auto is int8 on CPU, fp16 on accelerators. */
   static String effective(String precision, Device device) {
     if (precision.equals("auto")) {
@@ -64,14 +89,23 @@ final class CompressedModels {
    * The source to load for {@code precision}: the original for fp32, else a local file with the
    * compressed model, made at most once per JVM and content.
    */
-  static ModelSource source(ModelSource original, String precision, Configuration configuration) {
+  static ModelSource source(ModelSource original, String precision, String int8Scheme, Configuration configuration) {
     if (precision.equals("fp32")) {
       return original;
     }
     Path local = ModelCache.shared().localFile(original, configuration);
-    Path compressed = COMPRESSED.computeIfAbsent(local + "#" + precision,
-        key -> compress(original, local, Precision.fromShortName(precision)));
+    Precision target = Precision.fromShortName(precision);
+    // Resolved here, on the executor that runs the model: auto follows this machine's CPU.
+    Int8Scheme scheme = target != Precision.INT8 ? null
+        : int8Scheme.equals("auto") ? Int8Scheme.forThisProcessor() : Int8Scheme.fromShortName(int8Scheme);
+    Path compressed = COMPRESSED.computeIfAbsent(local + "#" + precision + "#" + (scheme == null ? "" : scheme.shortName()),
+        key -> compress(original, local, target, scheme, !int8Scheme.equals("auto")));
     return ModelSource.of(original.name(), compressed.toUri().toString());
+  }
+
+  /** The compressed files this JVM loads, for tests that check their names. */
+  static java.util.Collection<Path> compressedFiles() {
+    return java.util.List.copyOf(COMPRESSED.values());
   }
 
   /** Compressions done in this JVM, for tests that check each is done once. */
@@ -79,10 +113,12 @@ final class CompressedModels {
     return COMPRESSIONS.get();
   }
 
-  private static Path compress(ModelSource original, Path local, Precision precision) {
+  private static Path compress(ModelSource original, Path local, Precision precision, Int8Scheme scheme,
+      boolean schemeSet) {
     try {
       Path target = local.resolveSibling(contentHash(local) + "-" + precision.shortName()
-          + "-v" + io.github.sparkinfer.compression.ModelCompressor.OUTPUT_VERSION + ".onnx");
+          + (scheme == null ? "" : "-" + scheme.shortName())
+          + "-v" + ModelCompressor.OUTPUT_VERSION + ".onnx");
       if (Files.isRegularFile(target)) {
         return target;
       }
@@ -91,6 +127,10 @@ final class CompressedModels {
       if (precision == Precision.INT8) {
         // Per output channel: much closer to fp32 than one scale per tensor, at the same speed.
         builder.perChannel(true);
+        if (schemeSet) {
+          // Else the compressor chooses the same scheme and its report says why (the probe).
+          builder.int8Scheme(scheme);
+        }
       }
       CompressedModel compressed = builder.build().compress(OnnxModel.read(local));
       Path temporary = target.resolveSibling(target.getFileName() + "." + UUID.randomUUID() + ".tmp");

@@ -32,6 +32,7 @@ public final class ModelBinding implements Serializable {
   private final TextSettings text;
   private final java.util.Map<String, String> deviceSettings;
   private final String precision;
+  private final String int8Scheme;
   private final StageResources stageResources;
 
   ModelBinding(
@@ -50,6 +51,7 @@ public final class ModelBinding implements Serializable {
     this.text = null;
     this.deviceSettings = java.util.Map.of();
     this.precision = "fp32";
+    this.int8Scheme = "auto";
     this.stageResources = StageResources.NONE;
   }
 
@@ -59,6 +61,7 @@ public final class ModelBinding implements Serializable {
       TextSettings text,
       java.util.Map<String, String> deviceSettings,
       String precision,
+      String int8Scheme,
       StageResources stageResources) {
     this.modelName = base.modelName;
     this.source = base.source;
@@ -69,6 +72,7 @@ public final class ModelBinding implements Serializable {
     this.text = text;
     this.deviceSettings = java.util.Map.copyOf(deviceSettings);
     this.precision = precision;
+    this.int8Scheme = int8Scheme;
     this.stageResources = stageResources;
   }
 
@@ -100,17 +104,17 @@ public final class ModelBinding implements Serializable {
 
   /** A copy of this binding for a text model: strings are tokenized into its inputs. */
   ModelBinding withText(TextSettings settings) {
-    return new ModelBinding(this, settings, deviceSettings, precision, stageResources);
+    return new ModelBinding(this, settings, deviceSettings, precision, int8Scheme, stageResources);
   }
 
   /** A copy with the session's device settings, which take precedence over the executors' own. */
   ModelBinding withDeviceSettings(java.util.Map<String, String> settings) {
-    return new ModelBinding(this, text, settings, precision, stageResources);
+    return new ModelBinding(this, text, settings, precision, int8Scheme, stageResources);
   }
 
   /** A copy whose inference stage asks Spark for {@code resources}. */
   ModelBinding withStageResources(StageResources resources) {
-    return new ModelBinding(this, text, deviceSettings, precision, resources);
+    return new ModelBinding(this, text, deviceSettings, precision, int8Scheme, resources);
   }
 
   /** What the stage that runs this model asks Spark for; {@link StageResources#NONE} by default. */
@@ -118,13 +122,21 @@ public final class ModelBinding implements Serializable {
     return stageResources;
   }
 
-  /** A copy that runs at {@code value} (fp32, int8, fp16, int4 or auto). */
-  ModelBinding withPrecision(String value) {
-    return new ModelBinding(this, text, deviceSettings, value, stageResources);
+  /**
+   * A copy that runs at {@code value} (fp32, int8, fp16, int4 or auto), int8 weights stored as
+   * {@code scheme} says (auto, u8s8, u8u8 or u8s8-reduced).
+   */
+  ModelBinding withPrecision(String value, String scheme) {
+    return new ModelBinding(this, text, deviceSettings, value, scheme, stageResources);
   }
 
   String precision() {
     return precision;
+  }
+
+  /** auto (for each executor's CPU), u8s8, u8u8 or u8s8-reduced. */
+  String int8Scheme() {
+    return int8Scheme;
   }
 
   /** spark.sparkinfer.device*, .cuda.*, .tensorrt.*, .cann.* keys set in the session. */
@@ -312,6 +324,7 @@ public final class ModelBinding implements Serializable {
         && java.util.Objects.equals(text, that.text)
         && deviceSettings.equals(that.deviceSettings)
         && precision.equals(that.precision)
+        && int8Scheme.equals(that.int8Scheme)
         && stageResources.equals(that.stageResources);
   }
 

@@ -255,7 +255,8 @@ final class ModelCall {
       Configuration configuration = hadoopConfiguration();
       String precision = CompressedModels.effective(binding.precision(), requested);
       model = ModelCache.shared().acquire(
-          CompressedModels.source(binding.source(), precision, configuration), sessionSettings, configuration);
+          CompressedModels.source(binding.source(), precision, binding.int8Scheme(), configuration), sessionSettings,
+          configuration);
     } catch (ModelLoadException e) {
       throw new PredictionException(e.getMessage(), e);
     }

@@ -122,7 +122,7 @@ public final class ModelRegistry {
     } catch (ModelBindingException e) {
       throw Errors.analysis(e.getMessage(), e);
     }
-    binding = binding.withDeviceSettings(deviceSettings()).withPrecision(precision)
+    binding = binding.withDeviceSettings(deviceSettings()).withPrecision(precision, CompressedModels.int8Scheme(name, conf))
         .withStageResources(stageResources(name, stageResourcesArgument));
     String tokenizer = conf.getConfString(MODEL_PREFIX + name + MODEL_TOKENIZER_SUFFIX, null);
     return tokenizer == null || tokenizer.isBlank() ? binding : binding.withText(textSettings(conf, binding, tokenizer.trim()));
