@@ -650,15 +650,8 @@ public final class TabularBenchmark {
     return output;
   }
 
+  /** The CPU's model, core count and int8-relevant flags: every figure names the CPU it came from. */
   static String cpuModel() {
-    try (Stream<String> lines = Files.lines(Path.of("/proc/cpuinfo"))) {
-      return lines
-          .filter(line -> line.startsWith("model name"))
-          .map(line -> line.substring(line.indexOf(':') + 1).trim())
-          .findFirst()
-          .orElse(System.getProperty("os.arch"));
-    } catch (IOException | RuntimeException e) {
-      return System.getProperty("os.arch");
-    }
+    return io.github.sparkinfer.compression.ProcessorDescription.current().toString();
   }
 }
