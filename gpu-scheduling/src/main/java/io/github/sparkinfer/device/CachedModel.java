@@ -1,12 +1,15 @@
 package io.github.sparkinfer.device;
 
+import ai.onnxruntime.OnnxTensorLike;
+import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.Set;
 
 /** A session held by the {@link ModelCache}, with what it was loaded from and where it runs. */
 final class CachedModel implements LoadedModel {
@@ -16,10 +19,9 @@ final class CachedModel implements LoadedModel {
   private final List<String> executionProviders;
   private final String fallbackReason;
   private final ModelSignature signature;
-  private final OrtSession session;
   private final Path localFile;
-  // Shared by the views of one session so that it is closed once: ORT throws on a second close.
-  private final AtomicBoolean closed;
+  // Shared by the views of one session: it is closed once, and only when no run of any view holds it.
+  private final SessionLifetime lifetime;
 
   CachedModel(
       ModelSource source,
@@ -35,9 +37,8 @@ final class CachedModel implements LoadedModel {
         executionProviders,
         null,
         signature,
-        session,
         localFile,
-        new AtomicBoolean());
+        new SessionLifetime(Objects.requireNonNull(session, "session")));
   }
 
   private CachedModel(
@@ -47,18 +48,16 @@ final class CachedModel implements LoadedModel {
       List<String> executionProviders,
       String fallbackReason,
       ModelSignature signature,
-      OrtSession session,
       Path localFile,
-      AtomicBoolean closed) {
+      SessionLifetime lifetime) {
     this.source = Objects.requireNonNull(source, "source");
     this.settings = Objects.requireNonNull(settings, "settings");
     this.device = Objects.requireNonNull(device, "device");
     this.executionProviders = List.copyOf(executionProviders);
     this.fallbackReason = fallbackReason;
     this.signature = Objects.requireNonNull(signature, "signature");
-    this.session = Objects.requireNonNull(session, "session");
     this.localFile = Objects.requireNonNull(localFile, "localFile");
-    this.closed = closed;
+    this.lifetime = lifetime;
   }
 
   @Override
@@ -78,7 +77,25 @@ final class CachedModel implements LoadedModel {
 
   @Override
   public OrtSession session() {
-    return session;
+    return lifetime.session();
+  }
+
+  @Override
+  public ModelRun run(
+      Map<String, ? extends OnnxTensorLike> inputs,
+      Set<String> outputs,
+      Map<String, ? extends OnnxValue> pinnedOutputs)
+      throws OrtException {
+    if (!lifetime.hold()) {
+      throw new IllegalStateException(
+          "Model '" + source.name() + "' (" + source.uri() + ") is being closed: the executor is shutting down");
+    }
+    try {
+      return new ModelRun(lifetime.session().run(inputs, outputs, pinnedOutputs), lifetime);
+    } catch (OrtException | RuntimeException | Error e) {
+      lifetime.release();
+      throw e;
+    }
   }
 
   @Override
@@ -115,9 +132,8 @@ final class CachedModel implements LoadedModel {
         executionProviders,
         fallbackReason,
         signature,
-        session,
         localFile,
-        closed);
+        lifetime);
   }
 
   /**
@@ -133,20 +149,32 @@ final class CachedModel implements LoadedModel {
         executionProviders,
         Objects.requireNonNull(reason, "reason"),
         signature,
-        session,
         localFile,
-        closed);
+        lifetime);
   }
 
   boolean isClosed() {
-    return closed.get();
+    return lifetime.isClosed();
   }
 
-  /** Closes the session once; later calls do nothing. */
-  void close() throws OrtException {
-    if (closed.compareAndSet(false, true)) {
-      session.close();
-    }
+  /** Whether closing has begun: no new run may start. */
+  boolean isClosing() {
+    return lifetime.isClosing();
+  }
+
+  /** Runs holding the session now, over every view. */
+  int runsInFlight() {
+    return lifetime.holds();
+  }
+
+  /**
+   * Closes the session once no run holds it, waiting up to {@code deadlineNanos} (of {@link
+   * System#nanoTime()}); refuses new runs from now on.
+   *
+   * @return false when runs still held it at the deadline: it was left open, not closed under them
+   */
+  boolean close(long deadlineNanos) throws OrtException {
+    return lifetime.close(deadlineNanos);
   }
 
   @Override

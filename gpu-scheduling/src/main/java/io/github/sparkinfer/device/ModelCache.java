@@ -27,6 +27,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.time.Duration;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Supplier;
@@ -53,8 +54,17 @@ import org.slf4j.LoggerFactory;
  * settings' {@link DeviceFallback} policy decides: fail, or share the model's CPU session, which is
  * logged once per model and device and counted ({@link #fallbackCount()}).
  *
- * <p>Thread-safe. Tasks never close the sessions they acquire; {@link #closeAll()} does, and must
- * only run when no task uses them (ONNX Runtime does not guard a session closed during a run).
+ * <p>Thread-safe. Tasks never close the sessions they acquire; {@link #closeAll(Duration)} does, at
+ * executor shutdown (a JVM shutdown hook, so also on SIGTERM): it refuses new runs, waits up to the
+ * grace period ({@link SchedulingProperties#SHUTDOWN_GRACE_PERIOD}) for the runs in flight, and
+ * closes only the sessions no run holds any more. ONNX Runtime does not guard a session closed
+ * during a run, so one still held at the deadline is left to the exiting process, never closed.
+ *
+ * <p>Native objects and who owns them: a session belongs to this cache (created by the loading
+ * thread, closed by {@link #closeAll}); a run's input and output tensors to the task thread that
+ * made them (closed by it after the run, in {@code finally}); a run's outputs and its hold on the
+ * session to its {@link ModelRun} (closed by the same thread once read). Tokenizers (spark-udf's
+ * TokenizerCache) are never closed: they live as long as the JVM.
  */
 public final class ModelCache implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ModelCache.class);
@@ -178,24 +188,48 @@ public final class ModelCache implements AutoCloseable {
   }
 
   /**
-   * Closes every session and refuses later acquires. Only call it when no task runs a session of
-   * this cache, as at executor shutdown.
+   * Refuses later acquires and runs, waits up to {@code gracePeriod} for the runs in flight, and
+   * closes every session that no run holds then. Sessions still held at the deadline are left open
+   * (logged) and closed by their last run when it ends: closing one under a run would crash the JVM.
+   *
+   * @return what was closed and left
    */
-  public void closeAll() {
+  public ShutdownSummary closeAll(Duration gracePeriod) {
+    long start = System.nanoTime();
+    long deadline = start + gracePeriod.toNanos();
     closed = true;
+    int sessions = 0;
+    int left = 0;
+    int runsInFlight = 0;
     for (Map.Entry<ModelKey, CompletableFuture<CachedModel>> entry : models.entrySet()) {
       models.remove(entry.getKey(), entry.getValue());
       CompletableFuture<CachedModel> loading = entry.getValue();
       // A load still running closes its own session when it sees the cache closed.
       if (loading.isDone() && !loading.isCompletedExceptionally()) {
-        closeQuietly(loading.join());
+        CachedModel model = loading.join();
+        sessions++;
+        runsInFlight += model.runsInFlight();
+        if (!closeQuietly(model, deadline)) {
+          left++;
+          LOG.warn("Left the session of {} open: {} runs still held it after the grace period of {} ms ({}); the"
+              + " last of them closes it when it ends, or the exiting process takes its native memory: it is never"
+              + " freed under a running thread",
+              model, model.runsInFlight(), gracePeriod.toMillis(), SchedulingProperties.SHUTDOWN_GRACE_PERIOD);
+        }
       }
     }
+    ShutdownSummary summary = new ShutdownSummary(sessions, left, runsInFlight,
+        (System.nanoTime() - start) / 1_000_000, gracePeriod.toMillis());
+    if (sessions > 0) {
+      LOG.info("{}", summary);
+    }
+    return summary;
   }
 
+  /** {@link #closeAll(Duration)} with the default grace period. */
   @Override
   public void close() {
-    closeAll();
+    closeAll(Duration.ofMillis(SchedulingProperties.SHUTDOWN_GRACE_PERIOD_DEFAULT_MS));
   }
 
   @Override
@@ -228,9 +262,10 @@ public final class ModelCache implements AutoCloseable {
     loading.complete(model);
 
     if (closed) {
-      // closeAll() ran during the load and could not close a session that did not exist yet.
+      // closeAll() ran during the load and could not close a session that did not exist yet; no
+      // run holds it.
       models.remove(key, loading);
-      closeQuietly(model);
+      closeQuietly(model, System.nanoTime());
       checkOpen();
     }
     return model;
@@ -568,11 +603,13 @@ public final class ModelCache implements AutoCloseable {
     return source.registrationKey().isPresent() ? "=<URI of the file>" : "=<URI of an .onnx file>";
   }
 
-  private static void closeQuietly(CachedModel model) {
+  /** False when runs held the session until the deadline: it was left open. */
+  private static boolean closeQuietly(CachedModel model, long deadlineNanos) {
     try {
-      model.close();
+      return model.close(deadlineNanos);
     } catch (OrtException | RuntimeException e) {
       LOG.warn("Cannot close the session of {}", model, e);
+      return true;
     }
   }
 
@@ -597,20 +634,44 @@ public final class ModelCache implements AutoCloseable {
     static final ModelCache INSTANCE = create();
 
     private static ModelCache create() {
-      ModelCache cache = new ModelCache(Paths.get(configuredCacheDirectory()));
-      Runtime.getRuntime()
-          .addShutdownHook(new Thread(cache::closeAll, "sparkinfer-model-cache-shutdown"));
+      ModelCache cache = new ModelCache(Paths.get(configured(SchedulingProperties.CACHE_DIRECTORY,
+          SchedulingProperties.CACHE_DIRECTORY_DEFAULT)));
+      Duration grace = gracePeriod();
+      Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+        ShutdownSummary summary = cache.closeAll(grace);
+        if (summary.sessions() > 0) {
+          // Also straight to stderr: log4j's own shutdown hook may have stopped logging already
+          // (seen on standalone executors), and this line says whether runs were cut short.
+          System.err.println("sparkinfer: " + summary);
+        }
+      }, "sparkinfer-model-cache-shutdown"));
       return cache;
     }
 
-    private static String configuredCacheDirectory() {
+    /** The executor's setting; a bad value is logged and the default used: it must not stop a JVM. */
+    private static Duration gracePeriod() {
+      String value = configured(SchedulingProperties.SHUTDOWN_GRACE_PERIOD,
+          SchedulingProperties.SHUTDOWN_GRACE_PERIOD_DEFAULT_MS + "ms");
+      try {
+        long millis = org.apache.spark.network.util.JavaUtils.timeStringAsMs(value.trim());
+        if (millis < 0) {
+          throw new NumberFormatException("negative");
+        }
+        return Duration.ofMillis(millis);
+      } catch (RuntimeException e) {
+        LOG.warn("Invalid {}={} ({}): use a duration such as 10s or 500ms; using {} ms",
+            SchedulingProperties.SHUTDOWN_GRACE_PERIOD, value, e.getMessage(),
+            SchedulingProperties.SHUTDOWN_GRACE_PERIOD_DEFAULT_MS);
+        return Duration.ofMillis(SchedulingProperties.SHUTDOWN_GRACE_PERIOD_DEFAULT_MS);
+      }
+    }
+
+    private static String configured(String key, String defaultValue) {
       SparkEnv environment = SparkEnv.get();
       if (environment == null) {
-        return SchedulingProperties.CACHE_DIRECTORY_DEFAULT;
+        return defaultValue;
       }
-      return environment
-          .conf()
-          .get(SchedulingProperties.CACHE_DIRECTORY, SchedulingProperties.CACHE_DIRECTORY_DEFAULT);
+      return environment.conf().get(key, defaultValue);
     }
   }
 

@@ -17,6 +17,15 @@ public final class SchedulingProperties {
       System.getProperty("java.io.tmpdir") + "/sparkinfer-model-cache";
 
   /**
+   * Executor-wide: how long the model cache's shutdown (a JVM shutdown hook, so also after SIGTERM)
+   * waits for model runs in flight before closing sessions, as a duration (10s, 500ms). A session
+   * still running at the end is left open for the exiting process, never closed under the run.
+   */
+  public static final String SHUTDOWN_GRACE_PERIOD = "spark.sparkinfer.shutdown.gracePeriod";
+
+  public static final long SHUTDOWN_GRACE_PERIOD_DEFAULT_MS = 10_000;
+
+  /**
    * The device for tasks that Spark assigned no GPU or NPU (local mode, clusters without resource
    * scheduling): {@code auto}, {@code cpu}, {@code cuda} (cuda:0), {@code cuda:<index>}, {@code
    * npu} (npu:0) or {@code npu:<index>}. A task's Spark-assigned resources always take precedence;

@@ -60,7 +60,7 @@ class TestModelCache {
 
   @AfterEach
   void closeCache() {
-    cache.closeAll();
+    cache.close();
   }
 
   @Test
@@ -426,8 +426,8 @@ class TestModelCache {
     ModelSource source = tinyModel();
     LoadedModel model = cache.acquire(source, ONE_THREAD, hadoopConfiguration);
 
-    cache.closeAll();
-    cache.closeAll();
+    cache.close();
+    cache.close();
 
     assertThatThrownBy(() -> model.session().getInputInfo())
         .isInstanceOf(IllegalStateException.class)

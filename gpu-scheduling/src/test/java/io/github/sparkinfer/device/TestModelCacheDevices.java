@@ -51,7 +51,7 @@ class TestModelCacheDevices {
 
   @AfterEach
   void closeCache() {
-    cache.closeAll();
+    cache.close();
   }
 
   @Test
@@ -273,7 +273,7 @@ class TestModelCacheDevices {
               "or set spark.sparkinfer.device.fallback=cpu to run on the CPU instead")
           .hasCauseInstanceOf(OrtException.class);
     } finally {
-      claimsCuda.closeAll();
+      claimsCuda.close();
     }
   }
 
@@ -296,7 +296,7 @@ class TestModelCacheDevices {
                   + " (")
           .contains("Failed to find TensorRT shared provider");
     } finally {
-      claimsTensorrt.closeAll();
+      claimsTensorrt.close();
     }
   }
 
@@ -315,7 +315,7 @@ class TestModelCacheDevices {
                   + " API cannot add the CANN provider to a session")
           .hasCauseInstanceOf(UnsupportedOperationException.class);
     } finally {
-      claimsCann.closeAll();
+      claimsCann.close();
     }
   }
 
@@ -337,7 +337,7 @@ class TestModelCacheDevices {
   void closeAllClosesFallbackSessionsOnce() {
     LoadedModel fallback = cache.acquire(tiny, gpu(0, DeviceFallback.CPU), hadoopConfiguration);
 
-    cache.closeAll();
+    cache.close();
 
     assertThatThrownBy(() -> fallback.session().getInputInfo())
         .isInstanceOf(IllegalStateException.class)

@@ -111,7 +111,7 @@ class TestModelCacheHdfs {
 
   @AfterEach
   void closeCache() {
-    cache.closeAll();
+    cache.close();
   }
 
   @Test

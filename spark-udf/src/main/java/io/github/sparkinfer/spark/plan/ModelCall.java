@@ -12,6 +12,7 @@ import io.github.sparkinfer.device.DeviceRunLimiter;
 import io.github.sparkinfer.device.ExecutionProviderOptions;
 import io.github.sparkinfer.device.LoadedModel;
 import io.github.sparkinfer.device.ModelLoadException;
+import io.github.sparkinfer.device.ModelRun;
 import io.github.sparkinfer.device.SchedulingProperties;
 import io.github.sparkinfer.device.ModelCache;
 import io.github.sparkinfer.device.OrtEnvironments;
@@ -52,7 +53,6 @@ final class ModelCall {
   private final SpecificInternalRow resultRow;
   private final SpecificInternalRow structResult;
   private int modelRows;
-  private OrtSession session;
   private LoadedModel loaded;
 
   /**
@@ -139,7 +139,7 @@ final class ModelCall {
         buffer.zeroRows(modelRows, tensorRows);
       }
     }
-    OrtSession model = session();
+    LoadedModel model = loaded();
     OrtEnvironment environment = OrtEnvironments.get();
     Map<String, Long> dimensions = new HashMap<>();
     Map<String, OnnxTensor> inputTensors = new LinkedHashMap<>();
@@ -158,10 +158,10 @@ final class ModelCall {
         }
       }
       long start = System.nanoTime();
-      try (OrtSession.Result result = run(loaded, inputTensors, requested, pinned)) {
+      try (ModelRun result = run(model, inputTensors, requested, pinned)) {
         for (OutputBuffer output : outputs) {
           if (!pinned.containsKey(output.name())) {
-            OnnxValue value = result.get(output.name()).orElseThrow();
+            OnnxValue value = result.result().get(output.name()).orElseThrow();
             output.collect(value, tensorRows);
           }
         }
@@ -211,12 +211,11 @@ final class ModelCall {
     return text.toString();
   }
 
-  private OrtSession session() {
-    if (session == null) {
+  private LoadedModel loaded() {
+    if (loaded == null) {
       loaded = acquire(binding, metrics);
-      session = loaded.session();
     }
-    return session;
+    return loaded;
   }
 
   /**
@@ -295,18 +294,23 @@ final class ModelCall {
         + " fallback=" + model.fallbackReason().orElse("none").replace('\n', ' ');
   }
 
-  /** Runs the session under this device's run limit (spark.sparkinfer.device.concurrentRuns). */
+  /**
+   * Runs the session under this device's run limit (spark.sparkinfer.device.concurrentRuns). The
+   * returned run holds the session until the caller closes it, after reading the outputs.
+   */
   @SuppressWarnings("try")
-  static OrtSession.Result run(
+  static ModelRun run(
       LoadedModel model,
       Map<String, ? extends ai.onnxruntime.OnnxTensorLike> inputs,
       Set<String> requested,
       Map<String, ? extends OnnxValue> pinned) throws OrtException {
     try (DeviceRunLimiter.Permit permit = DeviceRunLimiter.shared().acquire(model.device())) {
-      return model.session().run(inputs, requested, pinned);
+      return model.run(inputs, requested, pinned);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new PredictionException("Interrupted while waiting to run model on " + model.device(), e);
+    } catch (IllegalStateException e) {
+      throw new PredictionException(e.getMessage(), e);
     }
   }
 

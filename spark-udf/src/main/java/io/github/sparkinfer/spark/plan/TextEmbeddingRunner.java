@@ -268,13 +268,14 @@ final class TextEmbeddingRunner implements Iterator<InternalRow> {
         outputBuffer = ensure(outputBuffer, outputCells * 4);
         pinned = OnnxTensor.createTensor(environment, DirectBuffers.prefix(outputBuffer, outputCells * 4), outputShape,
             OnnxJavaType.FLOAT);
-        try (OrtSession.Result ignored =
+        try (io.github.sparkinfer.device.ModelRun ignored =
             ModelCall.run(model, inputs, java.util.Set.of(), Map.of(embeddingOutput.name(), pinned))) {
           // The output is in outputBuffer.
         }
       } else {
-        try (OrtSession.Result result = ModelCall.run(model, inputs, java.util.Set.of(embeddingOutput.name()), Map.of())) {
-          OnnxTensor tensor = (OnnxTensor) result.get(0);
+        try (io.github.sparkinfer.device.ModelRun result =
+            ModelCall.run(model, inputs, java.util.Set.of(embeddingOutput.name()), Map.of())) {
+          OnnxTensor tensor = (OnnxTensor) result.result().get(0);
           outputShape = ((TensorInfo) tensor.getInfo()).getShape();
           ByteBuffer data = tensor.getByteBuffer();
           outputBuffer = ensure(outputBuffer, data.remaining());
