@@ -51,6 +51,7 @@ public final class CompressionBenchmark {
     register(spark, "minilm", fp32, tokenizer, "fp32", "auto");
     register(spark, "minilm_ort", MiniLm.INT8.extractModel(work).toUri().toString(), tokenizer, "fp32", "auto");
     register(spark, "minilm_ours", fp32, tokenizer, "int8", "auto");
+    register(spark, "minilm_paired", fp32, tokenizer, "int8", "u8s8-paired");
     register(spark, "minilm_u8u8", fp32, tokenizer, "int8", "u8u8");
     register(spark, "minilm_reduced", fp32, tokenizer, "int8", "u8s8-reduced");
     Dataset<Row> docs = SentenceData.generate(spark, rows, cores * 2).cache();
@@ -59,10 +60,12 @@ public final class CompressionBenchmark {
     double fp32Rate = rate(spark, "minilm", repeat, rows);
     double ortRate = rate(spark, "minilm_ort", repeat, rows);
     double oursRate = rate(spark, "minilm_ours", repeat, rows);
+    double pairedRate = rate(spark, "minilm_paired", repeat, rows);
     double u8u8Rate = rate(spark, "minilm_u8u8", repeat, rows);
     double reducedRate = rate(spark, "minilm_reduced", repeat, rows);
     ModelValidation.Report ort = validate("minilm_ort", docs);
     ModelValidation.Report ours = validate("minilm_ours", docs);
+    ModelValidation.Report paired = validate("minilm_paired", docs);
     ModelValidation.Report u8u8 = validate("minilm_u8u8", docs);
     ModelValidation.Report reduced = validate("minilm_reduced", docs);
     Int8KernelProbe.Result probe = Int8KernelProbe.result();
@@ -73,7 +76,9 @@ public final class CompressionBenchmark {
         + " through Spark SQL, best of %d runs after a warm-up. The int8 models run one text per call (dynamic"
         + " quantization: exact per-text results), fp32 in length-sorted batches. int8 scheme probe on this CPU: %s.",
         Instant.now(), TabularBenchmark.gitCommit(), TabularBenchmark.cpuModel(), cores, rows, repeat,
-        probe.signedWeightsExact() ? "u8 x s8 exact, auto = u8s8" : "u8 x s8 saturates, auto = u8u8"));
+        probe.signedWeightsExact() ? "u8 x s8 exact, auto = u8s8"
+            : probe.pairedWeightsExact() ? "u8 x s8 saturates past pairs of 128, auto = u8s8-paired"
+            : "u8 x s8 saturates, auto = u8u8"));
     body.add("");
     body.add("| model | rows/s | vs fp32 | vs ORT's int8 | mean cosine to fp32 | lowest cosine | argmax agreement |");
     body.add("|---|---:|---:|---:|---:|---:|---:|");
@@ -81,6 +86,7 @@ public final class CompressionBenchmark {
     body.add(row("int8 by ONNX Runtime's Python quantizer (-q artifact, u8s8)", ortRate, fp32Rate, ortRate, ort));
     body.add(row("int8 by sparkinfer (precision=int8, per channel, int8Scheme=auto: "
         + Int8Scheme.forThisProcessor().shortName() + ")", oursRate, fp32Rate, ortRate, ours));
+    body.add(row("int8 by sparkinfer, int8Scheme=u8s8-paired (forced)", pairedRate, fp32Rate, ortRate, paired));
     body.add(row("int8 by sparkinfer, int8Scheme=u8u8 (forced)", u8u8Rate, fp32Rate, ortRate, u8u8));
     body.add(row("int8 by sparkinfer, int8Scheme=u8s8-reduced (forced)", reducedRate, fp32Rate, ortRate, reduced));
     body.add("");

@@ -18,7 +18,7 @@ import java.util.TreeSet;
  * <pre>
  * java -cp sparkinfer-compression.jar io.github.sparkinfer.compression.CompressModel \
  *     --in m.onnx --out m.int8.onnx --mode int8|fp16|int4 [--per-channel]
- *     [--int8-scheme auto|u8s8|u8u8|u8s8-reduced] [--block-size 32|128] [--keep-float32 Op,Op]
+ *     [--int8-scheme auto|u8s8|u8s8-paired|u8u8|u8s8-reduced] [--block-size 32|128] [--keep-float32 Op,Op]
  * </pre>
  *
  * <p>Exit status 0 on success, 1 when the model cannot be read, compressed or written, 2 for bad
@@ -29,7 +29,9 @@ public final class CompressModel {
       "Usage: CompressModel --in MODEL.onnx --out OUTPUT.onnx --mode int8|fp16|int4\n"
           + "         [--per-channel]        int8: one weight scale per output column\n"
           + "         [--int8-scheme S]      int8: auto (default: the fastest exact on this CPU), u8s8,\n"
-          + "                                u8u8 (exact on every CPU) or u8s8-reduced (7-bit weights)\n"
+          + "                                u8s8-paired (exact on every x86 CPU whose kernel adds pairs\n"
+          + "                                in 16 bits, and where u8s8 is), u8u8 (exact on every CPU,\n"
+          + "                                slow) or u8s8-reduced (7-bit weights)\n"
           + "         [--block-size N]       int4: values per block along K, a power of two >= 16"
           + " (default "
           + ModelCompressor.DEFAULT_BLOCK_SIZE
@@ -78,7 +80,7 @@ public final class CompressModel {
           && arguments.compressor.int8Scheme().isEmpty()) {
         err.println("Note: --int8-scheme auto chose u8s8, exact on this CPU and on CPUs with VNNI, AMX or ARM"
             + " dot products; on x86 CPUs without VNNI its sums saturate. For a file that runs on other CPUs,"
-            + " use --int8-scheme u8u8 (exact on every CPU)");
+            + " use --int8-scheme u8s8-paired (exact on those too, as fast, very nearly as accurate)");
       }
       return 0;
     } catch (IOException e) {

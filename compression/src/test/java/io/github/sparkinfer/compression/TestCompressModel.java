@@ -69,7 +69,7 @@ class TestCompressModel {
         .isZero();
     assertThat(out()).contains("int8 scheme " + chosen.shortName() + ": chosen for this CPU");
     if (chosen == Int8Scheme.U8S8) {
-      assertThat(err()).contains("--int8-scheme auto chose u8s8", "use --int8-scheme u8u8");
+      assertThat(err()).contains("--int8-scheme auto chose u8s8", "use --int8-scheme u8s8-paired");
     } else {
       assertThat(err()).isEmpty();
     }
@@ -118,7 +118,7 @@ class TestCompressModel {
         "--int8-scheme applies to --mode int8, not int4");
     assertBadArguments(
         new String[] {"--in", model, "--out", output, "--mode", "int8", "--int8-scheme", "s4"},
-        "Unknown int8 scheme 's4': use u8s8, u8u8 or u8s8-reduced");
+        "Unknown int8 scheme 's4': use u8s8, u8s8-paired, u8u8 or u8s8-reduced");
     assertBadArguments(
         new String[] {"--in", model, "--out", output, "--mode", "int4", "--block-size", "abc"},
         "--block-size takes a number, got 'abc'");

@@ -67,6 +67,11 @@ class TestInt8Schemes {
     return values;
   }
 
+  /** A standard normal value (Box-Muller): SplittableRandom has no nextGaussian in Java 17. */
+  private static double gaussian(SplittableRandom random) {
+    return Math.sqrt(-2 * Math.log(1 - random.nextDouble())) * Math.cos(2 * Math.PI * random.nextDouble());
+  }
+
   private static OnnxModel compress(Int8Scheme scheme) {
     ModelCompressor.Builder builder = ModelCompressor.builder().precision(Precision.INT8).perChannel(true);
     if (scheme != null) {
@@ -104,7 +109,64 @@ class TestInt8Schemes {
 
     float[] actual = run(model);
     assertThat(relativeError(actual, exactIntegerResult(model))).as(chosen.shortName()).isLessThan(1e-5);
-    assertThat(relativeError(actual, run(LAYER))).as(chosen.shortName()).isLessThan(FULL_RANGE_BOUND);
+    // On this layer every pair is over u8s8-paired's limit, so its weights get about 64 steps each,
+    // as reduced range's do; on real weights few pairs are (see the paired test).
+    double bound = chosen == Int8Scheme.U8S8_PAIRED ? REDUCED_RANGE_BOUND : FULL_RANGE_BOUND;
+    assertThat(relativeError(actual, run(LAYER))).as(chosen.shortName()).isLessThan(bound);
+  }
+
+  @Test
+  void pairedSchemeChangesOnlyPairsOverTheLimitAndIsExactWhereTheProbeSaysSo() throws Exception {
+    // Weights shaped like a trained layer's: normal, so a column's largest is about 2.9 sigma over
+    // K = 256 and a pair of steps has |q0| + |q1| > 128 about 6% of the time.
+    SplittableRandom random = new SplittableRandom(21);
+    float[] weights = new float[DEPTH * COLUMNS];
+    for (int i = 0; i < weights.length; i++) {
+      weights[i] = (float) gaussian(random);
+    }
+    OnnxModel layer = OnnxModelBuilder.create("uniform")
+        .input("x", FLOAT, "batch", DEPTH)
+        .initializer("w", weights, DEPTH, COLUMNS)
+        .node("MatMul", List.of("x", "w"), List.of("y"))
+        .output("y", FLOAT, "batch", COLUMNS)
+        .build();
+    ModelCompressor.Builder builder = ModelCompressor.builder().precision(Precision.INT8).perChannel(true);
+    byte[] full = QuantizationReference.int8(initializer(
+        builder.int8Scheme(Int8Scheme.U8S8).build().compress(layer).model(), "w_quantized"));
+    byte[] paired = QuantizationReference.int8(initializer(
+        builder.int8Scheme(Int8Scheme.U8S8_PAIRED).build().compress(layer).model(), "w_quantized"));
+    int[] fullLargest = new int[COLUMNS];
+    int[] pairedLargest = new int[COLUMNS];
+    for (int k = 0; k < DEPTH; k += 2) {
+      for (int n = 0; n < COLUMNS; n++) {
+        int first = k * COLUMNS + n;
+        int second = first + COLUMNS;
+        assertThat(Math.abs(paired[first]) + Math.abs(paired[second])).isLessThanOrEqualTo(128);
+        fullLargest[n] = Math.max(fullLargest[n], Math.max(Math.abs(full[first]), Math.abs(full[second])));
+        pairedLargest[n] = Math.max(pairedLargest[n], Math.max(Math.abs(paired[first]), Math.abs(paired[second])));
+      }
+    }
+    for (int n = 0; n < COLUMNS; n++) {
+      assertThat(fullLargest[n]).isEqualTo(127);
+      // The scale widened so that the largest pair fits: fewer steps than 127, far more than 64.
+      assertThat(pairedLargest[n]).as("column %d", n).isBetween(70, 127);
+    }
+    float[] x = OrtTesting.randomValues(ROWS * DEPTH, 22);
+    OnnxModel pairedModel = builder.int8Scheme(Int8Scheme.U8S8_PAIRED).build().compress(layer).model();
+    OnnxModel reducedModel = builder.int8Scheme(Int8Scheme.U8S8_REDUCED).build().compress(layer).model();
+    float[] fp32 = OrtTesting.run(layer, "x", x, SHAPE, "y");
+    double pairedError = relativeError(OrtTesting.run(pairedModel, "x", x, SHAPE, "y"), fp32);
+    double reducedError = relativeError(OrtTesting.run(reducedModel, "x", x, SHAPE, "y"), fp32);
+    System.out.printf("normal weights: relative error to fp32, u8s8-paired %.5f, u8s8-reduced %.5f%n", pairedError,
+        reducedError);
+    assertThat(pairedError).isLessThan(reducedError);
+
+    OnnxModel model = compress(Int8Scheme.U8S8_PAIRED);
+    double error = relativeError(run(model), exactIntegerResult(model));
+    if (Int8KernelProbe.result().pairedWeightsExact() || Int8KernelProbe.result().signedWeightsExact()) {
+      assertThat(error).isLessThan(1e-5);
+    }
+    assertThat(relativeError(run(model), run(LAYER))).isLessThan(REDUCED_RANGE_BOUND);
   }
 
   @Test
@@ -159,7 +221,7 @@ class TestInt8Schemes {
       assertThat(Int8Scheme.forThisProcessor()).isEqualTo(Int8Scheme.U8S8);
     } else {
       assertThat(error).isGreaterThan(0.1);
-      assertThat(Int8Scheme.forThisProcessor()).isEqualTo(Int8Scheme.U8U8);
+      assertThat(Int8Scheme.forThisProcessor()).isIn(Int8Scheme.U8S8_PAIRED, Int8Scheme.U8U8);
     }
   }
 
@@ -167,7 +229,7 @@ class TestInt8Schemes {
   void theReportSaysWhichSchemeAndWhy() {
     CompressionReport chosen = ModelCompressor.builder().precision(Precision.INT8).build().compress(LAYER).report();
     assertThat(chosen.int8Scheme()).contains(Int8Scheme.forThisProcessor());
-    assertThat(chosen.int8SchemeReason()).contains("chosen for this CPU", "exactly 2072640",
+    assertThat(chosen.int8SchemeReason()).contains("chosen for this CPU", "exactly 2072640", "exactly 1044480",
         ProcessorDescription.current().model());
     assertThat(chosen.toString()).contains("int8 scheme " + Int8Scheme.forThisProcessor().shortName());
 
@@ -184,9 +246,10 @@ class TestInt8Schemes {
   void schemeNamesAndMisuseHaveClearErrors() {
     assertThat(Int8Scheme.fromShortName(" U8U8 ")).isEqualTo(Int8Scheme.U8U8);
     assertThat(Int8Scheme.fromShortName("u8s8-reduced")).isEqualTo(Int8Scheme.U8S8_REDUCED);
+    assertThat(Int8Scheme.fromShortName("u8s8-paired")).isEqualTo(Int8Scheme.U8S8_PAIRED);
     assertThatThrownBy(() -> Int8Scheme.fromShortName("s8s8"))
         .hasMessageContaining("Unknown int8 scheme 's8s8'")
-        .hasMessageContaining("u8s8, u8u8 or u8s8-reduced");
+        .hasMessageContaining("u8s8, u8s8-paired, u8u8 or u8s8-reduced");
     assertThatThrownBy(() -> ModelCompressor.builder().precision(Precision.INT4).int8Scheme(Int8Scheme.U8U8).build())
         .hasMessageContaining("int8Scheme applies to INT8 only");
   }

@@ -120,6 +120,41 @@ class TestMiniLmCompression {
     assertThat(ours8).isGreaterThanOrEqualTo(ort8).isGreaterThan(0.98);
   }
 
+  /**
+   * Every int8 scheme on MiniLM, each where this CPU computes it exactly: u8u8 holds u8s8's
+   * integers, so their embeddings agree; u8s8-paired widens a scale only as far as a column's
+   * largest pair needs, so it stays closer to float32 than reduced range, which halves every step.
+   */
+  @Test
+  void int8SchemesOnMiniLm() throws Exception {
+    Int8KernelProbe.Result probe = Int8KernelProbe.result();
+    Map<Int8Scheme, Double> cosines = new java.util.EnumMap<>(Int8Scheme.class);
+    Map<Int8Scheme, List<float[]>> embeddings = new java.util.EnumMap<>(Int8Scheme.class);
+    for (Int8Scheme scheme : Int8Scheme.values()) {
+      boolean exactHere = scheme == Int8Scheme.U8S8 ? probe.signedWeightsExact()
+          : scheme != Int8Scheme.U8S8_PAIRED || probe.pairedWeightsExact() || probe.signedWeightsExact();
+      if (!exactHere) {
+        continue;
+      }
+      OnnxModel model = ModelCompressor.builder().precision(Precision.INT8).perChannel(true).int8Scheme(scheme)
+          .build().compress(float32).model();
+      embeddings.put(scheme, embeddings(model.toBytes()));
+      cosines.put(scheme, meanCosine(embeddings.get(scheme)));
+    }
+    double ort = meanCosine(embeddings(resource("all-minilm-l6-v2-q.onnx")));
+    System.out.println("MiniLM int8 mean cosine to float32 by scheme: " + cosines + ", ORT's quantizer " + ort);
+    assertThat(cosines).containsKeys(Int8Scheme.U8U8, Int8Scheme.U8S8_REDUCED);
+    if (cosines.containsKey(Int8Scheme.U8S8)) {
+      for (int i = 0; i < SEQUENCES; i++) {
+        assertThat(cosine(embeddings.get(Int8Scheme.U8U8).get(i), embeddings.get(Int8Scheme.U8S8).get(i)))
+            .isGreaterThan(0.999999);
+      }
+    }
+    if (cosines.containsKey(Int8Scheme.U8S8_PAIRED)) {
+      assertThat(cosines.get(Int8Scheme.U8S8_PAIRED)).isGreaterThan(cosines.get(Int8Scheme.U8S8_REDUCED));
+    }
+  }
+
   @Test
   void float16StaysWithinRoundingOfFloat32() throws Exception {
     CompressedModel compressed =

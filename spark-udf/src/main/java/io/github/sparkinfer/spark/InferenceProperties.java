@@ -78,8 +78,9 @@ public final class InferenceProperties {
   /**
    * Session-wide storage of int8 weights when a model runs at precision int8 (or auto on a CPU):
    * auto (default) chooses on each executor, for its CPU, the fastest scheme that is exact there
-   * (u8s8 where ONNX Runtime's uint8 x int8 kernel is exact: VNNI, AMX, ARM; u8u8 on other x86
-   * CPUs); u8s8, u8u8 or u8s8-reduced force one. Precedence: the per-model key
+   * (u8s8 where ONNX Runtime's uint8 x int8 kernel is exact: VNNI, AMX, ARM; u8s8-paired on x86
+   * CPUs without VNNI; u8u8 where neither is exact); u8s8, u8s8-paired, u8u8 or u8s8-reduced force
+   * one. Precedence: the per-model key
    * (spark.sparkinfer.model.&lt;name&gt;.int8Scheme) &gt; this key &gt; the default.
    */
   public static final String INT8_SCHEME = "spark.sparkinfer.int8Scheme";

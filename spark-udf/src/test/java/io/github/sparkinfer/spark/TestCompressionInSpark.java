@@ -116,7 +116,7 @@ class TestCompressionInSpark {
       spark.conf().set("spark.sparkinfer.model.cmp_u8u8.int8Scheme", "s8s8");
       assertThatThrownBy(() -> spark.sql("SELECT predict('cmp_u8u8', features) FROM cmp_points"))
           .hasMessageContaining("Invalid value 's8s8' for spark.sparkinfer.model.cmp_u8u8.int8Scheme")
-          .hasMessageContaining("use auto (the fastest scheme exact on each executor's CPU), u8s8, u8u8 or u8s8-reduced");
+          .hasMessageContaining("use auto (the fastest scheme exact on each executor's CPU), u8s8, u8s8-paired, u8u8 or u8s8-reduced");
     } finally {
       spark.conf().unset("spark.sparkinfer.int8Scheme");
     }

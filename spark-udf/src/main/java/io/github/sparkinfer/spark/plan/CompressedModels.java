@@ -59,7 +59,7 @@ final class CompressedModels {
 
   /**
    * The int8 scheme setting for {@code model}: its per-model key, else the session key, else auto;
-   * anything but auto, u8s8, u8u8 or u8s8-reduced is an analysis error naming the key.
+   * anything but auto, u8s8, u8s8-paired, u8u8 or u8s8-reduced is an analysis error naming the key.
    */
   static String int8Scheme(String model, SQLConf conf) {
     String modelKey = InferenceProperties.MODEL_PREFIX + model + InferenceProperties.MODEL_INT8_SCHEME_SUFFIX;
@@ -71,7 +71,7 @@ final class CompressedModels {
         Int8Scheme.fromShortName(scheme);
       } catch (IllegalArgumentException e) {
         throw Errors.analysis("Invalid value '" + value + "' for " + key + " (model '" + model
-            + "'): use auto (the fastest scheme exact on each executor's CPU), u8s8, u8u8 or u8s8-reduced");
+            + "'): use auto (the fastest scheme exact on each executor's CPU), u8s8, u8s8-paired, u8u8 or u8s8-reduced");
       }
     }
     return scheme;

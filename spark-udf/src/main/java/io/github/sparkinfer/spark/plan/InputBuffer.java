@@ -278,6 +278,10 @@ final class InputBuffer {
     }
   }
 
+  /**
+   * A tensor over this buffer's first rows, no copy. The caller (the task thread that runs the
+   * batch) owns it and closes it after the run, before the buffer is written again.
+   */
   OnnxTensor tensor(OrtEnvironment environment, int rows) throws OrtException {
     long[] shape = shape(rows);
     long elements = 1;

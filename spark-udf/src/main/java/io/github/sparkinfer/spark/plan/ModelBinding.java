@@ -124,7 +124,7 @@ public final class ModelBinding implements Serializable {
 
   /**
    * A copy that runs at {@code value} (fp32, int8, fp16, int4 or auto), int8 weights stored as
-   * {@code scheme} says (auto, u8s8, u8u8 or u8s8-reduced).
+   * {@code scheme} says (auto, u8s8, u8s8-paired, u8u8 or u8s8-reduced).
    */
   ModelBinding withPrecision(String value, String scheme) {
     return new ModelBinding(this, text, deviceSettings, value, scheme, stageResources);
@@ -134,7 +134,7 @@ public final class ModelBinding implements Serializable {
     return precision;
   }
 
-  /** auto (for each executor's CPU), u8s8, u8u8 or u8s8-reduced. */
+  /** auto (for each executor's CPU), u8s8, u8s8-paired, u8u8 or u8s8-reduced. */
   String int8Scheme() {
     return int8Scheme;
   }

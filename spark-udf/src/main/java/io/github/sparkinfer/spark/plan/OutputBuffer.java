@@ -66,6 +66,10 @@ final class OutputBuffer {
     return true;
   }
 
+  /**
+   * A tensor over this buffer that the run writes its output into, no copy. The caller (the task
+   * thread that runs the batch) owns it and closes it after the run.
+   */
   OnnxTensor pinnedTensor(OrtEnvironment environment) throws OrtException {
     long bytes = (long) shape[0] * valuesPerRow * elementSize;
     return OnnxTensor.createTensor(

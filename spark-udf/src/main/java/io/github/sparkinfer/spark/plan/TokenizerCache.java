@@ -14,6 +14,10 @@ import org.apache.hadoop.conf.Configuration;
  * Tokenizers of this JVM (executor), one per tokenizer file version and maximum length, shared by
  * all tasks like models are: the file is copied once through the model cache, and the tokenizer is
  * built once, while other tasks wait for it.
+ *
+ * <p>Their native handles are never closed: tokenizer threads of running tasks may be inside one at
+ * any time, shutdown included, and a closed handle under a running encode would crash the JVM as a
+ * closed session does. They live as long as the JVM; a few MB each.
  */
 final class TokenizerCache {
   private static final ConcurrentMap<String, HuggingFaceTokenizer> TOKENIZERS = new ConcurrentHashMap<>();
