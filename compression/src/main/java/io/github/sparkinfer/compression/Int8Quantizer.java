@@ -252,93 +252,20 @@ final class Int8Quantizer {
     return new CompressedModel(new OnnxModel(result), report.build(graph, after));
   }
 
-  /** Adds the int8 weight and its scale; returns their names. */
+  /** Adds the 8-bit weight and its scale; returns their names. */
   private String[] quantizeWeight(LinearLayer layer, GraphIndex index, List<TensorProto> added) {
     int k = layer.inputFeatures;
     int n = layer.outputFeatures;
-    float[] weight = layer.weightByInputFeature();
-    float[] scales = new float[perChannel ? n : 1];
-    for (int row = 0; row < k; row++) {
-      for (int column = 0; column < n; column++) {
-        int scale = perChannel ? column : 0;
-        scales[scale] = Math.max(scales[scale], Math.abs(weight[row * n + column]));
-      }
-    }
-    int largest = scheme.largestMagnitude();
-    for (int i = 0; i < scales.length; i++) {
-      // Symmetric over [-largest, largest]: -128 would make the range lopsided for no gain.
-      scales[i] = scales[i] == 0 ? 1f : scales[i] / largest;
-    }
-    if (scheme.pairLimit() > 0) {
-      fitScalesToPairs(weight, scales, k, n);
-    }
-    int[] values = new int[weight.length];
-    for (int row = 0; row < k; row++) {
-      for (int column = 0; column < n; column++) {
-        float scale = scales[perChannel ? column : 0];
-        long value = Math.round((double) weight[row * n + column] / scale);
-        values[row * n + column] = (int) Math.max(-largest, Math.min(largest, value));
-      }
-    }
-    if (scheme.pairLimit() > 0) {
-      limitPairs(weight, scales, values, k, n);
-    }
-    byte[] quantized = new byte[weight.length];
-    for (int i = 0; i < values.length; i++) {
-      // u8u8 stores value + 128 in [1, 255]: the same integer once ORT subtracts the zero point.
-      quantized[i] = (byte) (values[i] + scheme.zeroPoint());
-    }
+    Int8Weights weights = new Int8Weights(scheme, perChannel, layer.weightByInputFeature(), k, n);
     String base = layer.weight.getName() + (layer.weightTransposed ? "_transposed" : "");
     String quantizedName = index.uniqueName(base + "_quantized");
     String scaleName = index.uniqueName(base + "_scale");
-    added.add(Tensors.byteTensor(quantizedName, scheme.weightType(), quantized, k, n));
+    added.add(Tensors.byteTensor(quantizedName, scheme.weightType(), weights.stored(), k, n));
     added.add(
         perChannel
-            ? Tensors.floatTensor(scaleName, scales, n)
-            : Tensors.floatTensor(scaleName, scales));
+            ? Tensors.floatTensor(scaleName, weights.scales(), n)
+            : Tensors.floatTensor(scaleName, weights.scales()));
     return new String[] {quantizedName, scaleName};
-  }
-
-  /**
-   * u8s8-paired: widens a scale until the largest pair of its weights (rows 2i and 2i+1 of a
-   * column, the two that one 16-bit lane of MLAS's kernels without VNNI adds) fits the pair limit,
-   * so no weight is clipped. Trained weights have heavy tails: a column's largest pair is mostly its
-   * largest weight plus an ordinary one, and the scale grows little.
-   */
-  private void fitScalesToPairs(float[] weight, float[] scales, int k, int n) {
-    float[] largestPair = new float[scales.length];
-    for (int row = 0; row < k; row += 2) {
-      for (int column = 0; column < n; column++) {
-        float pair = Math.abs(weight[row * n + column]) + (row + 1 < k ? Math.abs(weight[(row + 1) * n + column]) : 0);
-        int scale = perChannel ? column : 0;
-        largestPair[scale] = Math.max(largestPair[scale], pair);
-      }
-    }
-    for (int i = 0; i < scales.length; i++) {
-      scales[i] = Math.max(scales[i], largestPair[i] / scheme.pairLimit());
-    }
-  }
-
-  /**
-   * u8s8-paired, after rounding with scales that fit the pairs: two weights that both rounded up
-   * can pass the limit by a step or two; the one that rounded up more gives them back, so its error
-   * stays under one step.
-   */
-  private void limitPairs(float[] weight, float[] scales, int[] values, int k, int n) {
-    int limit = scheme.pairLimit();
-    for (int row = 0; row + 1 < k; row += 2) {
-      for (int column = 0; column < n; column++) {
-        int first = row * n + column;
-        int second = first + n;
-        float scale = scales[perChannel ? column : 0];
-        while (Math.abs(values[first]) + Math.abs(values[second]) > limit) {
-          double firstUp = Math.abs(values[first]) - Math.abs(weight[first] / scale);
-          double secondUp = Math.abs(values[second]) - Math.abs(weight[second] / scale);
-          int lower = firstUp >= secondUp ? first : second;
-          values[lower] -= Integer.signum(values[lower]);
-        }
-      }
-    }
   }
 
   /** Why a Gather's constant table stays float, or null to quantize it. */
