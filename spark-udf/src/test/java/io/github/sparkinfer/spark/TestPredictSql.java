@@ -260,24 +260,29 @@ class TestPredictSql {
     }
   }
 
+  /**
+   * Each rule with the level below it set too, so each one is seen to win: the argument over the
+   * model key, the model key over the session key, the session key over the default.
+   */
   @Test
   void batchSizePrecedenceArgumentThenModelKeyThenSessionKeyThenDefault() {
     String query = "SELECT predict('mlp', array_repeat(CAST(id AS FLOAT), 16)) AS s FROM range(0, 100, 1, 1)";
-    Dataset<Row> perModel = spark.sql(query);
-    perModel.collectAsList();
-    assertThat(metric(perModel, "batches")).as("per-model key 32: 32+32+32+4").isEqualTo(4);
-    spark.conf().unset("spark.sparkinfer.model.mlp.batchSize");
+    // 100 rows in one partition: batches = ceil(100 / batch size).
     spark.conf().set("spark.sparkinfer.batchSize", "50");
     try {
-      Dataset<Row> sessionWide = spark.sql(query);
-      sessionWide.collectAsList();
-      assertThat(metric(sessionWide, "batches")).as("session key 50").isEqualTo(2);
+      Dataset<Row> perModel = spark.sql(query);
+      perModel.collectAsList();
+      assertThat(metric(perModel, "batches")).as("model key 32 over session key 50: 32+32+32+4").isEqualTo(4);
       Dataset<Row> argument = spark.range(0, 100, 1, 1).select(
           Inference.model("mlp").input(org.apache.spark.sql.functions.array_repeat(
                   org.apache.spark.sql.functions.col("id").cast("float"), 16))
               .batchSize(10).toColumn(spark));
       argument.collectAsList();
-      assertThat(metric(argument, "batches")).as("argument 10").isEqualTo(10);
+      assertThat(metric(argument, "batches")).as("argument 10 over model key 32 and session key 50").isEqualTo(10);
+      spark.conf().unset("spark.sparkinfer.model.mlp.batchSize");
+      Dataset<Row> sessionWide = spark.sql(query);
+      sessionWide.collectAsList();
+      assertThat(metric(sessionWide, "batches")).as("session key 50 over the default").isEqualTo(2);
       spark.conf().unset("spark.sparkinfer.batchSize");
       Dataset<Row> defaults = spark.sql(query);
       defaults.collectAsList();
