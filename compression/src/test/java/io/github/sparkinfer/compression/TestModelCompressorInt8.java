@@ -94,6 +94,56 @@ class TestModelCompressorInt8 {
     assertThat(relativeError(actual, forward(MLP, input, rows))).isLessThan(0.02);
   }
 
+  /**
+   * The stored weights and scales against this test's own symmetric per-channel quantization of
+   * the fp32 weights (scale = column's largest / steps, round half up), for every scheme: the
+   * layer reference above starts from the compressor's integers, this checks the integers.
+   */
+  @Test
+  void weightsAreTheHandQuantizedFp32WeightsForEveryScheme() {
+    int[] sizes = MLP.layerSizes();
+    for (Int8Scheme scheme : Int8Scheme.values()) {
+      OnnxModel model = ModelCompressor.builder().precision(Precision.INT8).perChannel(true).int8Scheme(scheme)
+          .build().compress(MLP.model()).model();
+      for (int layer = 0; layer < 3; layer++) {
+        int k = sizes[layer];
+        int n = sizes[layer + 1];
+        // Gemm with transB=1 stores W as [N, K].
+        float[] stored = Tensors.floats(initializer(MLP.model(), "layer" + layer + ".weight"));
+        byte[] actual = QuantizationReference.int8(initializer(model, "layer" + layer + ".weight_transposed_quantized"));
+        float[] scales = Tensors.floats(initializer(model, "layer" + layer + ".weight_transposed_scale"));
+        for (int column = 0; column < n; column++) {
+          double largest = 0;
+          double largestPair = 0;
+          for (int row = 0; row < k; row++) {
+            largest = Math.max(largest, Math.abs(stored[column * k + row]));
+            if (row % 2 == 0 && row + 1 < k) {
+              largestPair = Math.max(largestPair,
+                  Math.abs(stored[column * k + row]) + Math.abs(stored[column * k + row + 1]));
+            }
+          }
+          double scale = largest / scheme.largestMagnitude();
+          if (scheme == Int8Scheme.U8S8_PAIRED) {
+            scale = Math.max(scale, largestPair / 128);
+          }
+          assertThat((double) scales[column]).as("%s layer %d column %d scale", scheme, layer, column)
+              .isCloseTo(scale, org.assertj.core.data.Offset.offset(scale * 1e-6));
+          for (int row = 0; row < k; row++) {
+            long expected = Math.round(stored[column * k + row] / (double) scales[column]);
+            int value = actual[row * n + column];
+            if (scheme == Int8Scheme.U8S8_PAIRED) {
+              // A pair that rounding took past 128 gives one step back.
+              assertThat(Math.abs(value - expected)).as("%s layer %d [%d, %d]", scheme, layer, row, column)
+                  .isLessThanOrEqualTo(1);
+            } else {
+              assertThat((long) value).as("%s layer %d [%d, %d]", scheme, layer, row, column).isEqualTo(expected);
+            }
+          }
+        }
+      }
+    }
+  }
+
   @Test
   void perChannelScalesFollowColumnsOfDifferentMagnitudes() throws Exception {
     // Column j's weights are 2^(j % 8) times larger: one scale for all crushes the small columns.

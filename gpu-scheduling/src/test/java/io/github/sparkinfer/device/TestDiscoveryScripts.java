@@ -76,8 +76,14 @@ class TestDiscoveryScripts {
       Path file = scripts.resolve(script);
       assertThat(Files.getPosixFilePermissions(file))
           .isEqualTo(PosixFilePermissions.fromString("rwxr-xr-x"));
-      assertThat(Files.readString(file)).isEqualTo(DiscoveryScripts.text(script));
-      assertThat(DiscoveryScripts.text(script)).startsWith("#!/usr/bin/env bash\n");
+      // Against the resource read here, not through DiscoveryScripts.text, which wrote the file.
+      String resource;
+      try (java.io.InputStream in = TestDiscoveryScripts.class.getResourceAsStream(
+          "/io/github/sparkinfer/device/discovery/" + script)) {
+        assertThat(in).as(script + " on the class path").isNotNull();
+        resource = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+      }
+      assertThat(Files.readString(file)).isEqualTo(resource).startsWith("#!/usr/bin/env bash\n");
     }
     // Extracting again replaces the scripts and leaves no temporary file behind.
     Files.writeString(scripts.resolve(DiscoveryScripts.GPU_SCRIPT), "stale");

@@ -241,6 +241,15 @@ class TestEmbed {
     assertThat(ids.get(0)).isEqualTo(101L);
     assertThat(ids.get(length - 1)).isEqualTo(102L);
     assertThat(ids.subList(length, 128)).containsOnly(0L);
+    // The ids against DJL's tokenizer called directly on the same tokenizer.json: the reference
+    // below then starts from independent ids.
+    try (ai.djl.huggingface.tokenizers.HuggingFaceTokenizer tokenizer =
+        ai.djl.huggingface.tokenizers.HuggingFaceTokenizer.builder()
+            .optTokenizerPath(TestModels.copyResource(folder, "all-minilm-l6-v2-tokenizer.json"))
+            .optPadding(false).optTruncation(true).optMaxLength(128).build()) {
+      long[] direct = tokenizer.encode(text).getIds();
+      assertThat(ids.subList(0, length)).containsExactly(java.util.Arrays.stream(direct).boxed().toArray(Long[]::new));
+    }
 
     List<Row> predicted = spark.sql("SELECT predict('minilm', body) AS hidden FROM docs WHERE id = 7").collectAsList();
     List<scala.collection.Seq<Float>> hidden = predicted.get(0).getList(0);

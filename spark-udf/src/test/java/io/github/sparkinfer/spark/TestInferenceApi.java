@@ -141,8 +141,10 @@ class TestInferenceApi {
             new StructType().add("id", DataTypes.LongType).add("features",
                 DataTypes.createArrayType(DataTypes.FloatType, false)))
         .createOrReplaceTempView("one_point");
+    // Without the extensions Spark knows no predict function at all.
     assertThatThrownBy(() -> plain.sql("SELECT predict('api_mlp', features) FROM one_point"))
-        .hasMessageContaining("predict");
+        .hasMessageContaining("UNRESOLVED_ROUTINE")
+        .hasMessageContaining("`predict`");
     assertThatThrownBy(() -> Inference.model("api_mlp").input("features").toColumn(plain))
         .hasMessageContaining("sparkinfer is not installed in this session")
         .hasMessageContaining("SparkInference.install(spark)");
