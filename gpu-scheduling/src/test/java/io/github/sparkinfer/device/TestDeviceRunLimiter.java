@@ -68,6 +68,8 @@ class TestDeviceRunLimiter {
   }
 
   @Test
+  // A limiter that wrongly shared permits across devices would block here: fail, do not hang.
+  @org.junit.jupiter.api.Timeout(value = 60, unit = SECONDS)
   @SuppressWarnings("try")
   void devicesHaveTheirOwnPermits() throws Exception {
     DeviceRunLimiter limiter = DeviceRunLimiter.create(1);

@@ -224,8 +224,10 @@ class TestModelCacheHdfs {
     LoadedModel first = cache.acquire(source, ONE_THREAD, executorConfiguration);
 
     write("/models/same-length.onnx", after);
+    // Only the modification time tells the versions apart: set it later than the first one
+    // rather than rely on the clock moving between two writes milliseconds apart.
+    hdfs.setTimes(new org.apache.hadoop.fs.Path(uri), oldStatus.getModificationTime() + 10_000, -1);
     FileStatus newStatus = hdfs.getFileStatus(new org.apache.hadoop.fs.Path(uri));
-    // Only the modification time tells the versions apart; the load above took milliseconds.
     assertThat(newStatus.getLen()).isEqualTo(oldStatus.getLen());
     assertThat(newStatus.getModificationTime()).isGreaterThan(oldStatus.getModificationTime());
     LoadedModel second = cache.acquire(source, ONE_THREAD, executorConfiguration);
