@@ -42,15 +42,17 @@ public final class SparkInference {
     }
   }
 
-  /** Removes a model's keys from the session. */
+  /**
+   * Removes every key of a model from the session ({@code spark.sparkinfer.model.<name>.*}: path,
+   * batch size, tokenizer, precision, stage resources, ...), so that a model registered again
+   * under the name starts from the defaults.
+   */
   public static void unregister(SparkSession spark, String name) {
-    String prefix = InferenceProperties.MODEL_PREFIX + name;
-    for (String suffix : List.of(
-        InferenceProperties.MODEL_PATH_SUFFIX,
-        InferenceProperties.MODEL_BATCH_SIZE_SUFFIX,
-        InferenceProperties.MODEL_INTRA_OP_THREADS_SUFFIX,
-        InferenceProperties.MODEL_OUTPUTS_SUFFIX)) {
-      spark.conf().unset(prefix + suffix);
+    String prefix = InferenceProperties.MODEL_PREFIX + name + ".";
+    for (String key : scala.jdk.javaapi.CollectionConverters.asJava(spark.conf().getAll()).keySet()) {
+      if (key.startsWith(prefix)) {
+        spark.conf().unset(key);
+      }
     }
   }
 

@@ -206,6 +206,25 @@ class TestInferenceApi {
     }
   }
 
+  @Test
+  void unregisterRemovesEveryKeyOfTheModelAndNoOtherModels() {
+    SparkInference.register(spark, ModelSpec.builder("gone").path(mlpFile.toUri().toString()).batchSize(8).build());
+    SparkInference.register(spark, ModelSpec.builder("gone_too").path(mlpFile.toUri().toString()).build());
+    for (String key : List.of("tokenizer", "tokenBudget", "precision", "int8Scheme", "stage.task.cpus")) {
+      spark.conf().set("spark.sparkinfer.model.gone." + key, "x");
+    }
+    try {
+      SparkInference.unregister(spark, "gone");
+      assertThat(scala.jdk.javaapi.CollectionConverters.asJava(spark.conf().getAll()).keySet())
+          .noneMatch(key -> key.startsWith("spark.sparkinfer.model.gone."))
+          .contains("spark.sparkinfer.model.gone_too.path");
+      assertThat(SparkInference.registeredModels(spark)).doesNotContain("gone").contains("gone_too");
+    } finally {
+      SparkInference.unregister(spark, "gone");
+      SparkInference.unregister(spark, "gone_too");
+    }
+  }
+
   private static Vector sparse(double[] values) {
     List<Integer> indices = new ArrayList<>();
     List<Double> kept = new ArrayList<>();
