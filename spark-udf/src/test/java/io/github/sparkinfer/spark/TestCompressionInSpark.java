@@ -68,7 +68,7 @@ class TestCompressionInSpark {
         .minMeanCosine(0.995).minCosine(0.98).minArgmaxAgreement(0.9).build().validate(points);
     assertThat(report.rows()).isEqualTo(400);
     assertThat(report.meanCosine()).isBetween(0.995, 0.99999);
-    assertThat(report.maxAbsError()).isGreaterThan(0).isLessThan(0.5);
+    assertThat(report.maxAbsError()).isGreaterThan(0);
     // 8 tasks in one executor JVM, one compression.
     assertThat(io.github.sparkinfer.spark.plan.TestAccess.compressions() - before).isEqualTo(1);
 
@@ -78,6 +78,8 @@ class TestCompressionInSpark {
         .collectAsList();
     double sum = 0;
     double lowest = 1;
+    double largestError = 0;
+    double largestScore = 0;
     for (Row row : scores) {
       List<Float> a = row.getList(0);
       List<Float> b = row.getList(1);
@@ -85,6 +87,8 @@ class TestCompressionInSpark {
       double normA = 0;
       double normB = 0;
       for (int i = 0; i < a.size(); i++) {
+        largestError = Math.max(largestError, Math.abs(a.get(i) - b.get(i)));
+        largestScore = Math.max(largestScore, Math.abs(a.get(i)));
         dot += (double) a.get(i) * b.get(i);
         normA += (double) a.get(i) * a.get(i);
         normB += (double) b.get(i) * b.get(i);
@@ -96,6 +100,13 @@ class TestCompressionInSpark {
     // Summation order differs between Spark's aggregate and this loop: last bits only.
     assertThat(report.meanCosine()).isCloseTo(sum / scores.size(), org.assertj.core.data.Offset.offset(1e-12));
     assertThat(report.minCosine()).isCloseTo(lowest, org.assertj.core.data.Offset.offset(1e-15));
+    assertThat(report.maxAbsError()).isCloseTo(largestError, org.assertj.core.data.Offset.offset(1e-7));
+    // int8's bound for a three-layer MLP against fp32, relative to the largest score (as
+    // TestModelCompressorInt8: 2%).
+    System.out.printf("cmp_int8 (%s): mean cosine %.6f, largest error %.5f of largest score %.5f%n",
+        io.github.sparkinfer.compression.Int8Scheme.forThisProcessor().shortName(), report.meanCosine(),
+        report.maxAbsError(), largestScore);
+    assertThat(report.maxAbsError() / largestScore).isLessThan(0.02);
 
     assertThatThrownBy(() -> ModelValidation.builder("cmp_fp32", "cmp_int8").inputs("features")
             .minMeanCosine(0.9999999).build().validate(points))
@@ -179,8 +190,9 @@ class TestCompressionInSpark {
     Dataset<Row> docs = spark.createDataFrame(rows, new StructType().add("id", DataTypes.LongType)
         .add("body", DataTypes.StringType)).repartition(2).cache();
     assertThat(docs.count()).isGreaterThanOrEqualTo(1000);
+    // Ours must meet the int8 target (README, RESULTS.md): mean cosine >= 0.99 to fp32.
     ModelValidation.Report ours = ModelValidation.builder("anchor_fp32", "anchor_ours").embed("body")
-        .minMeanCosine(0.9).build().validate(docs);
+        .minMeanCosine(0.99).build().validate(docs);
     ModelValidation.Report ort = ModelValidation.builder("anchor_fp32", "anchor_ort").embed("body")
         .minMeanCosine(0.9).build().validate(docs);
     System.out.println("int8 anchor: ours " + ours + " | ORT's quantizer " + ort);
