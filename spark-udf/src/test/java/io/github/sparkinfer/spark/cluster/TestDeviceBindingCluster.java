@@ -223,7 +223,7 @@ class TestDeviceBindingCluster {
       float[] expected = MLP.forward(expectedFeatures);
       assertThat(row[1]).as("scores of row %d", id).hasSize(expected.length);
       for (int i = 0; i < expected.length; i++) {
-        assertThat(row[1][i]).as("score %d of row %d", i, id).isCloseTo(expected[i], within(1e-4f));
+        assertThat(row[1][i]).as("score %d of row %d", i, id).isCloseTo(expected[i], within(1e-5f)); // fp32 ORT against the Java forward pass, as the local tests
       }
     });
   }

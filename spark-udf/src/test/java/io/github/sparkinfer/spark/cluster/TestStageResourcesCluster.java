@@ -192,7 +192,7 @@ class TestStageResourcesCluster {
     String[] values = scores.split(",");
     assertThat(values).as("scores of row %d", id).hasSize(expected.length);
     for (int i = 0; i < expected.length; i++) {
-      assertThat(Float.parseFloat(values[i])).as("score %d of row %d", i, id).isCloseTo(expected[i], within(1e-4f));
+      assertThat(Float.parseFloat(values[i])).as("score %d of row %d", i, id).isCloseTo(expected[i], within(1e-5f)); // fp32 ORT against the Java forward pass, as the local tests
     }
   }
 
