@@ -123,6 +123,8 @@ class TestDeviceBindingCluster {
       conf.put("spark.executor.cores", "4");
       conf.put("spark.executor.resource.gpu.amount", "1");
       conf.put("spark.task.resource.gpu.amount", "0.25");
+      // The first 4 tasks of a stage start together: the overlap below is then certain, not likely.
+      conf.put(TaskConcurrencyPlugin.STARTING_TOGETHER, "4");
       conf.put("spark.cores.max", "4");
       AppOutput app = run(cluster, "shared-gpu", conf, 1);
 
