@@ -117,7 +117,9 @@ class TestMiniLmCompression {
     double ort8 = meanCosine(embeddings(ortQuantized));
     System.out.printf(
         "MiniLM int8 mean cosine to float32: ours %.5f, ORT's quantizer %.5f%n", ours8, ort8);
-    assertThat(ours8).isGreaterThanOrEqualTo(ort8).isGreaterThan(0.98);
+    // Measured on these random-token sequences (harder than sentences: 0.990 on real ones in
+    // RESULTS.md): u8s8 0.9883, u8s8-paired 0.9891, whichever this CPU's auto picks.
+    assertThat(ours8).isGreaterThanOrEqualTo(ort8).isGreaterThan(0.985);
   }
 
   /**
@@ -176,9 +178,11 @@ class TestMiniLmCompression {
 
     List<float[]> embeddings = embeddings(model.toBytes());
     double mean = meanCosine(embeddings);
-    System.out.printf("MiniLM fp16 mean cosine to float32 (ORT CPU): %.6f%n", mean);
+    System.out.printf("MiniLM fp16 mean cosine to float32 (ORT CPU): %.6f, lowest %.6f%n", mean,
+        lowest(embeddings));
+    // float16's 11-bit rounding costs about 1e-6 of cosine (measured lowest 0.999999).
     for (int i = 0; i < SEQUENCES; i++) {
-      assertThat(cosine(embeddings.get(i), float32Embeddings.get(i))).isGreaterThan(0.999);
+      assertThat(cosine(embeddings.get(i), float32Embeddings.get(i))).isGreaterThan(0.99999);
     }
   }
 
@@ -205,10 +209,11 @@ class TestMiniLmCompression {
 
     List<float[]> embeddings = embeddings(model.toBytes());
     double mean = meanCosine(embeddings);
-    System.out.printf("MiniLM int4 (block 32) mean cosine to float32: %.5f%n", mean);
-    assertThat(mean).isGreaterThan(0.95);
+    System.out.printf("MiniLM int4 (block 32) mean cosine to float32: %.5f, lowest %.5f%n", mean, lowest(embeddings));
+    // Measured mean 0.9588, lowest 0.9466: 4-bit blocks of 32 lose that much on random tokens.
+    assertThat(mean).isGreaterThan(0.955);
     for (int i = 0; i < SEQUENCES; i++) {
-      assertThat(cosine(embeddings.get(i), float32Embeddings.get(i))).isGreaterThan(0.93);
+      assertThat(cosine(embeddings.get(i), float32Embeddings.get(i))).isGreaterThan(0.94);
     }
   }
 
@@ -261,6 +266,14 @@ class TestMiniLmCompression {
       remaining.retainAll(untouched);
       assertThat(remaining).isEqualTo(untouched);
     }
+  }
+
+  private static double lowest(List<float[]> embeddings) {
+    double lowest = 1;
+    for (int i = 0; i < SEQUENCES; i++) {
+      lowest = Math.min(lowest, cosine(embeddings.get(i), float32Embeddings.get(i)));
+    }
+    return lowest;
   }
 
   private static double meanCosine(List<float[]> embeddings) {
