@@ -229,6 +229,40 @@ class TestEmbed {
     }
   }
 
+  /**
+   * pooling=cls, normalize=false and a maxLength below the tokenizer's own truncation, against
+   * DJL's tokenizer and ONNX Runtime called directly: the vector is the first token's state of the
+   * first 8 tokens, as it comes out of the model.
+   */
+  @Test
+  void clsPoolingWithoutNormalizingAtAShorterMaxLength() throws Exception {
+    register("minilm_cls", "all-minilm-l6-v2.onnx", "all-minilm-l6-v2-tokenizer.json");
+    spark.conf().set("spark.sparkinfer.model.minilm_cls.pooling", "cls");
+    spark.conf().set("spark.sparkinfer.model.minilm_cls.normalize", "false");
+    spark.conf().set("spark.sparkinfer.model.minilm_cls.maxLength", "8");
+    String text = "spark executors run the model on batches of sorted texts, one session per executor";
+    try (ai.djl.huggingface.tokenizers.HuggingFaceTokenizer tokenizer =
+        ai.djl.huggingface.tokenizers.HuggingFaceTokenizer.builder()
+            .optTokenizerPath(TestModels.copyResource(folder, "all-minilm-l6-v2-tokenizer.json"))
+            .optPadding(false).optTruncation(true).optMaxLength(8).build()) {
+      long[] ids = tokenizer.encode(text).getIds();
+      assertThat(ids).hasSize(8);
+      long[] mask = new long[8];
+      java.util.Arrays.fill(mask, 1);
+      float[][][] hidden = TestModels.runMiniLm(TestModels.copyResource(folder, "all-minilm-l6-v2.onnx"),
+          new long[][] {ids}, new long[][] {mask});
+      float[] actual = floats(spark.sql("SELECT embed('minilm_cls', '" + text + "') AS e").first().getList(0));
+      assertThat(actual).hasSize(384);
+      // The same inputs through the same fp32 kernels: agreement to float rounding.
+      for (int k = 0; k < 384; k++) {
+        assertThat(actual[k]).as("dimension %d", k).isCloseTo(hidden[0][0][k], org.assertj.core.data.Offset.offset(1e-6f));
+      }
+      assertThat(norm(actual)).as("not normalized").isGreaterThan(1.5);
+    } finally {
+      SparkInference.unregister(spark, "minilm_cls");
+    }
+  }
+
   @Test
   void predictAndTokenizeOnATextModel() throws Exception {
     String text = texts.get(7);
