@@ -152,6 +152,37 @@ class TestCompressionInSpark {
     }
   }
 
+  /**
+   * The other load-time precisions on the CPU: fp16 (float16 weights and activations, 11-bit
+   * rounding: cosine to fp32 above 0.9999; measured lowest 0.999992), int4 (MatMulNBits, blocks of
+   * 32: mean above 0.99; measured 0.9931), and auto, which is int8 on a CPU.
+   */
+  @Test
+  void fp16Int4AndAutoAtLoadTime() {
+    for (String precision : List.of("fp16", "int4", "auto")) {
+      spark.conf().set("spark.sparkinfer.model.cmp_" + precision + ".path", mlpUri);
+      spark.conf().set("spark.sparkinfer.model.cmp_" + precision + ".precision", precision);
+    }
+    spark.conf().set("spark.sparkinfer.model.cmp_schemes_fp32.path", mlpUri);
+    try {
+      ModelValidation.Report fp16 = ModelValidation.builder("cmp_schemes_fp32", "cmp_fp16").inputs("features")
+          .minMeanCosine(0.9999).minCosine(0.9999).build().validate(points);
+      ModelValidation.Report int4 = ModelValidation.builder("cmp_schemes_fp32", "cmp_int4").inputs("features")
+          .minMeanCosine(0.99).build().validate(points);
+      ModelValidation.builder("cmp_schemes_fp32", "cmp_auto").inputs("features").minMeanCosine(0.995).build()
+          .validate(points);
+      System.out.println("load-time fp16: " + fp16 + " | int4: " + int4);
+      assertThat(io.github.sparkinfer.spark.plan.TestAccess.compressedFileNames())
+          .anyMatch(file -> file.endsWith("-fp16-v3.onnx"))
+          .anyMatch(file -> file.endsWith("-int4-v3.onnx"));
+      assertThat(fp16.meanCosine()).isGreaterThan(int4.meanCosine());
+    } finally {
+      for (String precision : List.of("fp16", "int4", "auto")) {
+        SparkInference.unregister(spark, "cmp_" + precision);
+      }
+    }
+  }
+
   @Test
   void invalidPrecisionIsAnAnalysisError() {
     spark.conf().set("spark.sparkinfer.model.cmp_fp32.precision", "int3");
