@@ -230,6 +230,26 @@ class TestEmbed {
   }
 
   /**
+   * A dynamically quantized model picks one activation scale per run: embed() runs it one text per
+   * call, so a text's vector is the same however the rows are partitioned and batched.
+   */
+  @Test
+  void dynamicallyQuantizedEmbedRunsOneTextPerCallAndIgnoresPartitioning() {
+    Dataset<Row> one = spark.sql("SELECT id, embed('minilm_q', body) AS e FROM docs WHERE id >= 0 AND id < 60")
+        .repartition(1);
+    Dataset<Row> spread = documents.filter("id >= 0 AND id < 60").repartition(5, documents.col("id"))
+        .selectExpr("id", "embed('minilm_q', body) AS e");
+    java.util.Map<Long, List<Float>> single = new java.util.HashMap<>();
+    one.collectAsList().forEach(row -> single.put(row.getLong(0), row.getList(1)));
+    List<Row> rows = spread.collectAsList();
+    assertThat(rows).hasSize(60);
+    for (Row row : rows) {
+      assertThat(row.<Float>getList(1)).as("text %d", row.getLong(0)).isEqualTo(single.get(row.getLong(0)));
+    }
+    assertThat(TestPredictSql.metric(spread, "batches")).as("one model call per text").isEqualTo(60);
+  }
+
+  /**
    * pooling=cls, normalize=false and a maxLength below the tokenizer's own truncation, against
    * DJL's tokenizer and ONNX Runtime called directly: the vector is the first token's state of the
    * first 8 tokens, as it comes out of the model.
