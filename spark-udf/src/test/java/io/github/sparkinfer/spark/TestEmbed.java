@@ -169,7 +169,9 @@ class TestEmbed {
         fixedPadding += longest - lengths[i];
       }
     }
-    assertThat(padding).as("padding of length-sorted batches vs arrival-order batches").isLessThan(fixedPadding / 3);
+    // Measured 714 padding tokens against 10,010 for the same number of batches in arrival order
+    // (texts of 3 to 60 words, windows of 256): sorting must remove at least nine tenths of it.
+    assertThat(padding).as("padding of length-sorted batches vs arrival-order batches").isLessThan(fixedPadding / 10);
   }
 
   /** Unset, the token budget is the CPU's (256): small batches, which ran faster there. */
