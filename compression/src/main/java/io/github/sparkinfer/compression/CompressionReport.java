@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
@@ -49,8 +50,8 @@ public final class CompressionReport {
   }
 
   /** INT8 only: how the weights are stored (see {@link Int8Scheme}); empty for other precisions. */
-  public java.util.Optional<Int8Scheme> int8Scheme() {
-    return java.util.Optional.ofNullable(int8Scheme);
+  public Optional<Int8Scheme> int8Scheme() {
+    return Optional.ofNullable(int8Scheme);
   }
 
   /** INT8 only: why that scheme, for example what the probe of this CPU found; else empty. */

@@ -1,6 +1,7 @@
 package io.github.sparkinfer.compression;
 
 import java.util.Objects;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
 
@@ -102,8 +103,8 @@ public final class ModelCompressor {
   }
 
   /** INT8: the scheme set on the builder; empty means chosen for this CPU when compressing. */
-  public java.util.Optional<Int8Scheme> int8Scheme() {
-    return java.util.Optional.ofNullable(int8Scheme);
+  public Optional<Int8Scheme> int8Scheme() {
+    return Optional.ofNullable(int8Scheme);
   }
 
   /** INT8: the scheme {@link #compress} uses in this JVM: the one set, else the one for this CPU. */

@@ -14,6 +14,7 @@ import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.time.Duration;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.List;
@@ -27,7 +28,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.time.Duration;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Supplier;
@@ -36,6 +36,7 @@ import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.UnsupportedFileSystemException;
 import org.apache.spark.SparkEnv;
+import org.apache.spark.network.util.JavaUtils;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -58,7 +59,8 @@ import org.slf4j.LoggerFactory;
  * executor shutdown (a JVM shutdown hook, so also on SIGTERM): it refuses new runs, waits up to the
  * grace period ({@link SchedulingProperties#SHUTDOWN_GRACE_PERIOD}) for the runs in flight, and
  * closes only the sessions no run holds any more. ONNX Runtime does not guard a session closed
- * during a run, so one still held at the deadline is left to the exiting process, never closed.
+ * during a run, so one still held at the deadline is closed by its last run when that ends, or left
+ * to the exiting process: never closed under a run.
  *
  * <p>Native objects and who owns them: a session belongs to this cache (created by the loading
  * thread, closed by {@link #closeAll}); a run's input and output tensors to the task thread that
@@ -653,7 +655,7 @@ public final class ModelCache implements AutoCloseable {
       String value = configured(SchedulingProperties.SHUTDOWN_GRACE_PERIOD,
           SchedulingProperties.SHUTDOWN_GRACE_PERIOD_DEFAULT_MS + "ms");
       try {
-        long millis = org.apache.spark.network.util.JavaUtils.timeStringAsMs(value.trim());
+        long millis = JavaUtils.timeStringAsMs(value.trim());
         if (millis < 0) {
           throw new NumberFormatException("negative");
         }

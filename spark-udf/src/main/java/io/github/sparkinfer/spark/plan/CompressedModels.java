@@ -16,7 +16,9 @@ import java.nio.file.StandardCopyOption;
 import java.security.DigestInputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.Collection;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Locale;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
@@ -104,8 +106,8 @@ final class CompressedModels {
   }
 
   /** The compressed files this JVM loads, for tests that check their names. */
-  static java.util.Collection<Path> compressedFiles() {
-    return java.util.List.copyOf(COMPRESSED.values());
+  static Collection<Path> compressedFiles() {
+    return List.copyOf(COMPRESSED.values());
   }
 
   /** Compressions done in this JVM, for tests that check each is done once. */

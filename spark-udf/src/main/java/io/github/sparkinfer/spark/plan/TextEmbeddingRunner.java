@@ -7,6 +7,7 @@ import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.TensorInfo;
+import io.github.sparkinfer.device.ModelRun;
 import io.github.sparkinfer.device.OrtEnvironments;
 import io.github.sparkinfer.device.TensorElementType;
 import io.github.sparkinfer.device.TensorSpec;
@@ -268,12 +269,12 @@ final class TextEmbeddingRunner implements Iterator<InternalRow> {
         outputBuffer = ensure(outputBuffer, outputCells * 4);
         pinned = OnnxTensor.createTensor(environment, DirectBuffers.prefix(outputBuffer, outputCells * 4), outputShape,
             OnnxJavaType.FLOAT);
-        try (io.github.sparkinfer.device.ModelRun ignored =
+        try (ModelRun ignored =
             ModelCall.run(model, inputs, java.util.Set.of(), Map.of(embeddingOutput.name(), pinned))) {
           // The output is in outputBuffer.
         }
       } else {
-        try (io.github.sparkinfer.device.ModelRun result =
+        try (ModelRun result =
             ModelCall.run(model, inputs, java.util.Set.of(embeddingOutput.name()), Map.of())) {
           OnnxTensor tensor = (OnnxTensor) result.result().get(0);
           outputShape = ((TensorInfo) tensor.getInfo()).getShape();
