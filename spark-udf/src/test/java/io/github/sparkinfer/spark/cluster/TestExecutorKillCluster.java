@@ -61,32 +61,51 @@ class TestExecutorKillCluster {
       conf.put("spark.executor.extraJavaOptions",
           cluster.applicationConf("executor-kill").get("spark.executor.extraJavaOptions")
               + " -Dlog4j2.configurationFile=" + logging.toUri());
-      Path output = cluster.directory().resolve("kill.out");
-      Submission submission = cluster.submit("executor-kill", ExecutorKillApp.class, conf,
-          List.of(output.toString(), Long.toString(ROWS)), Duration.ofMinutes(5));
-      assertThat(submission.succeeded()).as(submission.describe()).isTrue();
-      Map<String, String> facts = Files.readAllLines(output, StandardCharsets.UTF_8).stream()
-          .map(line -> line.split(" ", 2)).collect(Collectors.toMap(parts -> parts[0], parts -> parts[1]));
-      // Every row, the lost task's included, once the query moved to the other executor.
-      assertThat(Long.parseLong(facts.get("count"))).isEqualTo(ROWS);
-
-      ExecutorRecord killed = cluster.executors(facts.get("app")).stream()
-          .filter(executor -> executor.executorId().equals(facts.get("killed"))).findFirst().orElseThrow();
-      Path executorFolder = killed.worker().workDirectory().resolve(facts.get("app")).resolve(killed.executorId());
-      String stderr = Files.readString(executorFolder.resolve("executor.log"), StandardCharsets.UTF_8);
-      try (Stream<Path> files = Files.list(executorFolder)) {
-        assertThat(files.map(file -> file.getFileName().toString())).as(stderr).noneMatch(name -> name.startsWith("hs_err"));
+      // Up to three applications: the kill must find a model run in flight on that executor (under
+      // load its task may still be fetching its block or loading the model), and a kill between
+      // runs proves nothing. Crash evidence fails at once.
+      for (int attempt = 1; attempt <= 3; attempt++) {
+        if (killOnce(cluster, conf, attempt) > 0) {
+          return;
+        }
       }
-      assertThat(stderr).doesNotContain("SIGSEGV", "A fatal error has been detected");
-      Matcher summary = Pattern.compile("Model cache shut down in (\\d+) ms \\(grace period 10000 ms\\): 1 of 1 sessions"
-          + " closed, 0 left open; (\\d+) runs were in flight").matcher(stderr);
-      assertThat(summary.find()).as(stderr).isTrue();
-      assertThat(Integer.parseInt(summary.group(2))).as("runs in flight when the executor was told to stop").isPositive();
-      String workerLog = Files.readString(killed.worker().log(), StandardCharsets.UTF_8);
-      assertThat(workerLog).as("the Worker's record of the executor's end")
-          .containsPattern("Executor " + Pattern.quote(facts.get("app") + "/" + killed.executorId())
-              + " finished with state KILLED.* exitStatus 143");
-      System.out.println("Killed executor " + killed.executorId() + ": " + summary.group());
+      throw new AssertionError("Three executor kills found no model run in flight: the test did not test a kill"
+          + " mid-batch");
     }
+  }
+
+  /** Returns the runs in flight when the killed executor's model cache shut down, 0 if it had none. */
+  private static int killOnce(StandaloneCluster cluster, Map<String, String> conf, int attempt) throws Exception {
+    String name = "executor-kill-" + attempt;
+    Path output = cluster.directory().resolve(name + ".out");
+    Submission submission = cluster.submit(name, ExecutorKillApp.class, conf,
+        List.of(output.toString(), Long.toString(ROWS)), Duration.ofMinutes(5));
+    assertThat(submission.succeeded()).as(submission.describe()).isTrue();
+    Map<String, String> facts = Files.readAllLines(output, StandardCharsets.UTF_8).stream()
+        .map(line -> line.split(" ", 2)).collect(Collectors.toMap(parts -> parts[0], parts -> parts[1]));
+    // Every row, the lost task's included, once the query moved to the other executor.
+    assertThat(Long.parseLong(facts.get("count"))).isEqualTo(ROWS);
+
+    ExecutorRecord killed = cluster.executors(facts.get("app")).stream()
+        .filter(executor -> executor.executorId().equals(facts.get("killed"))).findFirst().orElseThrow();
+    Path executorFolder = killed.worker().workDirectory().resolve(facts.get("app")).resolve(killed.executorId());
+    String log = Files.readString(executorFolder.resolve("executor.log"), StandardCharsets.UTF_8);
+    try (Stream<Path> files = Files.list(executorFolder)) {
+      assertThat(files.map(file -> file.getFileName().toString())).as(log).noneMatch(file -> file.startsWith("hs_err"));
+    }
+    assertThat(log).doesNotContain("SIGSEGV", "A fatal error has been detected");
+    String workerLog = Files.readString(killed.worker().log(), StandardCharsets.UTF_8);
+    assertThat(workerLog).as("the Worker's record of the executor's end")
+        .containsPattern("Executor " + Pattern.quote(facts.get("app") + "/" + killed.executorId())
+            + " finished with state KILLED.* exitStatus 143");
+    Matcher summary = Pattern.compile("Model cache shut down in (\\d+) ms \\(grace period 10000 ms\\): 1 of 1 sessions"
+        + " closed, 0 left open; (\\d+) runs were in flight").matcher(log);
+    if (!summary.find()) {
+      assertThat(log).as("no summary, so no model was loaded there").doesNotContain("Loaded model");
+      System.out.println("Attempt " + attempt + ": executor " + killed.executorId() + " had not loaded the model yet");
+      return 0;
+    }
+    System.out.println("Attempt " + attempt + ": killed executor " + killed.executorId() + ": " + summary.group());
+    return Integer.parseInt(summary.group(2));
   }
 }
