@@ -3,6 +3,11 @@ package io.github.sparkinfer.benchmarks;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
 
@@ -10,10 +15,26 @@ class TestSentenceData {
   private static final int ROWS = 5000;
 
   @Test
-  void bodyIsAPureFunctionOfTheId() {
+  void bodyIsAPureFunctionOfTheId() throws Exception {
     // Spark generates rows on executors in any order; the raw variants rebuild them on the driver.
-    assertThat(SentenceData.body(4711)).isEqualTo(SentenceData.body(4711));
-    assertThat(SentenceData.body(4711)).isNotEqualTo(SentenceData.body(4712));
+    // So bodies made in reverse order, on another thread, after other ids, must equal those made
+    // in order: any hidden state (a shared Random, a counter) would break this.
+    List<String> inOrder = IntStream.range(0, ROWS).mapToObj(SentenceData::body).toList();
+    ExecutorService other = Executors.newSingleThreadExecutor();
+    List<String> reversed;
+    try {
+      reversed = other.submit(() -> {
+        String[] bodies = new String[ROWS];
+        for (int id = ROWS - 1; id >= 0; id--) {
+          bodies[id] = SentenceData.body(id);
+        }
+        return List.of(bodies);
+      }).get(60, TimeUnit.SECONDS);
+    } finally {
+      other.shutdownNow();
+    }
+    assertThat(reversed).isEqualTo(inOrder);
+    assertThat(new HashSet<>(inOrder)).as("distinct bodies of %d ids", ROWS).hasSizeGreaterThan(ROWS * 99 / 100);
   }
 
   @Test

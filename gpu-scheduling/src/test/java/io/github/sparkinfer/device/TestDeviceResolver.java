@@ -3,6 +3,8 @@ package io.github.sparkinfer.device;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtProvider;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
@@ -157,9 +159,13 @@ class TestDeviceResolver {
   }
 
   @Test
-  void autoOnThisCpuOnlyBuildIsTheCpu() {
-    // ORT's CPU build (this module's dependency) has no CUDA provider, whatever GPUs there are.
-    assertThat(DeviceResolver.resolveWithoutTask(Map.of())).isEqualTo(Device.cpu());
+  void autoWithoutATaskAsksThisProcessesOrtBuildAndGpus() {
+    // The CPU build (this module's dependency) has no CUDA provider, whatever GPUs there are; the
+    // GPU build on a GPU host resolves to the first GPU. Asked of ORT directly, not of sparkinfer.
+    boolean cudaProvider = OrtEnvironment.getAvailableProviders().contains(OrtProvider.CUDA);
+    Device expected =
+        cudaProvider && DeviceResolver.nvidiaGpuVisible() ? Device.cuda(0) : Device.cpu();
+    assertThat(DeviceResolver.resolveWithoutTask(Map.of())).isEqualTo(expected);
     assertThat(DeviceResolver.resolveWithoutTask(setting("npu:1"))).isEqualTo(Device.npu(1));
   }
 

@@ -1,6 +1,7 @@
 package io.github.sparkinfer.partitioning;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatCode;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.util.Map;
@@ -104,7 +105,8 @@ class TestStageResources {
         .hasMessageContaining("wait forever");
 
     SparkConf withGpus = cluster.clone().set("spark.executor.resource.gpu.amount", "1");
-    StageResourceProfiles.check(withGpus, oneGpu, "m");
+    assertThatCode(() -> StageResourceProfiles.check(withGpus, oneGpu, "m"))
+        .as("one GPU per task on executors of one GPU").doesNotThrowAnyException();
     assertThatThrownBy(() -> StageResourceProfiles.check(
             withGpus, StageResources.builder().taskResource("gpu", 2).build(), "m"))
         .hasMessageContaining("a task asks for 2.0 gpu but an executor has 1");
@@ -117,7 +119,9 @@ class TestStageResources {
         .taskResource("gpu", 1).build();
     assertThatThrownBy(() -> StageResourceProfiles.check(withGpus, ownExecutors, "m"))
         .hasMessageContaining("spark.dynamicAllocation.enabled=true");
-    StageResourceProfiles.check(cluster.clone().set("spark.dynamicAllocation.enabled", "true"), ownExecutors, "m");
+    assertThatCode(() -> StageResourceProfiles.check(
+            cluster.clone().set("spark.dynamicAllocation.enabled", "true"), ownExecutors, "m"))
+        .as("executor requests with dynamic allocation").doesNotThrowAnyException();
   }
 
   @Test
@@ -127,8 +131,11 @@ class TestStageResources {
 
     assertThat(StageResourceProfiles.notAppliedReason(local)).hasValueSatisfying(reason ->
         assertThat(reason).contains("local mode (local[4])").contains("default profile"));
-    // Not checked against executors there: local mode has none with resources.
-    StageResourceProfiles.check(local, oneGpu, "m");
+    // Not checked against executors there: local mode has none with resources, so a request the
+    // same conf refuses on a cluster (no spark.executor.resource.gpu.amount) passes.
+    assertThatCode(() -> StageResourceProfiles.check(local, oneGpu, "m")).doesNotThrowAnyException();
+    assertThatThrownBy(() -> StageResourceProfiles.check(local.clone().set("spark.master", "local-cluster[2,1,1024]"), oneGpu, "m"))
+        .hasMessageContaining("spark.executor.resource.gpu.amount is not set");
     assertThat(StageResourceProfiles.notAppliedReason(local.clone().set("spark.master", "local-cluster[2,1,1024]")))
         .isEmpty();
   }
