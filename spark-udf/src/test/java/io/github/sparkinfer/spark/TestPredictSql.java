@@ -128,6 +128,31 @@ class TestPredictSql {
   }
 
   @Test
+  void vectorizedOrcScanIsReadColumnarWithoutRowConversion() {
+    Path orc = folder.resolve("points-with-nulls.orc");
+    spark.sql("SELECT id, kind, CASE WHEN id % 7 = 0 THEN NULL ELSE features END AS features FROM points")
+        .coalesce(2).write().mode("overwrite").orc(orc.toString());
+    Dataset<Row> result = spark.sql("SELECT id, predict('mlp', features) AS scores FROM orc.`" + orc + "`");
+    List<Row> rows = result.collectAsList();
+    String plan = result.queryExecution().executedPlan().toString();
+    assertThat(plan).contains("BatchPredict (columnar input)").contains("FileScan orc").doesNotContain("ColumnarToRow");
+    assertThat(rows).hasSize(ROWS);
+    for (Row row : rows) {
+      long id = row.getLong(0);
+      if (id % 7 == 0) {
+        assertThat(row.isNullAt(1)).isTrue();
+      } else {
+        assertScores(id, row.getList(1));
+      }
+    }
+    assertThat(metric(result, "numOutputRows")).isEqualTo(ROWS);
+    assertThat(metric(result, "nullRows")).isEqualTo(ROWS / 7 + 1);
+    assertThat(metric(result, "modelRows")).isEqualTo(ROWS - ROWS / 7 - 1);
+    // A timing metric: only that the model's run time was recorded at all (nanoseconds).
+    assertThat(metric(result, "modelTime")).isPositive();
+  }
+
+  @Test
   void referenceInWhereOrderByAggregateJoinAndCte() {
     List<Row> filtered = spark.sql(
             "SELECT id FROM points WHERE predict('mlp', features)[0] > 0 ORDER BY predict('mlp', features)[1] DESC")
@@ -299,7 +324,21 @@ class TestPredictSql {
   @Test
   void describeFunctionAndModelInfo() {
     String usage = spark.sql("DESCRIBE FUNCTION predict").collectAsList().toString();
-    assertThat(usage).contains("predict(model, input1[, input2, ...])").contains("Runs the registered ONNX model");
+    assertThat(usage).contains("predict(model, input1[, input2, ...])").contains("Runs the registered ONNX model")
+        .doesNotContain("Examples:");
+    // EXTENDED adds the arguments and examples, with the function's own name filled in.
+    String extended = spark.sql("DESCRIBE FUNCTION EXTENDED predict").collectAsList().toString();
+    assertThat(extended).contains("Function: predict").contains("Class: io.github.sparkinfer.spark.plan.PredictExpression")
+        .contains("model - name of a model registered with SET spark.sparkinfer.model.<name>.path=<URI>")
+        .contains("SELECT id, predict('mlp', features) AS scores FROM t;");
+    Map<String, String> usages = Map.of(
+        "embed", "embed(model, text) - The embedding of each text",
+        "tokenize", "tokenize(model, text) - The registered text model's tokenizer",
+        "compare_outputs", "compare_outputs(a, b) - How close two outputs of one row are",
+        "model_info", "model_info(model) - One row per input and output");
+    usages.forEach((function, usageLine) -> assertThat(
+            spark.sql("DESCRIBE FUNCTION " + function).collectAsList().toString())
+        .as("DESCRIBE FUNCTION %s", function).contains("Function: " + function).contains(usageLine));
     List<Row> info = spark.sql("SELECT kind, position, name, element_type, shape, spark_type FROM model_info('mlp')")
         .collectAsList();
     assertThat(info).extracting(Row::toString).containsExactly(

@@ -161,19 +161,28 @@ case class BatchPredictExec(
 
 /**
  * After Spark inserts its row/columnar transitions: a BatchPredictExec whose arguments are plain
- * columns of a columnar child reads that child's batches itself instead of through ColumnarToRow.
+ * columns of a columnar child reads that child's batches itself, either instead of through
+ * ColumnarToRow (a vectorized file scan) or instead of the child's row path when the child offers
+ * both (an in-memory cache of primitive columns, which Spark reads as rows when its parent wants
+ * rows, so no transition is inserted there).
  */
 object ReadColumnarInput extends ColumnarRule {
   override def postColumnarTransitions: Rule[SparkPlan] = new Rule[SparkPlan] {
     override def apply(plan: SparkPlan): SparkPlan = plan.transformUp {
       case exec @ BatchPredictExec(prediction: PredictExpression, _, _, ColumnarToRowExec(columnar), false)
-          if prediction.children.forall {
-            case attribute: AttributeReference => columnar.outputSet.contains(attribute)
-            case _ => false
-          } =>
+          if plainColumnsOf(prediction, columnar) =>
         exec.copy(child = columnar, columnarInput = true)
+      case exec @ BatchPredictExec(prediction: PredictExpression, _, _, child, false)
+          if child.supportsColumnar && child.supportsRowBased && plainColumnsOf(prediction, child) =>
+        exec.copy(columnarInput = true)
     }
   }
+
+  private def plainColumnsOf(prediction: PredictExpression, child: SparkPlan): Boolean =
+    prediction.children.forall {
+      case attribute: AttributeReference => child.outputSet.contains(attribute)
+      case _ => false
+    }
 }
 
 /** Finding batch-prediction nodes in an executed plan, adaptive query execution included. */
