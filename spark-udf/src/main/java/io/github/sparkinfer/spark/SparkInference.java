@@ -75,7 +75,8 @@ public final class SparkInference {
   /**
    * Where each task of an executed query ran its models: one record per task and model call,
    * {@code partition=<p> executor=<id> assigned=<Spark's gpu/npu addresses or none>
-   * requested=<device> bound=<device> provider=<ONNX Runtime provider> fallback=<reason or none>}.
+   * requested=<device> bound=<device> provider=<ONNX Runtime provider> threads=<intra-op threads of
+   * the session> fallback=<reason or none>}.
    * Run the query first (collect, write, count).
    */
   public static List<String> deviceBindings(Dataset<?> executed) {

@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
+import io.github.sparkinfer.device.Device;
+import io.github.sparkinfer.device.DeviceRunLimiter;
 import io.github.sparkinfer.device.ModelCache;
 import io.github.sparkinfer.device.ModelSource;
 import java.nio.file.Path;
@@ -24,6 +26,7 @@ import org.apache.spark.sql.types.StructType;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The DataFrame API, ML vectors, installing into a running session, and the per-executor cache. */
@@ -186,6 +189,67 @@ class TestInferenceApi {
     onCpu.collectAsList();
     assertThat(SparkInference.deviceBindings(onCpu)).allSatisfy(record -> assertThat(record)
         .contains("requested=cpu").contains("bound=cpu").contains("fallback=none"));
+  }
+
+  /**
+   * device.concurrentRuns bounds runs on an accelerator, not on the CPU: with every permit of npu:0
+   * held here, tasks that asked for npu:0 and fell back to the CPU still run (TestGpuInference checks
+   * that tasks bound to a real GPU wait for its permits). Were a fallback to take the NPU's permits,
+   * this would wait until the timeout.
+   */
+  @Test
+  @Timeout(value = 2, unit = java.util.concurrent.TimeUnit.MINUTES)
+  void cpuRunsAfterAFallbackTakeNoPermitsOfTheRequestedDevice() throws Exception {
+    DeviceRunLimiter limiter = DeviceRunLimiter.shared();
+    List<DeviceRunLimiter.Permit> held = new ArrayList<>();
+    for (int i = 0; i < limiter.concurrentRuns(); i++) {
+      held.add(limiter.acquire(Device.npu(0)));
+    }
+    spark.conf().set("spark.sparkinfer.device", "npu:0");
+    try {
+      Dataset<Row> scored = Inference.model("api_mlp").input("features").output("scores").transform(points)
+          .select("id", "scores");
+      scored.collectAsList().forEach(row -> assertScores(row.getLong(0), row.getList(1), 1e-6f));
+      assertThat(SparkInference.deviceBindings(scored)).allSatisfy(record -> assertThat(record).contains("bound=cpu"));
+      assertThat(limiter.activeRuns(Device.npu(0))).as("only this test's permits").isEqualTo(limiter.concurrentRuns());
+    } finally {
+      spark.conf().unset("spark.sparkinfer.device");
+      held.forEach(DeviceRunLimiter.Permit::close);
+    }
+  }
+
+  /**
+   * Intra-op threads: the model key over the session key over the task's CPUs (1 in this local
+   * session; TestStageResourcesCluster sees 2 for tasks of two CPUs). Each result still matches ORT.
+   */
+  @Test
+  void intraOpThreadsModelKeyOverSessionKeyOverTheTasksCpus() {
+    assertThat(spark.sparkContext().getConf().getInt("spark.task.cpus", 1)).isEqualTo(1);
+    try {
+      assertThat(threadsOfEachTask()).as("0 (default): the task's one CPU").containsOnly("threads=1");
+      spark.conf().set("spark.sparkinfer.intraOpThreads", "2");
+      spark.conf().set("spark.sparkinfer.model.api_mlp.intraOpThreads", "3");
+      assertThat(threadsOfEachTask()).as("model key 3 over session key 2").containsOnly("threads=3");
+      spark.conf().unset("spark.sparkinfer.model.api_mlp.intraOpThreads");
+      assertThat(threadsOfEachTask()).as("session key 2 over the task's CPUs").containsOnly("threads=2");
+    } finally {
+      spark.conf().unset("spark.sparkinfer.intraOpThreads");
+      spark.conf().unset("spark.sparkinfer.model.api_mlp.intraOpThreads");
+    }
+  }
+
+  private static List<String> threadsOfEachTask() {
+    Dataset<Row> scored = Inference.model("api_mlp").input("features").output("scores").transform(points)
+        .select("id", "scores");
+    scored.collectAsList().forEach(row -> assertScores(row.getLong(0), row.getList(1), 1e-6f));
+    List<String> threads = new ArrayList<>();
+    for (String record : SparkInference.deviceBindings(scored)) {
+      java.util.regex.Matcher matcher = java.util.regex.Pattern.compile("threads=\\d+").matcher(record);
+      assertThat(matcher.find()).as("threads= in %s", record).isTrue();
+      threads.add(matcher.group());
+    }
+    assertThat(threads).as("one record per task").hasSize(5);
+    return threads;
   }
 
   @Test

@@ -291,6 +291,7 @@ final class ModelCall {
         + " requested=" + model.requestedDevice()
         + " bound=" + model.device()
         + " provider=" + model.executionProvider()
+        + " threads=" + model.settings().intraOpThreads()
         + " fallback=" + model.fallbackReason().orElse("none").replace('\n', ' ');
   }
 

@@ -272,7 +272,7 @@ class TestDeviceBindingCluster {
 
     /**
      * {@code partition=<p> executor=<id> assigned=<a> requested=<d> bound=<d> provider=<p>
-     * fallback=<reason, may hold spaces>}.
+     * threads=<intra-op threads> fallback=<reason, may hold spaces>}.
      */
     static Map<String, String> parseBinding(String record) {
       Map<String, String> fields = new LinkedHashMap<>();
@@ -286,7 +286,7 @@ class TestDeviceBindingCluster {
       fields.put("fallback", record.substring(fallback + " fallback=".length()));
       Set<String> keys = new TreeSet<>(fields.keySet());
       assertThat(keys).as("fields of %s", record).containsExactlyInAnyOrder(
-          "partition", "executor", "assigned", "requested", "bound", "provider", "fallback");
+          "partition", "executor", "assigned", "requested", "bound", "provider", "threads", "fallback");
       return fields;
     }
 

@@ -45,6 +45,9 @@ class TestStageResourcesCluster {
       conf.put("spark.executor.resource.gpu.amount", "1");
       conf.put("spark.cores.max", "4");
       conf.put("spark.sparkinfer.stage.task.resource.gpu.amount", "1");
+      // Two CPUs per scoring task: its sessions get two intra-op threads (intraOpThreads=0 follows
+      // the task's CPUs), while the default profile's tasks have one.
+      conf.put("spark.sparkinfer.stage.task.cpus", "2");
       AppOutput app = run(cluster, "stage-resources", conf);
 
       List<ExecutorRecord> executors = cluster.executors(app.applicationId);
@@ -52,6 +55,10 @@ class TestStageResourcesCluster {
       Map<String, String> gpuOfExecutor = TestDeviceBindingCluster.gpuByExecutor(executors);
       assertThat(gpuOfExecutor.values()).containsExactlyInAnyOrder("0", "1");
       assertQueries(app, gpuOfExecutor);
+      for (List<Map<String, String>> bindings : app.bindings.values()) {
+        assertThat(bindings).allSatisfy(binding -> assertThat(binding).as("binding of a two-CPU task")
+            .containsEntry("threads", "2"));
+      }
 
       assertThat(app.caches).as("model caches of the two executors").hasSize(2);
       for (CacheState cache : app.caches) {
@@ -66,7 +73,7 @@ class TestStageResourcesCluster {
       assertThat(app.conflict).as("two calls with different stage resources in one stage")
           .startsWith("IllegalArgumentException")
           .contains("models 'mlp' and 'other'")
-          .contains("[task gpu=1] and [task gpu=0.5]");
+          .contains("[task cpus=2, gpu=1] and [task cpus=2, gpu=0.5]");
     }
   }
 
@@ -94,6 +101,10 @@ class TestStageResourcesCluster {
       conf.put("spark.sparkinfer.stage.executor.resource.gpu.amount", "1");
       conf.put("spark.sparkinfer.stage.task.resource.gpu.amount", "1");
       AppOutput app = run(cluster, "stage-executors", conf);
+      for (List<Map<String, String>> bindings : app.bindings.values()) {
+        assertThat(bindings).allSatisfy(binding -> assertThat(binding).as("binding of a one-CPU task")
+            .containsEntry("threads", "1"));
+      }
 
       List<ExecutorRecord> executors = cluster.executors(app.applicationId);
       List<ExecutorRecord> withGpu = executors.stream().filter(e -> !e.addresses(StandaloneCluster.GPU).isEmpty()).toList();
