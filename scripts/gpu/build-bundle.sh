@@ -22,8 +22,8 @@ rm -rf "$out" && mkdir -p "$bundle/jars" "$bundle/ort" "$out/tmp"
 echo "== class path (spark-udf tests + benchmarks)"
 ./mvnw -q -B -o -pl spark-udf dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile="$PWD/$out/tmp/udf.cp" >/dev/null
 ./mvnw -q -B -o -pl benchmarks dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile="$PWD/$out/tmp/bench.cp" >/dev/null
-# Not needed by the GPU tests and benchmark, and large.
-skip='rocksdbjni|spark-mllib|breeze|netty-.*-(osx|windows)|netty-tcnative|onnxruntime-1\.|onnxruntime_gpu|hadoop-client-minicluster|junit-4|spark-connect'
+# Not needed by the GPU tests and benchmark, and large (spark-mllib stays: TestInferenceApi feeds ML vectors).
+skip='rocksdbjni|netty-.*-(osx|windows)|netty-tcnative|onnxruntime-1\.|onnxruntime_gpu|hadoop-client-minicluster|junit-4|spark-connect'
 for jar in $( { cat "$out/tmp/udf.cp"; echo; cat "$out/tmp/bench.cp"; } | tr ':' '\n' | sort -u); do
   if [[ "$jar" == *.jar ]] && ! [[ "$(basename "$jar")" =~ $skip ]]; then
     cp -L "$jar" "$bundle/jars/"
@@ -34,6 +34,7 @@ for module in gpu-scheduling partitioning compression spark-udf benchmarks; do
 done
 rm -f "$bundle"/jars/*-sources.jar "$bundle"/jars/*-spark-submit.jar
 (cd spark-udf/target/test-classes && zip -qr "$OLDPWD/$bundle/jars/sparkinfer-spark-udf-tests.jar" .)
+(cd gpu-scheduling/target/test-classes && zip -qr "$OLDPWD/$bundle/jars/sparkinfer-gpu-scheduling-tests.jar" .)
 
 echo "== ONNX Runtime $GPU_ORT_VERSION with CUDA"
 # Straight from Maven Central: org.bytedeco's parent POM is not there, so Maven refuses the jar.
@@ -67,7 +68,8 @@ chmod +x "$bundle/run-on-gpu.sh"
 echo "$(git rev-parse --short HEAD)$(git status --porcelain | grep -q . && echo -dirty)" > "$bundle/COMMIT"
 
 echo "== pack"
-tar -C "$out" -cf - sparkinfer-gpu | xz -T2 -6 > "$out/sparkinfer-gpu-bundle.tar.xz"
+# Level 1: most of the bundle is jars, already compressed; -6 took about 20 minutes on 2 cores.
+tar -C "$out" -cf - sparkinfer-gpu | xz -T2 "-${XZ_LEVEL:-1}" > "$out/sparkinfer-gpu-bundle.tar.xz"
 ls -la "$out/sparkinfer-gpu-bundle.tar.xz"
 bash ../shared/gpu/split-for-device.sh "$out/sparkinfer-gpu-bundle.tar.xz" 2>/dev/null \
   || bash "$(dirname "$PWD")/shared/gpu/split-for-device.sh" "$out/sparkinfer-gpu-bundle.tar.xz"

@@ -23,6 +23,9 @@ final class SparkTestSessions {
           .config("spark.sql.shuffle.partitions", "4")
           .config("spark.driver.host", "127.0.0.1")
           .config("spark.sql.adaptive.enabled", "false")
+          // Results are checked against ORT on the CPU at 1e-6: auto would pick a GPU on a GPU host
+          // (TF32). TestGpuInference asks for cuda:0 itself; unsetting the session's key comes back here.
+          .config("spark.sparkinfer.device", "cpu")
           // A fresh model cache folder per test JVM: copies and compressions are counted from zero.
           .config("spark.sparkinfer.cache.dir", cacheDirectory())
           .getOrCreate();

@@ -108,6 +108,14 @@ final class TestModels {
 
   /** A direct ORT run of a float [batch, n] → float [batch, m] model: the independent reference. */
   static float[][] runFloatModel(Path model, String input, float[][] rows) throws Exception {
+    try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
+      return runFloatModel(model, input, rows, options);
+    }
+  }
+
+  /** As {@link #runFloatModel(Path, String, float[][])}, with the caller's session options (a device). */
+  static float[][] runFloatModel(Path model, String input, float[][] rows, OrtSession.SessionOptions options)
+      throws Exception {
     OrtEnvironment environment = OrtEnvironments.get();
     int width = rows[0].length;
     FloatBuffer buffer = FloatBuffer.allocate(rows.length * width);
@@ -115,7 +123,7 @@ final class TestModels {
       buffer.put(row);
     }
     buffer.flip();
-    try (OrtSession session = environment.createSession(model.toString(), new OrtSession.SessionOptions());
+    try (OrtSession session = environment.createSession(model.toString(), options);
         OnnxTensor tensor = OnnxTensor.createTensor(environment, buffer, new long[] {rows.length, width});
         OrtSession.Result result = session.run(Map.of(input, tensor))) {
       return (float[][]) result.get(0).getValue();
@@ -124,6 +132,15 @@ final class TestModels {
 
   /** A direct ORT run of MiniLM on token ids: last_hidden_state [batch, length, 384]. */
   static float[][][] runMiniLm(Path model, long[][] ids, long[][] mask) throws Exception {
+    try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
+      options.setIntraOpNumThreads(1);
+      return runMiniLm(model, ids, mask, options);
+    }
+  }
+
+  /** As {@link #runMiniLm(Path, long[][], long[][])}, with the caller's session options (a device). */
+  static float[][][] runMiniLm(Path model, long[][] ids, long[][] mask, OrtSession.SessionOptions options)
+      throws Exception {
     OrtEnvironment environment = OrtEnvironments.get();
     int batch = ids.length;
     int length = ids[0].length;
@@ -139,16 +156,13 @@ final class TestModels {
     maskBuffer.flip();
     typeBuffer.flip();
     long[] shape = {batch, length};
-    try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
-      options.setIntraOpNumThreads(1);
-      try (OrtSession session = environment.createSession(model.toString(), options);
-          OnnxTensor idTensor = OnnxTensor.createTensor(environment, idBuffer, shape);
-          OnnxTensor maskTensor = OnnxTensor.createTensor(environment, maskBuffer, shape);
-          OnnxTensor typeTensor = OnnxTensor.createTensor(environment, typeBuffer, shape);
-          OrtSession.Result result =
-              session.run(Map.of("input_ids", idTensor, "attention_mask", maskTensor, "token_type_ids", typeTensor))) {
-        return (float[][][]) result.get("last_hidden_state").orElseThrow().getValue();
-      }
+    try (OrtSession session = environment.createSession(model.toString(), options);
+        OnnxTensor idTensor = OnnxTensor.createTensor(environment, idBuffer, shape);
+        OnnxTensor maskTensor = OnnxTensor.createTensor(environment, maskBuffer, shape);
+        OnnxTensor typeTensor = OnnxTensor.createTensor(environment, typeBuffer, shape);
+        OrtSession.Result result =
+            session.run(Map.of("input_ids", idTensor, "attention_mask", maskTensor, "token_type_ids", typeTensor))) {
+      return (float[][][]) result.get("last_hidden_state").orElseThrow().getValue();
     }
   }
 }
