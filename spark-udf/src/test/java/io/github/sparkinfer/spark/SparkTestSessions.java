@@ -10,6 +10,7 @@ import scala.Option;
  */
 final class SparkTestSessions {
   private static SparkSession shared;
+  private static java.util.Map<String, String> initialSettings;
 
   private SparkTestSessions() {}
 
@@ -24,13 +25,34 @@ final class SparkTestSessions {
           .config("spark.driver.host", "127.0.0.1")
           .config("spark.sql.adaptive.enabled", "false")
           // Results are checked against ORT on the CPU at 1e-6: auto would pick a GPU on a GPU host
-          // (TF32). TestGpuInference asks for cuda:0 itself; unsetting the session's key comes back here.
+          // (TF32). TestGpuInference asks for cuda:0 itself, and puts this back with reset().
           .config("spark.sparkinfer.device", "cpu")
           // A fresh model cache folder per test JVM: copies and compressions are counted from zero.
           .config("spark.sparkinfer.cache.dir", cacheDirectory())
           .getOrCreate();
+      initialSettings = NoSettingsLeftBehind.sparkinferSettings(shared);
     }
     return shared;
+  }
+
+  /** The shared session, or null when no test has asked for it yet. */
+  static synchronized SparkSession ifCreated() {
+    return shared;
+  }
+
+  /** Puts {@code key} back as the session was created: its initial value, or unset. */
+  static synchronized void reset(String key) {
+    String initial = initialSettings == null ? null : initialSettings.get(key);
+    if (initial == null) {
+      shared().conf().unset(key);
+    } else {
+      shared().conf().set(key, initial);
+    }
+  }
+
+  /** The session's spark.sparkinfer.* settings as it was created. */
+  static synchronized java.util.Map<String, String> initialSettings() {
+    return initialSettings;
   }
 
   private static String cacheDirectory() {

@@ -83,7 +83,7 @@ class TestGpuInference {
 
   @AfterEach
   void resetDevice() {
-    spark.conf().unset("spark.sparkinfer.device");
+    SparkTestSessions.reset("spark.sparkinfer.device");
     spark.conf().unset("spark.sparkinfer.device.fallback");
   }
 

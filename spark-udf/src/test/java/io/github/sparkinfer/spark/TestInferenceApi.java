@@ -182,7 +182,7 @@ class TestInferenceApi {
           .hasStackTraceContaining("npu:0")
           .hasStackTraceContaining("CANNExecutionProvider");
     } finally {
-      spark.conf().unset("spark.sparkinfer.device");
+      SparkTestSessions.reset("spark.sparkinfer.device");
       spark.conf().unset("spark.sparkinfer.device.fallback");
     }
     Dataset<Row> onCpu = Inference.model("api_mlp").input("features").transform(points).select("id");
@@ -213,7 +213,7 @@ class TestInferenceApi {
       assertThat(SparkInference.deviceBindings(scored)).allSatisfy(record -> assertThat(record).contains("bound=cpu"));
       assertThat(limiter.activeRuns(Device.npu(0))).as("only this test's permits").isEqualTo(limiter.concurrentRuns());
     } finally {
-      spark.conf().unset("spark.sparkinfer.device");
+      SparkTestSessions.reset("spark.sparkinfer.device");
       held.forEach(DeviceRunLimiter.Permit::close);
     }
   }
