@@ -25,6 +25,8 @@ import org.junit.jupiter.api.Test;
  * no native crash, after its model cache waited for the runs in flight; the query finishes on the
  * other executor with every row.
  */
+// Child JVMs have deadlines of their own; this bounds the whole class if one is missed.
+@org.junit.jupiter.api.Timeout(value = 12, unit = java.util.concurrent.TimeUnit.MINUTES)
 class TestExecutorKillCluster {
   private static final long ROWS = 40_000;
 

@@ -20,6 +20,8 @@ import org.junit.jupiter.api.io.TempDir;
  * crash (no hs_err file, no SIGSEGV), after the model cache's shutdown waited for the runs in
  * flight, within its grace period.
  */
+// Child JVMs have deadlines of their own; this bounds the whole class if one is missed.
+@org.junit.jupiter.api.Timeout(value = 5, unit = java.util.concurrent.TimeUnit.MINUTES)
 class TestShutdownDuringInference {
   /** The child's spark.sparkinfer.shutdown.gracePeriod default, and margin for the rest of the exit. */
   private static final long EXIT_DEADLINE_SECONDS = 10 + 60;
