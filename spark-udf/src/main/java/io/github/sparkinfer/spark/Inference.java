@@ -1,12 +1,12 @@
 package io.github.sparkinfer.spark;
 
 import io.github.sparkinfer.partitioning.StageResources;
-import io.github.sparkinfer.spark.plan.EmbedExpression;
-import io.github.sparkinfer.spark.plan.ModelBinding;
-import io.github.sparkinfer.spark.plan.ModelRegistry;
-import io.github.sparkinfer.spark.plan.PredictExpression;
-import io.github.sparkinfer.spark.plan.SessionInstaller;
-import io.github.sparkinfer.spark.plan.TokenizeExpression;
+import io.github.sparkinfer.spark.sql.EmbedExpression;
+import io.github.sparkinfer.spark.registry.ModelBinding;
+import io.github.sparkinfer.spark.registry.ModelRegistry;
+import io.github.sparkinfer.spark.sql.PredictExpression;
+import io.github.sparkinfer.spark.sql.SessionInstaller;
+import io.github.sparkinfer.spark.sql.TokenizeExpression;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;

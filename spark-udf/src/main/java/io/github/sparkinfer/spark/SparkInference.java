@@ -1,7 +1,7 @@
 package io.github.sparkinfer.spark;
 
-import io.github.sparkinfer.spark.plan.ModelRegistry;
-import io.github.sparkinfer.spark.plan.SessionInstaller;
+import io.github.sparkinfer.spark.registry.ModelRegistry;
+import io.github.sparkinfer.spark.sql.SessionInstaller;
 import java.util.List;
 import java.util.OptionalInt;
 import org.apache.spark.sql.Dataset;
@@ -68,7 +68,7 @@ public final class SparkInference {
         () -> {
           var binding = ModelRegistry.resolve(name, OptionalInt.empty(), List.of());
           return org.apache.spark.sql.classic.Dataset.ofRows(
-              classic(spark), io.github.sparkinfer.spark.plan.SqlFunctions.modelInfo(binding));
+              classic(spark), io.github.sparkinfer.spark.sql.SqlFunctions.modelInfo(binding));
         });
   }
 

@@ -2,7 +2,7 @@ package io.github.sparkinfer.spark
 
 import org.apache.spark.sql.SparkSessionExtensions
 
-import io.github.sparkinfer.spark.plan.SessionInstaller
+import io.github.sparkinfer.spark.sql.SessionInstaller
 
 /**
  * Install with {@code spark.sql.extensions=io.github.sparkinfer.spark.SparkInferenceExtensions}:

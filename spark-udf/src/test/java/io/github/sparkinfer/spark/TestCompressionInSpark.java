@@ -63,14 +63,14 @@ class TestCompressionInSpark {
 
   @Test
   void int8AtLoadTimeIsCompressedOnceAndValidated() {
-    long before = io.github.sparkinfer.spark.plan.TestAccess.compressions();
+    long before = io.github.sparkinfer.spark.registry.TestAccess.compressions();
     ModelValidation.Report report = ModelValidation.builder("cmp_fp32", "cmp_int8").inputs("features")
         .minMeanCosine(0.995).minCosine(0.98).minArgmaxAgreement(0.9).build().validate(points);
     assertThat(report.rows()).isEqualTo(400);
     assertThat(report.meanCosine()).isBetween(0.995, 0.99999);
     assertThat(report.maxAbsError()).isGreaterThan(0);
     // 8 tasks in one executor JVM, one compression.
-    assertThat(io.github.sparkinfer.spark.plan.TestAccess.compressions() - before).isEqualTo(1);
+    assertThat(io.github.sparkinfer.spark.registry.TestAccess.compressions() - before).isEqualTo(1);
 
     // The report against cosines computed here from both models' scores (ModelValidation itself
     // uses compare_outputs, which TestCompareOutputs checks against hand-worked values).
@@ -138,7 +138,7 @@ class TestCompressionInSpark {
       spark.conf().unset("spark.sparkinfer.int8Scheme");
       ModelValidation.builder("cmp_schemes_fp32", "cmp_auto").inputs("features").minMeanCosine(0.995).build()
           .validate(points);
-      assertThat(io.github.sparkinfer.spark.plan.TestAccess.compressedFileNames())
+      assertThat(io.github.sparkinfer.spark.registry.TestAccess.compressedFileNames())
           .anyMatch(file -> file.endsWith("-int8-u8u8-v3.onnx"))
           .anyMatch(file -> file.endsWith("-int8-u8s8-reduced-v3.onnx"))
           .anyMatch(file -> file.endsWith("-int8-" + chosen + "-v3.onnx"));
@@ -172,7 +172,7 @@ class TestCompressionInSpark {
       ModelValidation.builder("cmp_schemes_fp32", "cmp_auto").inputs("features").minMeanCosine(0.995).build()
           .validate(points);
       System.out.println("load-time fp16: " + fp16 + " | int4: " + int4);
-      assertThat(io.github.sparkinfer.spark.plan.TestAccess.compressedFileNames())
+      assertThat(io.github.sparkinfer.spark.registry.TestAccess.compressedFileNames())
           .anyMatch(file -> file.endsWith("-fp16-v3.onnx"))
           .anyMatch(file -> file.endsWith("-int4-v3.onnx"));
       assertThat(fp16.meanCosine()).isGreaterThan(int4.meanCosine());

@@ -328,7 +328,7 @@ class TestPredictSql {
         .doesNotContain("Examples:");
     // EXTENDED adds the arguments and examples, with the function's own name filled in.
     String extended = spark.sql("DESCRIBE FUNCTION EXTENDED predict").collectAsList().toString();
-    assertThat(extended).contains("Function: predict").contains("Class: io.github.sparkinfer.spark.plan.PredictExpression")
+    assertThat(extended).contains("Function: predict").contains("Class: io.github.sparkinfer.spark.sql.PredictExpression")
         .contains("model - name of a model registered with SET spark.sparkinfer.model.<name>.path=<URI>")
         .contains("SELECT id, predict('mlp', features) AS scores FROM t;");
     Map<String, String> usages = Map.of(

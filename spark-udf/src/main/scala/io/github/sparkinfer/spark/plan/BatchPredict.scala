@@ -1,5 +1,7 @@
 package io.github.sparkinfer.spark.plan
 
+import io.github.sparkinfer.spark.sql.ModelInvocation
+
 import org.apache.spark.sql.catalyst.expressions.{Attribute, AttributeSet}
 import org.apache.spark.sql.catalyst.plans.logical.{LogicalPlan, UnaryNode}
 

@@ -1,5 +1,14 @@
 package io.github.sparkinfer.spark.plan
 
+import io.github.sparkinfer.spark.batch.BatchPredictionRunner
+import io.github.sparkinfer.spark.batch.ColumnarPredictionRunner
+import io.github.sparkinfer.spark.batch.ModelCall
+import io.github.sparkinfer.spark.batch.PredictionMetrics
+import io.github.sparkinfer.spark.sql.EmbedExpression
+import io.github.sparkinfer.spark.sql.ModelInvocation
+import io.github.sparkinfer.spark.sql.PredictExpression
+import io.github.sparkinfer.spark.text.TextEmbeddingRunner
+
 import scala.jdk.CollectionConverters._
 import scala.jdk.OptionConverters._
 

@@ -1,5 +1,8 @@
 package io.github.sparkinfer.spark.plan
 
+import io.github.sparkinfer.spark.registry.Errors
+import io.github.sparkinfer.spark.sql.ModelInvocation
+
 import scala.collection.mutable
 
 import org.apache.spark.sql.catalyst.expressions._

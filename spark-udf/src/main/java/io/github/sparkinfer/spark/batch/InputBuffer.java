@@ -1,0 +1,374 @@
+package io.github.sparkinfer.spark.batch;
+
+import io.github.sparkinfer.spark.PredictionException;
+import io.github.sparkinfer.spark.registry.InputLayout;
+import io.github.sparkinfer.spark.registry.ModelBinding;
+import io.github.sparkinfer.spark.registry.VectorLayout;
+
+import ai.onnxruntime.OnnxJavaType;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import io.github.sparkinfer.device.TensorElementType;
+import java.nio.ByteBuffer;
+import java.util.Map;
+import org.apache.spark.sql.catalyst.InternalRow;
+import org.apache.spark.sql.catalyst.expressions.SpecializedGetters;
+import org.apache.spark.sql.catalyst.expressions.UnsafeArrayData;
+import org.apache.spark.sql.catalyst.util.ArrayData;
+import org.apache.spark.sql.types.ByteType;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.DoubleType;
+import org.apache.spark.sql.types.FloatType;
+import org.apache.spark.sql.types.IntegerType;
+import org.apache.spark.sql.types.LongType;
+import org.apache.spark.sql.types.ShortType;
+import org.apache.spark.unsafe.Platform;
+
+/**
+ * One model input's direct buffer for a batch. Rows are written straight from Spark's row format
+ * into native memory (one memory copy per array when the element types match, a conversion loop
+ * otherwise) and handed to ONNX Runtime as a tensor over that same memory.
+ */
+final class InputBuffer {
+  private static final int BYTE = 0;
+  private static final int SHORT = 1;
+  private static final int INT = 2;
+  private static final int LONG = 3;
+  private static final int FLOAT = 4;
+  private static final int DOUBLE = 5;
+
+  private final String modelName;
+  private final InputLayout layout;
+  private final TensorElementType modelType;
+  private final int elementSize;
+  private final int sparkElementCode;
+  private final boolean sameElementType;
+  private final int ordinal;
+  private ByteBuffer buffer;
+  private long address;
+  private int valuesPerRow;
+
+  InputBuffer(String modelName, InputLayout layout, int ordinal, int batchSize) {
+    this.modelName = modelName;
+    this.layout = layout;
+    this.modelType = layout.input().elementType();
+    this.elementSize = modelType.byteSize();
+    this.sparkElementCode = code(layout.sparkElementType());
+    this.sameElementType = matches(sparkElementCode, modelType);
+    this.ordinal = ordinal;
+    this.valuesPerRow = layout.fixedValuesPerRow();
+    if (valuesPerRow > 0) {
+      ensureCapacity((long) batchSize * valuesPerRow * elementSize);
+    } else {
+      ensureCapacity((long) batchSize * elementSize);
+    }
+  }
+
+  InputLayout layout() {
+    return layout;
+  }
+
+  /** Called before the first row of each batch: dynamic lengths are set by that batch's first row. */
+  void startBatch() {
+    if (layout.fixedValuesPerRow() < 0) {
+      valuesPerRow = -1;
+    }
+  }
+
+  boolean isNull(SpecializedGetters source) {
+    return source.isNullAt(ordinal);
+  }
+
+  /** Writes the value of {@code source} as row {@code row} of the batch. */
+  void write(SpecializedGetters source, int row, int batchSize) {
+    switch (layout.kind()) {
+      case SCALAR:
+        writeScalar(source, row);
+        break;
+      case ARRAY:
+        writeArray(source.getArray(ordinal), row, batchSize);
+        break;
+      case VECTOR:
+        writeVector(source.getStruct(ordinal, VectorLayout.FIELD_COUNT), row, batchSize);
+        break;
+      default:
+        throw new IllegalStateException(layout.kind().toString());
+    }
+  }
+
+  private void writeScalar(SpecializedGetters source, int row) {
+    long destination = address + (long) row * elementSize;
+    if (modelType == TensorElementType.FLOAT || modelType == TensorElementType.DOUBLE) {
+      putFloating(destination, readDouble(source, ordinal));
+    } else {
+      putIntegral(destination, readLong(source, ordinal));
+    }
+  }
+
+  private void writeArray(ArrayData array, int row, int batchSize) {
+    int length = array.numElements();
+    long destination = rowAddress(row, length, batchSize);
+    if (array instanceof UnsafeArrayData) {
+      UnsafeArrayData unsafe = (UnsafeArrayData) array;
+      if (hasNullElement(unsafe, length)) {
+        throw nullElement(row);
+      }
+      if (sameElementType) {
+        long headerBytes = UnsafeArrayData.calculateHeaderPortionInBytes(length);
+        Platform.copyMemory(
+            unsafe.getBaseObject(), unsafe.getBaseOffset() + headerBytes, null, destination,
+            (long) length * elementSize);
+        return;
+      }
+    } else {
+      for (int i = 0; i < length; i++) {
+        if (array.isNullAt(i)) {
+          throw nullElement(row);
+        }
+      }
+    }
+    copyConverted(array, sparkElementCode, length, destination);
+  }
+
+  private void writeVector(InternalRow vector, int row, int batchSize) {
+    ArrayData values = vector.getArray(VectorLayout.VALUES_FIELD);
+    if (vector.getByte(VectorLayout.TYPE_FIELD) == VectorLayout.SPARSE) {
+      int size = vector.getInt(VectorLayout.SIZE_FIELD);
+      long destination = rowAddress(row, size, batchSize);
+      Platform.setMemory(destination, (byte) 0, (long) size * elementSize);
+      ArrayData indices = vector.getArray(VectorLayout.INDICES_FIELD);
+      for (int i = 0; i < values.numElements(); i++) {
+        long element = destination + (long) indices.getInt(i) * elementSize;
+        if (modelType == TensorElementType.FLOAT || modelType == TensorElementType.DOUBLE) {
+          putFloating(element, values.getDouble(i));
+        } else {
+          putIntegral(element, (long) values.getDouble(i));
+        }
+      }
+    } else {
+      int size = values.numElements();
+      long destination = rowAddress(row, size, batchSize);
+      if (sameElementType && values instanceof UnsafeArrayData) {
+        UnsafeArrayData unsafe = (UnsafeArrayData) values;
+        Platform.copyMemory(
+            unsafe.getBaseObject(),
+            unsafe.getBaseOffset() + UnsafeArrayData.calculateHeaderPortionInBytes(size),
+            null, destination, (long) size * elementSize);
+      } else {
+        copyConverted(values, DOUBLE, size, destination);
+      }
+    }
+  }
+
+  /** Checks the row's length against the input and returns where the row's values go. */
+  private long rowAddress(int row, int length, int batchSize) {
+    if (valuesPerRow < 0) {
+      // Dynamic length: the batch's first row sets it, and the buffer grows to fit.
+      valuesPerRow = length;
+      ensureCapacity((long) batchSize * length * elementSize);
+    } else if (length != valuesPerRow) {
+      throw wrongLength(length);
+    }
+    return address + (long) row * valuesPerRow * elementSize;
+  }
+
+  private void copyConverted(ArrayData array, int fromCode, int length, long destination) {
+    if (modelType == TensorElementType.FLOAT) {
+      for (int i = 0; i < length; i++) {
+        Platform.putFloat(null, destination + 4L * i, (float) readDouble(array, fromCode, i));
+      }
+    } else if (modelType == TensorElementType.DOUBLE) {
+      for (int i = 0; i < length; i++) {
+        Platform.putDouble(null, destination + 8L * i, readDouble(array, fromCode, i));
+      }
+    } else if (modelType == TensorElementType.INT64) {
+      for (int i = 0; i < length; i++) {
+        Platform.putLong(null, destination + 8L * i, readLong(array, fromCode, i));
+      }
+    } else {
+      for (int i = 0; i < length; i++) {
+        Platform.putInt(null, destination + 4L * i, (int) readLong(array, fromCode, i));
+      }
+    }
+  }
+
+  private void putFloating(long destination, double value) {
+    if (modelType == TensorElementType.FLOAT) {
+      Platform.putFloat(null, destination, (float) value);
+    } else {
+      Platform.putDouble(null, destination, value);
+    }
+  }
+
+  private void putIntegral(long destination, long value) {
+    if (modelType == TensorElementType.INT64) {
+      Platform.putLong(null, destination, value);
+    } else {
+      Platform.putInt(null, destination, (int) value);
+    }
+  }
+
+  private double readDouble(SpecializedGetters source, int index) {
+    return readDouble(source, sparkElementCode, index);
+  }
+
+  private long readLong(SpecializedGetters source, int index) {
+    return readLong(source, sparkElementCode, index);
+  }
+
+  private static double readDouble(SpecializedGetters source, int code, int index) {
+    switch (code) {
+      case BYTE:
+        return source.getByte(index);
+      case SHORT:
+        return source.getShort(index);
+      case INT:
+        return source.getInt(index);
+      case LONG:
+        return source.getLong(index);
+      case FLOAT:
+        return source.getFloat(index);
+      default:
+        return source.getDouble(index);
+    }
+  }
+
+  private static long readLong(SpecializedGetters source, int code, int index) {
+    switch (code) {
+      case BYTE:
+        return source.getByte(index);
+      case SHORT:
+        return source.getShort(index);
+      case INT:
+        return source.getInt(index);
+      default:
+        return source.getLong(index);
+    }
+  }
+
+  /** Null bits of an UnsafeArrayData are whole words after the 8-byte length: test them at once. */
+  private static boolean hasNullElement(UnsafeArrayData array, int length) {
+    int words = (length + 63) / 64;
+    for (int word = 0; word < words; word++) {
+      if (Platform.getLong(array.getBaseObject(), array.getBaseOffset() + 8 + 8L * word) != 0) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Shape of this batch's tensor: [rows, ...] with the dynamic dimension filled in. */
+  long[] shape(int rows) {
+    long[] shape = layout.input().shape();
+    shape[0] = rows;
+    if (layout.kind() == InputLayout.Kind.SCALAR) {
+      if (shape.length == 2) {
+        shape[1] = 1;
+      }
+    } else if (layout.fixedValuesPerRow() < 0) {
+      shape[1] = Math.max(valuesPerRow, 0);
+    }
+    return shape;
+  }
+
+  /** Records this batch's sizes of symbolic dimensions, so output shapes can be known in advance. */
+  void recordDimensions(int rows, Map<String, Long> dimensions) {
+    long[] shape = shape(rows);
+    for (int i = 0; i < shape.length; i++) {
+      String name = layout.input().dimensionName(i);
+      if (!name.isEmpty()) {
+        dimensions.put(name, shape[i]);
+      }
+    }
+  }
+
+  /**
+   * A tensor over this buffer's first rows, no copy. The caller (the task thread that runs the
+   * batch) owns it and closes it after the run, before the buffer is written again.
+   */
+  OnnxTensor tensor(OrtEnvironment environment, int rows) throws OrtException {
+    long[] shape = shape(rows);
+    long elements = 1;
+    for (long dimension : shape) {
+      elements *= dimension;
+    }
+    return OnnxTensor.createTensor(
+        environment, DirectBuffers.prefix(buffer, elements * elementSize), shape, javaType(modelType));
+  }
+
+  /** Fills rows [from, to) with zeros: padding for models with a fixed batch size. */
+  void zeroRows(int from, int to) {
+    int perRow = Math.max(valuesPerRow, 1);
+    Platform.setMemory(address + (long) from * perRow * elementSize, (byte) 0,
+        (long) (to - from) * perRow * elementSize);
+  }
+
+  private void ensureCapacity(long bytes) {
+    if (buffer == null || buffer.capacity() < bytes) {
+      buffer = DirectBuffers.allocate(bytes);
+      address = DirectBuffers.address(buffer);
+    }
+  }
+
+  private PredictionException wrongLength(int length) {
+    String expected = layout.fixedValuesPerRow() > 0
+        ? layout.fixedValuesPerRow() + " values per row (" + ModelBinding.expectation(layout.input()) + ")"
+        : valuesPerRow + " values per row, the length of the first row of this batch (input shape "
+            + layout.input().shapeString() + " has a dynamic length that must be equal within a batch)";
+    String fix = layout.fixedValuesPerRow() > 0
+        ? "Fix the column so that every array or vector has " + layout.fixedValuesPerRow() + " values,"
+            + " or filter out the rows that do not"
+        : "Pad the arrays to one length, or set spark.sparkinfer.model." + modelName + ".batchSize=1";
+    return new PredictionException(
+        "Cannot run model '" + modelName + "': input '" + layout.input().name() + "' expects "
+            + expected + ", but a row has " + length + " values. " + fix);
+  }
+
+  private PredictionException nullElement(int row) {
+    return new PredictionException(
+        "Cannot run model '" + modelName + "': the array for input '" + layout.input().name()
+            + "' contains a null element, which a tensor cannot hold. Replace nulls first (for"
+            + " example transform(col, x -> coalesce(x, 0))) or filter those rows out; a null array"
+            + " itself gives a null result");
+  }
+
+  static OnnxJavaType javaType(TensorElementType type) {
+    switch (type) {
+      case FLOAT:
+        return OnnxJavaType.FLOAT;
+      case DOUBLE:
+        return OnnxJavaType.DOUBLE;
+      case INT32:
+        return OnnxJavaType.INT32;
+      case INT64:
+        return OnnxJavaType.INT64;
+      default:
+        throw new IllegalArgumentException("Unsupported tensor element type " + type);
+    }
+  }
+
+  private static int code(DataType type) {
+    if (type instanceof ByteType) {
+      return BYTE;
+    } else if (type instanceof ShortType) {
+      return SHORT;
+    } else if (type instanceof IntegerType) {
+      return INT;
+    } else if (type instanceof LongType) {
+      return LONG;
+    } else if (type instanceof FloatType) {
+      return FLOAT;
+    } else if (type instanceof DoubleType) {
+      return DOUBLE;
+    }
+    throw new IllegalArgumentException("Not a numeric type: " + type);
+  }
+
+  private static boolean matches(int sparkCode, TensorElementType modelType) {
+    return (sparkCode == FLOAT && modelType == TensorElementType.FLOAT)
+        || (sparkCode == DOUBLE && modelType == TensorElementType.DOUBLE)
+        || (sparkCode == INT && modelType == TensorElementType.INT32)
+        || (sparkCode == LONG && modelType == TensorElementType.INT64);
+  }
+}

@@ -1,0 +1,46 @@
+package io.github.sparkinfer.spark.batch;
+
+import org.apache.spark.sql.execution.metric.SQLMetric;
+
+/** The SQL metrics one batch-prediction node reports in the Spark UI. */
+public final class PredictionMetrics implements java.io.Serializable {
+  private static final long serialVersionUID = 1L;
+
+  public final SQLMetric outputRows;
+  public final SQLMetric modelRows;
+  public final SQLMetric nullRows;
+  public final SQLMetric batches;
+  public final SQLMetric modelTime;
+  // Text models only; null otherwise.
+  public final SQLMetric tokens;
+  public final SQLMetric paddingTokens;
+  public final SQLMetric paddingPercent;
+  public final SQLMetric tokenizeTime;
+  final SQLMetric fallbackTasks;
+  final org.apache.spark.util.CollectionAccumulator<String> deviceBindings;
+
+  public PredictionMetrics(
+      SQLMetric outputRows,
+      SQLMetric modelRows,
+      SQLMetric nullRows,
+      SQLMetric batches,
+      SQLMetric modelTime,
+      SQLMetric tokens,
+      SQLMetric paddingTokens,
+      SQLMetric paddingPercent,
+      SQLMetric tokenizeTime,
+      SQLMetric fallbackTasks,
+      org.apache.spark.util.CollectionAccumulator<String> deviceBindings) {
+    this.outputRows = outputRows;
+    this.modelRows = modelRows;
+    this.nullRows = nullRows;
+    this.batches = batches;
+    this.modelTime = modelTime;
+    this.tokens = tokens;
+    this.paddingTokens = paddingTokens;
+    this.paddingPercent = paddingPercent;
+    this.tokenizeTime = tokenizeTime;
+    this.fallbackTasks = fallbackTasks;
+    this.deviceBindings = deviceBindings;
+  }
+}

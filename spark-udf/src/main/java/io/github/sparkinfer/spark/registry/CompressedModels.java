@@ -1,0 +1,166 @@
+package io.github.sparkinfer.spark.registry;
+
+import io.github.sparkinfer.spark.PredictionException;
+
+import io.github.sparkinfer.compression.CompressedModel;
+import io.github.sparkinfer.compression.Int8Scheme;
+import io.github.sparkinfer.compression.ModelCompressor;
+import io.github.sparkinfer.compression.OnnxModel;
+import io.github.sparkinfer.compression.Precision;
+import io.github.sparkinfer.device.Device;
+import io.github.sparkinfer.device.ModelCache;
+import io.github.sparkinfer.device.ModelSource;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.DigestInputStream;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.Collection;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Locale;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
+import java.util.concurrent.atomic.AtomicLong;
+import io.github.sparkinfer.spark.InferenceProperties;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.sql.internal.SQLConf;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Models compressed at load time (spark.sparkinfer.model.&lt;name&gt;.precision): the executor's local
+ * copy of the original is compressed once into the cache folder, named by a hash of the original's
+ * content, the precision, int8's weight scheme (chosen for the executor's own CPU unless set) and the
+ * compressor's output version, so executors on one machine, and URIs with the same content, share
+ * it, a newer sparkinfer never reuses an older compressor's file, and a cache folder shared by
+ * machines with different CPUs never hands one a file whose int8 sums saturate there.
+ */
+public final class CompressedModels {
+  private static final Logger LOG = LoggerFactory.getLogger(CompressedModels.class);
+  private static final ConcurrentMap<String, Path> COMPRESSED = new ConcurrentHashMap<>();
+  private static final AtomicLong COMPRESSIONS = new AtomicLong();
+
+  private CompressedModels() {}
+
+  /** fp32, int8, fp16, int4 or auto; anything else is an analysis error naming the key. */
+  static String parse(String model, String key, String value) {
+    String precision = value.trim().toLowerCase(Locale.ROOT);
+    if (!precision.equals("fp32") && !precision.equals("auto")) {
+      try {
+        Precision.fromShortName(precision);
+      } catch (IllegalArgumentException e) {
+        throw Errors.analysis("Invalid value '" + value + "' for " + key + " (model '" + model
+            + "'): use fp32, int8, fp16, int4 or auto (int8 on CPU, fp16 on GPU)");
+      }
+    }
+    return precision;
+  }
+
+  /**
+   * The int8 scheme setting for {@code model}: its per-model key, else the session key, else auto;
+   * anything but auto, u8s8, u8s8-paired, u8u8 or u8s8-reduced is an analysis error naming the key.
+   */
+  static String int8Scheme(String model, SQLConf conf) {
+    String modelKey = InferenceProperties.MODEL_PREFIX + model + InferenceProperties.MODEL_INT8_SCHEME_SUFFIX;
+    String key = conf.contains(modelKey) ? modelKey : InferenceProperties.INT8_SCHEME;
+    String value = conf.getConfString(key, InferenceProperties.INT8_SCHEME_DEFAULT);
+    String scheme = value.trim().toLowerCase(Locale.ROOT);
+    if (!scheme.equals("auto")) {
+      try {
+        Int8Scheme.fromShortName(scheme);
+      } catch (IllegalArgumentException e) {
+        throw Errors.analysis("Invalid value '" + value + "' for " + key + " (model '" + model
+            + "'): use auto (the fastest scheme exact on each executor's CPU), u8s8, u8s8-paired, u8u8 or u8s8-reduced");
+      }
+    }
+    return scheme;
+  }
+
+  /** The precision a model runs at on a device: auto is int8 on CPU, fp16 on accelerators. */
+  public static String effective(String precision, Device device) {
+    if (precision.equals("auto")) {
+      return device.isAccelerator() ? "fp16" : "int8";
+    }
+    return precision;
+  }
+
+  /**
+   * The source to load for {@code precision}: the original for fp32, else a local file with the
+   * compressed model, made at most once per JVM and content.
+   */
+  public static ModelSource source(ModelSource original, String precision, String int8Scheme, Configuration configuration) {
+    if (precision.equals("fp32")) {
+      return original;
+    }
+    Path local = ModelCache.shared().localFile(original, configuration);
+    Precision target = Precision.fromShortName(precision);
+    // Resolved here, on the executor that runs the model: auto follows this machine's CPU.
+    Int8Scheme scheme = target != Precision.INT8 ? null
+        : int8Scheme.equals("auto") ? Int8Scheme.forThisProcessor() : Int8Scheme.fromShortName(int8Scheme);
+    Path compressed = COMPRESSED.computeIfAbsent(local + "#" + precision + "#" + (scheme == null ? "" : scheme.shortName()),
+        key -> compress(original, local, target, scheme, !int8Scheme.equals("auto")));
+    return ModelSource.of(original.name(), compressed.toUri().toString());
+  }
+
+  /** The compressed files this JVM loads, for tests that check their names. */
+  static Collection<Path> compressedFiles() {
+    return List.copyOf(COMPRESSED.values());
+  }
+
+  /** Compressions done in this JVM, for tests that check each is done once. */
+  static long compressionCount() {
+    return COMPRESSIONS.get();
+  }
+
+  private static Path compress(ModelSource original, Path local, Precision precision, Int8Scheme scheme,
+      boolean schemeSet) {
+    try {
+      Path target = local.resolveSibling(contentHash(local) + "-" + precision.shortName()
+          + (scheme == null ? "" : "-" + scheme.shortName())
+          + "-v" + ModelCompressor.OUTPUT_VERSION + ".onnx");
+      if (Files.isRegularFile(target)) {
+        return target;
+      }
+      long start = System.nanoTime();
+      ModelCompressor.Builder builder = ModelCompressor.builder().precision(precision);
+      if (precision == Precision.INT8) {
+        // Per output channel: much closer to fp32 than one scale per tensor, at the same speed.
+        builder.perChannel(true);
+        if (schemeSet) {
+          // Else the compressor chooses the same scheme and its report says why (the probe).
+          builder.int8Scheme(scheme);
+        }
+      }
+      CompressedModel compressed = builder.build().compress(OnnxModel.read(local));
+      Path temporary = target.resolveSibling(target.getFileName() + "." + UUID.randomUUID() + ".tmp");
+      try {
+        compressed.model().writeTo(temporary);
+        Files.move(temporary, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      } finally {
+        Files.deleteIfExists(temporary);
+      }
+      COMPRESSIONS.incrementAndGet();
+      LOG.info("Compressed model '{}' ({}) to {} in {} ms: {}", original.name(), original.uri(), precision.shortName(),
+          (System.nanoTime() - start) / 1_000_000, compressed.report().toString().replace('\n', ' '));
+      return target;
+    } catch (IOException | RuntimeException e) {
+      throw new PredictionException("Cannot compress model '" + original.name() + "' (" + original.uri() + ") to "
+          + precision.shortName() + ": " + e.getMessage() + ". Set spark.sparkinfer.model." + original.name()
+          + ".precision=fp32 to run it as it is", e);
+    }
+  }
+
+  private static String contentHash(Path file) throws IOException {
+    try (InputStream in = new DigestInputStream(Files.newInputStream(file), MessageDigest.getInstance("SHA-256"))) {
+      in.transferTo(java.io.OutputStream.nullOutputStream());
+      return HexFormat.of().formatHex(((DigestInputStream) in).getMessageDigest().digest()).substring(0, 32);
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}

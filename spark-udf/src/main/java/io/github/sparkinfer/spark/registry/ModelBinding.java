@@ -1,0 +1,341 @@
+package io.github.sparkinfer.spark.registry;
+
+import io.github.sparkinfer.device.ModelSignature;
+import io.github.sparkinfer.device.ModelSource;
+import io.github.sparkinfer.device.TensorElementType;
+import io.github.sparkinfer.device.TensorSpec;
+import io.github.sparkinfer.partitioning.StageResources;
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.stream.Collectors;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
+
+/**
+ * A registered model as resolved on the driver at analysis time: where it lives, its signature,
+ * the outputs a query returns and the batch settings. Shipped to executors inside the plan, so
+ * executors never read the session's configuration.
+ */
+public final class ModelBinding implements Serializable {
+  private static final long serialVersionUID = 1L;
+
+  private final String modelName;
+  private final ModelSource source;
+  private final ModelSignature signature;
+  private final int batchSize;
+  private final int intraOpThreads;
+  private final List<TensorSpec> selectedOutputs;
+  private final TextSettings text;
+  private final java.util.Map<String, String> deviceSettings;
+  private final String precision;
+  private final String int8Scheme;
+  private final StageResources stageResources;
+
+  ModelBinding(
+      String modelName,
+      ModelSource source,
+      ModelSignature signature,
+      int batchSize,
+      int intraOpThreads,
+      List<String> outputNames) {
+    this.modelName = modelName;
+    this.source = source;
+    this.signature = signature;
+    this.intraOpThreads = intraOpThreads;
+    this.selectedOutputs = selectOutputs(modelName, signature, outputNames);
+    this.batchSize = fixedBatchSize(signature).orElse(batchSize);
+    this.text = null;
+    this.deviceSettings = java.util.Map.of();
+    this.precision = "fp32";
+    this.int8Scheme = "auto";
+    this.stageResources = StageResources.NONE;
+  }
+
+  /** A copy of {@code base} with other text, device, precision and stage settings. */
+  private ModelBinding(
+      ModelBinding base,
+      TextSettings text,
+      java.util.Map<String, String> deviceSettings,
+      String precision,
+      String int8Scheme,
+      StageResources stageResources) {
+    this.modelName = base.modelName;
+    this.source = base.source;
+    this.signature = base.signature;
+    this.intraOpThreads = base.intraOpThreads;
+    this.selectedOutputs = base.selectedOutputs;
+    this.batchSize = base.batchSize;
+    this.text = text;
+    this.deviceSettings = java.util.Map.copyOf(deviceSettings);
+    this.precision = precision;
+    this.int8Scheme = int8Scheme;
+    this.stageResources = stageResources;
+  }
+
+  public String modelName() {
+    return modelName;
+  }
+
+  public ModelSource source() {
+    return source;
+  }
+
+  public ModelSignature signature() {
+    return signature;
+  }
+
+  public int batchSize() {
+    return batchSize;
+  }
+
+  /** 0 means "follow spark.task.cpus". */
+  public int intraOpThreads() {
+    return intraOpThreads;
+  }
+
+  public List<TensorSpec> selectedOutputs() {
+    return selectedOutputs;
+  }
+
+
+  /** A copy of this binding for a text model: strings are tokenized into its inputs. */
+  ModelBinding withText(TextSettings settings) {
+    return new ModelBinding(this, settings, deviceSettings, precision, int8Scheme, stageResources);
+  }
+
+  /** A copy with the session's device settings, which take precedence over the executors' own. */
+  ModelBinding withDeviceSettings(java.util.Map<String, String> settings) {
+    return new ModelBinding(this, text, settings, precision, int8Scheme, stageResources);
+  }
+
+  /** A copy whose inference stage asks Spark for {@code resources}. */
+  ModelBinding withStageResources(StageResources resources) {
+    return new ModelBinding(this, text, deviceSettings, precision, int8Scheme, resources);
+  }
+
+  /** What the stage that runs this model asks Spark for; {@link StageResources#NONE} by default. */
+  public StageResources stageResources() {
+    return stageResources;
+  }
+
+  /**
+   * A copy that runs at {@code value} (fp32, int8, fp16, int4 or auto), int8 weights stored as
+   * {@code scheme} says (auto, u8s8, u8s8-paired, u8u8 or u8s8-reduced).
+   */
+  ModelBinding withPrecision(String value, String scheme) {
+    return new ModelBinding(this, text, deviceSettings, value, scheme, stageResources);
+  }
+
+  public String precision() {
+    return precision;
+  }
+
+  /** auto (for each executor's CPU), u8s8, u8s8-paired, u8u8 or u8s8-reduced. */
+  public String int8Scheme() {
+    return int8Scheme;
+  }
+
+  /** spark.sparkinfer.device*, .cuda.*, .tensorrt.*, .cann.* keys set in the session. */
+  public java.util.Map<String, String> deviceSettings() {
+    return deviceSettings;
+  }
+
+  /** Whether the model was registered with a tokenizer. */
+  public boolean isTextModel() {
+    return text != null;
+  }
+
+  /** The text settings when the model has a tokenizer, else null. */
+  public TextSettings text() {
+    return text;
+  }
+
+  /** One output: its column type. Several: a struct with one field per output, in model order. */
+  public DataType resultType() {
+    if (selectedOutputs.size() == 1) {
+      return outputType(selectedOutputs.get(0));
+    }
+    List<StructField> fields = new ArrayList<>();
+    for (TensorSpec output : selectedOutputs) {
+      fields.add(DataTypes.createStructField(output.name(), outputType(output), true));
+    }
+    return DataTypes.createStructType(fields);
+  }
+
+  public static DataType outputType(TensorSpec output) {
+    DataType element = sparkType(output.elementType());
+    DataType type = element;
+    for (int dimension = 1; dimension < output.rank(); dimension++) {
+      type = DataTypes.createArrayType(type, false);
+    }
+    return type;
+  }
+
+  static DataType sparkType(TensorElementType elementType) {
+    switch (elementType) {
+      case FLOAT:
+        return DataTypes.FloatType;
+      case DOUBLE:
+        return DataTypes.DoubleType;
+      case INT32:
+        return DataTypes.IntegerType;
+      case INT64:
+        return DataTypes.LongType;
+      default:
+        throw new IllegalArgumentException("No Spark type for " + elementType);
+    }
+  }
+
+  /**
+   * Maps call arguments to model inputs: positionally, or by field name when the only argument is
+   * a struct. Throws {@link ModelBindingException} naming the model, the input, the expected type
+   * and shape, and the fix.
+   */
+  public InputBinding bindInputs(List<DataType> argumentTypes) {
+    List<TensorSpec> inputs = signature.inputs();
+    List<InputLayout> bound = new ArrayList<>();
+    boolean byName =
+        argumentTypes.size() == 1
+            && argumentTypes.get(0) instanceof StructType
+            && !VectorLayout.isVector(argumentTypes.get(0));
+    if (byName) {
+      StructType struct = (StructType) argumentTypes.get(0);
+      for (TensorSpec input : inputs) {
+        int field = fieldIndex(struct, input.name());
+        if (field < 0) {
+          throw new ModelBindingException(
+              "Cannot call model '" + modelName + "' with struct " + struct.simpleString()
+                  + ": it has no field for model input '" + input.name() + "' ("
+                  + expectation(input) + "). Name the struct fields after the model inputs "
+                  + inputNames() + ", or pass the inputs positionally: predict('" + modelName
+                  + "', " + String.join(", ", inputNames()) + ")");
+        }
+        bound.add(InputLayout.bind(this, input, struct.fields()[field].dataType(), 0, field));
+      }
+    } else {
+      if (argumentTypes.size() != inputs.size()) {
+        throw new ModelBindingException(
+            "Cannot call model '" + modelName + "' with " + argumentTypes.size() + " argument(s): "
+                + "it has " + inputs.size() + " input(s) " + describeInputs() + ". Pass one column per"
+                + " input in this order, or one struct whose field names are the input names");
+      }
+      for (int argument = 0; argument < inputs.size(); argument++) {
+        bound.add(InputLayout.bind(this, inputs.get(argument), argumentTypes.get(argument), argument, -1));
+      }
+    }
+    return new InputBinding(bound);
+  }
+
+  private static int fieldIndex(StructType struct, String name) {
+    StructField[] fields = struct.fields();
+    for (int i = 0; i < fields.length; i++) {
+      if (fields[i].name().equals(name)) {
+        return i;
+      }
+    }
+    for (int i = 0; i < fields.length; i++) {
+      if (fields[i].name().equalsIgnoreCase(name)) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  List<String> inputNames() {
+    return signature.inputs().stream().map(TensorSpec::name).collect(Collectors.toList());
+  }
+
+  public String describeInputs() {
+    return signature.inputs().stream()
+        .map(input -> input.name() + " " + input.onnxTypeName().toLowerCase() + input.shapeString())
+        .collect(Collectors.joining(", ", "[", "]"));
+  }
+
+  public static String expectation(TensorSpec input) {
+    return input.onnxTypeName().toLowerCase() + " tensor of shape " + input.shapeString();
+  }
+
+  private static List<TensorSpec> selectOutputs(
+      String modelName, ModelSignature signature, List<String> outputNames) {
+    List<TensorSpec> selected = new ArrayList<>();
+    if (outputNames.isEmpty()) {
+      selected.addAll(signature.outputs());
+    } else {
+      for (String name : outputNames) {
+        TensorSpec output =
+            signature.outputs().stream()
+                .filter(candidate -> candidate.name().equals(name))
+                .findFirst()
+                .orElseThrow(
+                    () ->
+                        new ModelBindingException(
+                            "Model '" + modelName + "' has no output '" + name + "': its outputs are "
+                                + signature.outputs().stream().map(TensorSpec::name).collect(Collectors.toList())
+                                + ". Fix the output list (spark.sparkinfer.model." + modelName
+                                + ".outputs or Inference.output(...))"));
+        selected.add(output);
+      }
+    }
+    for (TensorSpec output : selected) {
+      if (output.elementType() == TensorElementType.UNSUPPORTED) {
+        throw new ModelBindingException(
+            "Model '" + modelName + "' output '" + output.name() + "' has element type "
+                + output.onnxTypeName() + ", which sparkinfer cannot return (supported: float, double,"
+                + " int32, int64). Select only the outputs you need with SET spark.sparkinfer.model."
+                + modelName + ".outputs=<names>");
+      }
+      if (output.rank() < 1 || output.rank() > 3) {
+        throw new ModelBindingException(
+            "Model '" + modelName + "' output '" + output.name() + "' has rank " + output.rank()
+                + " (shape " + output.shapeString() + "); sparkinfer returns outputs of rank 1 to 3"
+                + " whose first dimension is the batch. Select other outputs with SET"
+                + " spark.sparkinfer.model." + modelName + ".outputs=<names>");
+      }
+    }
+    return List.copyOf(selected);
+  }
+
+  /** A model exported with a fixed batch dimension runs in batches of exactly that size. */
+  private static java.util.OptionalInt fixedBatchSize(ModelSignature signature) {
+    for (TensorSpec input : signature.inputs()) {
+      if (input.rank() > 0 && input.dimension(0) > 0) {
+        return java.util.OptionalInt.of((int) input.dimension(0));
+      }
+    }
+    return java.util.OptionalInt.empty();
+  }
+
+  @Override
+  public boolean equals(Object other) {
+    if (!(other instanceof ModelBinding)) {
+      return false;
+    }
+    ModelBinding that = (ModelBinding) other;
+    return modelName.equals(that.modelName)
+        && source.equals(that.source)
+        && signature.equals(that.signature)
+        && batchSize == that.batchSize
+        && intraOpThreads == that.intraOpThreads
+        && selectedOutputs.equals(that.selectedOutputs)
+        && java.util.Objects.equals(text, that.text)
+        && deviceSettings.equals(that.deviceSettings)
+        && precision.equals(that.precision)
+        && int8Scheme.equals(that.int8Scheme)
+        && stageResources.equals(that.stageResources);
+  }
+
+  @Override
+  public int hashCode() {
+    return Objects.hash(modelName, source, batchSize, intraOpThreads, selectedOutputs);
+  }
+
+  @Override
+  public String toString() {
+    return modelName;
+  }
+
+}

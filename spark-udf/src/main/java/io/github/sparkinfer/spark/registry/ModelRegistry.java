@@ -1,0 +1,310 @@
+package io.github.sparkinfer.spark.registry;
+
+import static io.github.sparkinfer.spark.InferenceProperties.BATCH_SIZE;
+import static io.github.sparkinfer.spark.InferenceProperties.BATCH_SIZE_DEFAULT;
+import static io.github.sparkinfer.spark.InferenceProperties.INTRA_OP_THREADS;
+import static io.github.sparkinfer.spark.InferenceProperties.INTRA_OP_THREADS_DEFAULT;
+import static io.github.sparkinfer.spark.InferenceProperties.MODEL_BATCH_SIZE_SUFFIX;
+import static io.github.sparkinfer.spark.InferenceProperties.MODEL_INTRA_OP_THREADS_SUFFIX;
+import static io.github.sparkinfer.spark.InferenceProperties.MODEL_OUTPUTS_SUFFIX;
+import static io.github.sparkinfer.spark.InferenceProperties.MODEL_PATH_SUFFIX;
+import static io.github.sparkinfer.spark.InferenceProperties.MODEL_PREFIX;
+import static io.github.sparkinfer.spark.InferenceProperties.MODEL_PRECISION_SUFFIX;
+import static io.github.sparkinfer.spark.InferenceProperties.MODEL_EMBEDDING_OUTPUT_SUFFIX;
+import static io.github.sparkinfer.spark.InferenceProperties.MODEL_MAX_LENGTH_SUFFIX;
+import static io.github.sparkinfer.spark.InferenceProperties.MODEL_NORMALIZE_SUFFIX;
+import static io.github.sparkinfer.spark.InferenceProperties.MODEL_POOLING_SUFFIX;
+import static io.github.sparkinfer.spark.InferenceProperties.MODEL_TOKENIZER_SUFFIX;
+import static io.github.sparkinfer.spark.InferenceProperties.MODEL_TOKEN_BUDGET_SUFFIX;
+import static io.github.sparkinfer.spark.InferenceProperties.SORT_WINDOW_ROWS;
+import static io.github.sparkinfer.spark.InferenceProperties.SORT_WINDOW_ROWS_DEFAULT;
+import static io.github.sparkinfer.spark.InferenceProperties.TOKEN_BUDGET;
+
+import io.github.sparkinfer.device.LoadedModel;
+import io.github.sparkinfer.device.ModelCache;
+import io.github.sparkinfer.device.ModelLoadException;
+import io.github.sparkinfer.device.ModelSource;
+import io.github.sparkinfer.device.SessionSettings;
+import io.github.sparkinfer.partitioning.StageResourceProfiles;
+import io.github.sparkinfer.partitioning.StageResources;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.OptionalInt;
+import java.util.stream.Collectors;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.sql.classic.SparkSession;
+import org.apache.spark.sql.internal.SQLConf;
+import scala.jdk.javaapi.CollectionConverters;
+
+/**
+ * Models registered in a session, read from its SQL configuration: {@code
+ * spark.sparkinfer.model.<name>.path} and friends. Internal: users register through SET or
+ * SparkInference.register.
+ */
+public final class ModelRegistry {
+  private ModelRegistry() {}
+
+  /** Names of the models registered in the current session, sorted. */
+  public static List<String> registeredModels() {
+    Map<String, String> all = CollectionConverters.asJava(SQLConf.get().getAllConfs());
+    List<String> names = new ArrayList<>();
+    for (String key : all.keySet()) {
+      if (key.startsWith(MODEL_PREFIX) && key.endsWith(MODEL_PATH_SUFFIX)) {
+        names.add(key.substring(MODEL_PREFIX.length(), key.length() - MODEL_PATH_SUFFIX.length()));
+      }
+    }
+    Collections.sort(names);
+    return names;
+  }
+
+  /**
+   * Resolves a registered model: settings by precedence (argument > per-model key > session key >
+   * default), and its signature, read by loading the model once in this JVM's cache.
+   */
+  public static ModelBinding resolve(String name, OptionalInt batchSizeArgument, List<String> outputsArgument) {
+    return resolve(name, batchSizeArgument, outputsArgument, null);
+  }
+
+  /**
+   * As {@link #resolve(String, OptionalInt, List)}, with the inference stage's resources given by
+   * the caller ({@code null}: read from the session's stage keys).
+   */
+  public static ModelBinding resolve(String name, OptionalInt batchSizeArgument, List<String> outputsArgument,
+      StageResources stageResourcesArgument) {
+    SQLConf conf = SQLConf.get();
+    String path = conf.getConfString(MODEL_PREFIX + name + MODEL_PATH_SUFFIX, null);
+    if (path == null || path.isBlank()) {
+      List<String> registered = registeredModels();
+      throw Errors.analysis(
+          "Unknown model '" + name + "': no model of that name is registered in this session"
+              + (registered.isEmpty() ? " (none are)" : "; registered models: " + registered)
+              + ". Register it with SET " + MODEL_PREFIX + name + MODEL_PATH_SUFFIX + "=<URI of the .onnx file>"
+              + " or SparkInference.register(spark, ModelSpec.builder(\"" + name + "\").path(...).build())");
+    }
+    String modelBatchSize = conf.getConfString(MODEL_PREFIX + name + MODEL_BATCH_SIZE_SUFFIX, null);
+    boolean explicitBatchSize = batchSizeArgument.isPresent() || (modelBatchSize != null && !modelBatchSize.isBlank());
+    int batchSize = batchSizeArgument.isPresent()
+        ? batchSizeArgument.getAsInt()
+        : positiveInt(conf, name, MODEL_PREFIX + name + MODEL_BATCH_SIZE_SUFFIX,
+            positiveInt(conf, name, BATCH_SIZE, BATCH_SIZE_DEFAULT));
+    int threads = nonNegativeInt(conf, name, MODEL_PREFIX + name + MODEL_INTRA_OP_THREADS_SUFFIX,
+        nonNegativeInt(conf, name, INTRA_OP_THREADS, INTRA_OP_THREADS_DEFAULT));
+    List<String> outputs = outputsArgument;
+    if (outputs.isEmpty()) {
+      String configured = conf.getConfString(MODEL_PREFIX + name + MODEL_OUTPUTS_SUFFIX, "");
+      outputs = Arrays.stream(configured.split(","))
+          .map(String::trim)
+          .filter(output -> !output.isEmpty())
+          .collect(Collectors.toList());
+    }
+    ModelSource source = ModelSource.of(name, path.trim());
+    LoadedModel model;
+    try {
+      model = ModelCache.shared().acquire(source, driverSettings(threads), driverHadoopConfiguration());
+    } catch (ModelLoadException e) {
+      throw Errors.analysis(e.getMessage(), e);
+    }
+    String precision = CompressedModels.parse(name, MODEL_PREFIX + name + MODEL_PRECISION_SUFFIX,
+        conf.getConfString(MODEL_PREFIX + name + MODEL_PRECISION_SUFFIX, "fp32"));
+    String tokenizerKey = conf.getConfString(MODEL_PREFIX + name + MODEL_TOKENIZER_SUFFIX, null);
+    boolean textModel = tokenizerKey != null && !tokenizerKey.isBlank();
+    boolean dynamicallyQuantized = precision.equals("int8") || precision.equals("auto") || isDynamicallyQuantized(source);
+    if (textModel && !explicitBatchSize && dynamicallyQuantized) {
+      // One scale per batch: a text's vector would depend on its batch mates. Exact unless asked otherwise.
+      batchSize = 1;
+    }
+    ModelBinding binding;
+    try {
+      binding = new ModelBinding(name, source, model.signature(), batchSize, threads, outputs);
+    } catch (ModelBindingException e) {
+      throw Errors.analysis(e.getMessage(), e);
+    }
+    binding = binding.withDeviceSettings(deviceSettings()).withPrecision(precision, CompressedModels.int8Scheme(name, conf))
+        .withStageResources(stageResources(name, stageResourcesArgument));
+    String tokenizer = conf.getConfString(MODEL_PREFIX + name + MODEL_TOKENIZER_SUFFIX, null);
+    return tokenizer == null || tokenizer.isBlank() ? binding : binding.withText(textSettings(conf, binding, tokenizer.trim()));
+  }
+
+  /**
+   * The resources the model's inference stage asks for, checked against the application's
+   * executors now, so that a request Spark would reject or never schedule fails the query at
+   * analysis instead of leaving a job waiting.
+   */
+  private static StageResources stageResources(String name, StageResources argument) {
+    StageResources resources;
+    try {
+      resources = argument != null ? argument
+          : StageResources.fromConfiguration(CollectionConverters.asJava(SQLConf.get().getAllConfs()), name);
+      StageResourceProfiles.check(SparkSession.active().sparkContext().getConf(), resources, name);
+    } catch (IllegalArgumentException e) {
+      throw Errors.analysis(e.getMessage(), e);
+    }
+    return resources;
+  }
+
+  private static final List<String> DEVICE_PREFIXES = List.of(
+      "spark.sparkinfer.device", "spark.sparkinfer.cuda.", "spark.sparkinfer.tensorrt.", "spark.sparkinfer.cann.");
+
+  /** The session's device keys: shipped in the plan, so a SET in a notebook reaches the executors. */
+  private static java.util.Map<String, String> deviceSettings() {
+    java.util.Map<String, String> settings = new java.util.TreeMap<>();
+    CollectionConverters.asJava(SQLConf.get().getAllConfs()).forEach((key, value) -> {
+      if (DEVICE_PREFIXES.stream().anyMatch(key::startsWith)) {
+        settings.put(key, value);
+      }
+    });
+    return settings;
+  }
+
+  private static TextSettings textSettings(SQLConf conf, ModelBinding binding, String tokenizerUri) {
+    String name = binding.modelName();
+    String prefix = MODEL_PREFIX + name;
+    for (io.github.sparkinfer.device.TensorSpec input : binding.signature().inputs()) {
+      boolean known = input.name().equals(TextSettings.INPUT_IDS)
+          || input.name().equals(TextSettings.ATTENTION_MASK)
+          || input.name().equals(TextSettings.TOKEN_TYPE_IDS);
+      boolean integral = input.elementType() == io.github.sparkinfer.device.TensorElementType.INT64
+          || input.elementType() == io.github.sparkinfer.device.TensorElementType.INT32;
+      if (!known || !integral || input.rank() != 2) {
+        throw Errors.analysis(
+            "Model '" + name + "' has a tokenizer (" + prefix + MODEL_TOKENIZER_SUFFIX + ") but its input '"
+                + input.name() + "' (" + input.onnxTypeName().toLowerCase() + input.shapeString() + ") is not"
+                + " one a tokenizer fills: text models take input_ids and optionally attention_mask and"
+                + " token_type_ids, integer tensors of shape [batch, tokens]. Remove the tokenizer key to"
+                + " call it with predict() on numeric columns");
+      }
+    }
+    if (binding.signature().inputs().stream().noneMatch(input -> input.name().equals(TextSettings.INPUT_IDS))) {
+      throw Errors.analysis("Model '" + name + "' has a tokenizer but no input_ids input: its inputs are "
+          + binding.describeInputs());
+    }
+    ModelSource tokenizer = ModelSource.ofFile(name, tokenizerUri, prefix + MODEL_TOKENIZER_SUFFIX);
+    java.nio.file.Path localTokenizer;
+    try {
+      localTokenizer = ModelCache.shared().localFile(tokenizer, driverHadoopConfiguration());
+    } catch (ModelLoadException e) {
+      throw Errors.analysis(e.getMessage().replace("Cannot load model", "Cannot load the tokenizer of model"), e);
+    }
+    int maxLength = positiveInt(conf, name, prefix + MODEL_MAX_LENGTH_SUFFIX,
+        defaultMaxLength(binding, localTokenizer));
+    TextSettings.Pooling pooling = TextSettings.Pooling.parse(name, prefix + MODEL_POOLING_SUFFIX,
+        conf.getConfString(prefix + MODEL_POOLING_SUFFIX, "mean"));
+    String normalizeText = conf.getConfString(prefix + MODEL_NORMALIZE_SUFFIX, "true").trim();
+    if (!normalizeText.equalsIgnoreCase("true") && !normalizeText.equalsIgnoreCase("false")) {
+      throw Errors.analysis("Invalid value '" + normalizeText + "' for " + prefix + MODEL_NORMALIZE_SUFFIX
+          + " (model '" + name + "'): use true or false");
+    }
+    // 0: unset, chosen on the executor by the device the model runs on.
+    long tokenBudget = optionalPositiveInt(conf, name, prefix + MODEL_TOKEN_BUDGET_SUFFIX);
+    if (tokenBudget == 0) {
+      tokenBudget = optionalPositiveInt(conf, name, TOKEN_BUDGET);
+    }
+    int windowRows = positiveInt(conf, name, SORT_WINDOW_ROWS, SORT_WINDOW_ROWS_DEFAULT);
+    String output = conf.getConfString(prefix + MODEL_EMBEDDING_OUTPUT_SUFFIX, "").trim();
+    if (output.isEmpty()) {
+      output = TextSettings.defaultEmbeddingOutput(binding);
+    } else {
+      String chosen = output;
+      if (binding.signature().outputs().stream().noneMatch(spec -> spec.name().equals(chosen))) {
+        throw Errors.analysis("Model '" + name + "' has no output '" + output + "' (" + prefix
+            + MODEL_EMBEDDING_OUTPUT_SUFFIX + "): its outputs are " + binding.signature().outputs());
+      }
+    }
+    return new TextSettings(tokenizer, maxLength, pooling, Boolean.parseBoolean(normalizeText), tokenBudget,
+        windowRows, output);
+  }
+
+  private static final java.util.concurrent.ConcurrentMap<java.nio.file.Path, Boolean> DYNAMICALLY_QUANTIZED =
+      new java.util.concurrent.ConcurrentHashMap<>();
+
+  /**
+   * Whether the model quantizes activations at run time (DynamicQuantizeLinear, as ONNX Runtime's
+   * dynamic int8 quantizer makes): it picks one scale for the whole batch tensor, so a row's result
+   * depends on the other rows of its batch. Read once per file version, node types only (the
+   * weights are skipped, so a large model costs the driver no heap).
+   */
+  static boolean isDynamicallyQuantized(ModelSource source) {
+    java.nio.file.Path local = ModelCache.shared().localFile(source, driverHadoopConfiguration());
+    return DYNAMICALLY_QUANTIZED.computeIfAbsent(local, file -> {
+      try {
+        return io.github.sparkinfer.compression.OnnxModel.operatorTypes(file).contains("DynamicQuantizeLinear");
+      } catch (java.io.IOException | RuntimeException e) {
+        throw Errors.analysis("Cannot read the graph of model '" + source.name() + "' (" + source.uri() + "): "
+            + e.getMessage(), e);
+      }
+    });
+  }
+
+  /** The tokenizer.json's own truncation length, else the model's fixed sequence length, else 512. */
+  private static int defaultMaxLength(ModelBinding binding, java.nio.file.Path tokenizer) {
+    try {
+      com.fasterxml.jackson.databind.JsonNode truncation =
+          new com.fasterxml.jackson.databind.ObjectMapper().readTree(tokenizer.toFile()).path("truncation");
+      if (truncation.path("max_length").canConvertToInt() && truncation.path("max_length").asInt() > 0) {
+        return truncation.path("max_length").asInt();
+      }
+    } catch (java.io.IOException e) {
+      throw Errors.analysis("Cannot read the tokenizer of model '" + binding.modelName() + "' ("
+          + tokenizer + ") as JSON: " + e.getMessage() + ". Register a Hugging Face tokenizer.json", e);
+    }
+    for (io.github.sparkinfer.device.TensorSpec input : binding.signature().inputs()) {
+      if (input.name().equals(TextSettings.INPUT_IDS) && input.dimension(1) > 0) {
+        return (int) input.dimension(1);
+      }
+    }
+    return 512;
+  }
+
+  /**
+   * The driver reads signatures with the settings a one-core task would use, so in local mode the
+   * executor's tasks find the same session in the cache instead of loading the model again.
+   */
+  private static SessionSettings driverSettings(int threads) {
+    return SessionSettings.builder().intraOpThreads(threads > 0 ? threads : 1).build();
+  }
+
+  private static Configuration driverHadoopConfiguration() {
+    return SparkSession.active().sessionState().newHadoopConf();
+  }
+
+  private static int positiveInt(SQLConf conf, String model, String key, int fallback) {
+    int value = parseInt(conf, model, key, fallback);
+    if (value < 1) {
+      throw Errors.analysis(
+          "Invalid value " + value + " for " + key + " (model '" + model + "'): must be at least 1");
+    }
+    return value;
+  }
+
+  /** The key's value, at least 1, or 0 when it is not set. */
+  private static int optionalPositiveInt(SQLConf conf, String model, String key) {
+    String text = conf.getConfString(key, null);
+    return text == null || text.isBlank() ? 0 : positiveInt(conf, model, key, 1);
+  }
+
+  private static int nonNegativeInt(SQLConf conf, String model, String key, int fallback) {
+    int value = parseInt(conf, model, key, fallback);
+    if (value < 0) {
+      throw Errors.analysis(
+          "Invalid value " + value + " for " + key + " (model '" + model + "'): must be 0 (follow"
+              + " spark.task.cpus) or more");
+    }
+    return value;
+  }
+
+  private static int parseInt(SQLConf conf, String model, String key, int fallback) {
+    String text = conf.getConfString(key, null);
+    if (text == null || text.isBlank()) {
+      return fallback;
+    }
+    try {
+      return Integer.parseInt(text.trim());
+    } catch (NumberFormatException e) {
+      throw Errors.analysis(
+          "Invalid value '" + text + "' for " + key + " (model '" + model + "'): not a whole number");
+    }
+  }
+}

@@ -1,0 +1,419 @@
+package io.github.sparkinfer.spark.text;
+
+import io.github.sparkinfer.spark.PredictionException;
+import io.github.sparkinfer.spark.batch.DirectBuffers;
+import io.github.sparkinfer.spark.batch.HeldRows;
+import io.github.sparkinfer.spark.batch.ModelCall;
+import io.github.sparkinfer.spark.batch.PredictionMetrics;
+import io.github.sparkinfer.spark.registry.ModelBinding;
+import io.github.sparkinfer.spark.registry.TextSettings;
+
+import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import ai.onnxruntime.OnnxJavaType;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import ai.onnxruntime.TensorInfo;
+import io.github.sparkinfer.device.ModelRun;
+import io.github.sparkinfer.device.OrtEnvironments;
+import io.github.sparkinfer.device.TensorElementType;
+import io.github.sparkinfer.device.TensorSpec;
+import io.github.sparkinfer.partitioning.LengthBatchPlanner;
+import io.github.sparkinfer.spark.InferenceProperties;
+import java.nio.ByteBuffer;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.NoSuchElementException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.apache.spark.TaskContext;
+import org.apache.spark.sql.catalyst.InternalRow;
+import org.apache.spark.sql.catalyst.expressions.JoinedRow;
+import org.apache.spark.sql.catalyst.expressions.SpecificInternalRow;
+import org.apache.spark.sql.catalyst.expressions.UnsafeArrayData;
+import org.apache.spark.sql.catalyst.expressions.UnsafeProjection;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+import org.apache.spark.unsafe.Platform;
+
+/**
+ * embed() over one partition. Rows come in windows of {@code sortWindowRows}: while the model runs
+ * on one window, the next is already read and being tokenized on a helper thread (one window of
+ * prefetch). Within a window, rows are batched by token length under the token budget so padding
+ * stays small; token states are pooled (mean over the attention mask, or the first token) and
+ * normalized; rows leave in the order they came, each with its own vector.
+ */
+public final class TextEmbeddingRunner implements Iterator<InternalRow> {
+  private final ModelBinding binding;
+  private final TextSettings text;
+  private final Iterator<InternalRow> input;
+  private final int textOrdinal;
+  private final UnsafeProjection argumentProjection;
+  private final UnsafeProjection holdProjection;
+  private final UnsafeProjection outputProjection;
+  private final PredictionMetrics metrics;
+  private LengthBatchPlanner planner;
+  private final ExecutorService tokenizerThread;
+  private final TensorSpec embeddingOutput;
+  private final List<TensorSpec> modelInputs;
+  private final Window[] windows;
+  private final JoinedRow joined = new JoinedRow();
+  private final SpecificInternalRow resultRow =
+      new SpecificInternalRow(new StructType().add("embedding", DataTypes.createArrayType(DataTypes.FloatType, false)));
+  private final UnsafeArrayData vector = new UnsafeArrayData();
+  private byte[] vectorBytes = new byte[0];
+  private HuggingFaceTokenizer tokenizer;
+  private io.github.sparkinfer.device.LoadedModel loaded;
+  private Window current;
+  private Window next;
+  private int cursor;
+  private ByteBuffer idsBuffer = DirectBuffers.allocate(8);
+  private ByteBuffer maskBuffer = DirectBuffers.allocate(8);
+  private ByteBuffer typesBuffer = DirectBuffers.allocate(8);
+  private ByteBuffer outputBuffer = DirectBuffers.allocate(8);
+  private long tokenCount;
+  private long paddedCount;
+
+  /** One window of rows, with its texts and, once run, its vectors in row order. */
+  private static final class Window {
+    final InternalRow[] rows;
+    final String[] texts;
+    int count;
+    Future<long[][]> tokens;
+    float[] vectors = new float[0];
+    int dimension;
+    boolean[] isNull;
+
+    Window(int capacity) {
+      rows = new InternalRow[capacity];
+      texts = new String[capacity];
+      isNull = new boolean[capacity];
+    }
+  }
+
+  public TextEmbeddingRunner(
+      ModelBinding binding,
+      int textOrdinal,
+      UnsafeProjection argumentProjection,
+      UnsafeProjection holdProjection,
+      UnsafeProjection outputProjection,
+      PredictionMetrics metrics,
+      Iterator<InternalRow> input) {
+    this.binding = binding;
+    this.text = binding.text();
+    this.input = input;
+    this.textOrdinal = textOrdinal;
+    this.argumentProjection = argumentProjection;
+    this.holdProjection = holdProjection;
+    this.outputProjection = outputProjection;
+    this.metrics = metrics;
+    this.embeddingOutput = binding.signature().outputs().stream()
+        .filter(output -> output.name().equals(text.embeddingOutput())).findFirst().orElseThrow();
+    this.modelInputs = binding.signature().inputs();
+    this.windows = new Window[] {new Window(text.windowRows()), new Window(text.windowRows())};
+    this.tokenizerThread = Executors.newSingleThreadExecutor(runnable -> {
+      Thread thread = new Thread(runnable, "sparkinfer-tokenizer-" + binding.modelName());
+      thread.setDaemon(true);
+      return thread;
+    });
+    TaskContext task = TaskContext.get();
+    if (task != null) {
+      // A task that ends early (LIMIT, failure, kill) must not leave the thread behind.
+      task.addTaskCompletionListener(
+          (org.apache.spark.util.TaskCompletionListener) context -> tokenizerThread.shutdownNow());
+    }
+  }
+
+  @Override
+  public boolean hasNext() {
+    if (current != null && cursor < current.count) {
+      return true;
+    }
+    if (next == null) {
+      next = read(windows[0]);
+    }
+    current = next;
+    if (current.count == 0) {
+      tokenizerThread.shutdown();
+      return false;
+    }
+    // Read and start tokenizing the next window before running this one: the overlap.
+    next = read(current == windows[0] ? windows[1] : windows[0]);
+    embed(current);
+    cursor = 0;
+    return true;
+  }
+
+  @Override
+  public InternalRow next() {
+    if (!hasNext()) {
+      throw new NoSuchElementException();
+    }
+    int row = cursor++;
+    if (current.isNull[row]) {
+      resultRow.setNullAt(0);
+    } else {
+      resultRow.update(0, vector(current, row));
+    }
+    return outputProjection.apply(joined.apply(current.rows[row], resultRow));
+  }
+
+  private Window read(Window window) {
+    window.count = 0;
+    while (window.count < window.rows.length && input.hasNext()) {
+      InternalRow row = input.next();
+      InternalRow arguments = argumentProjection == null ? row : argumentProjection.apply(row);
+      int slot = window.count++;
+      boolean isNull = arguments.isNullAt(textOrdinal);
+      window.isNull[slot] = isNull;
+      window.texts[slot] = isNull ? null : arguments.getUTF8String(textOrdinal).toString();
+      window.rows[slot] = HeldRows.hold(holdProjection == null ? row : holdProjection.apply(row), window.rows[slot]);
+    }
+    int count = window.count;
+    window.tokens = count == 0 ? null : tokenizerThread.submit(() -> tokenize(window.texts, count));
+    metrics.outputRows.add(count);
+    return window;
+  }
+
+  private long[][] tokenize(String[] texts, int count) {
+    long start = System.nanoTime();
+    HuggingFaceTokenizer words = tokenizer();
+    long[][] ids = new long[count][];
+    for (int i = 0; i < count; i++) {
+      if (texts[i] != null) {
+        ids[i] = words.encode(texts[i]).getIds();
+      }
+    }
+    metrics.tokenizeTime.add(System.nanoTime() - start);
+    return ids;
+  }
+
+  private HuggingFaceTokenizer tokenizer() {
+    if (tokenizer == null) {
+      tokenizer = TokenizerCache.get(binding.modelName(), text, ModelCall.hadoopConfiguration());
+    }
+    return tokenizer;
+  }
+
+  private void embed(Window window) {
+    long[][] ids;
+    try {
+      ids = window.tokens.get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new PredictionException("Interrupted while tokenizing for model '" + binding.modelName() + "'", e);
+    } catch (ExecutionException e) {
+      Throwable cause = e.getCause();
+      if (cause instanceof RuntimeException) {
+        throw (RuntimeException) cause;
+      }
+      throw new PredictionException("Tokenizing for model '" + binding.modelName() + "' failed: " + cause, cause);
+    }
+    int[] present = new int[window.count];
+    int[] lengths = new int[window.count];
+    int rows = 0;
+    for (int i = 0; i < window.count; i++) {
+      if (ids[i] != null) {
+        present[rows] = i;
+        lengths[rows] = ids[i].length;
+        rows++;
+      } else {
+        metrics.nullRows.add(1);
+      }
+    }
+    for (int[] batch : planner().plan(lengths, rows)) {
+      for (int i = 0; i < batch.length; i++) {
+        batch[i] = present[batch[i]];
+      }
+      run(window, ids, batch);
+    }
+    if (paddedCount > 0) {
+      metrics.paddingPercent.set(Math.round(100.0 * (paddedCount - tokenCount) / paddedCount));
+    }
+  }
+
+  /** Runs one batch of window rows (longest first) and stores their pooled vectors. */
+  private void run(Window window, long[][] ids, int[] batch) {
+    int rows = batch.length;
+    int length = ids[batch[0]].length;
+    long cells = (long) rows * length;
+    idsBuffer = ensure(idsBuffer, cells * 8);
+    maskBuffer = ensure(maskBuffer, cells * 8);
+    typesBuffer = ensure(typesBuffer, cells * 8);
+    long idsAddress = DirectBuffers.address(idsBuffer);
+    long maskAddress = DirectBuffers.address(maskBuffer);
+    Platform.setMemory(idsAddress, (byte) 0, cells * 8);
+    Platform.setMemory(maskAddress, (byte) 0, cells * 8);
+    Platform.setMemory(DirectBuffers.address(typesBuffer), (byte) 0, cells * 8);
+    long realTokens = 0;
+    for (int r = 0; r < rows; r++) {
+      long[] tokens = ids[batch[r]];
+      Platform.copyMemory(tokens, Platform.LONG_ARRAY_OFFSET, null, idsAddress + (long) r * length * 8, tokens.length * 8L);
+      for (int t = 0; t < tokens.length; t++) {
+        Platform.putLong(null, maskAddress + ((long) r * length + t) * 8, 1L);
+      }
+      realTokens += tokens.length;
+    }
+    OrtEnvironment environment = OrtEnvironments.get();
+    io.github.sparkinfer.device.LoadedModel model = model();
+    Map<String, OnnxTensor> inputs = new LinkedHashMap<>();
+    OnnxTensor pinned = null;
+    long[] shape = {rows, length};
+    try {
+      for (TensorSpec spec : modelInputs) {
+        ByteBuffer source = spec.name().equals(TextSettings.INPUT_IDS) ? idsBuffer
+            : spec.name().equals(TextSettings.ATTENTION_MASK) ? maskBuffer : typesBuffer;
+        inputs.put(spec.name(), tensor(environment, source, spec.elementType(), shape, cells));
+      }
+      long[] outputShape = outputShape(rows, length);
+      long start = System.nanoTime();
+      if (outputShape != null) {
+        long outputCells = outputShape.length == 3 ? cells * outputShape[2] : rows * outputShape[1];
+        outputBuffer = ensure(outputBuffer, outputCells * 4);
+        pinned = OnnxTensor.createTensor(environment, DirectBuffers.prefix(outputBuffer, outputCells * 4), outputShape,
+            OnnxJavaType.FLOAT);
+        try (ModelRun ignored =
+            ModelCall.run(model, inputs, java.util.Set.of(), Map.of(embeddingOutput.name(), pinned))) {
+          // The output is in outputBuffer.
+        }
+      } else {
+        try (ModelRun result =
+            ModelCall.run(model, inputs, java.util.Set.of(embeddingOutput.name()), Map.of())) {
+          OnnxTensor tensor = (OnnxTensor) result.result().get(0);
+          outputShape = ((TensorInfo) tensor.getInfo()).getShape();
+          ByteBuffer data = tensor.getByteBuffer();
+          outputBuffer = ensure(outputBuffer, data.remaining());
+          DirectBuffers.prefix(outputBuffer, data.remaining()).put(data);
+        }
+      }
+      metrics.modelTime.add(System.nanoTime() - start);
+      pool(window, ids, batch, length, outputShape);
+    } catch (OrtException e) {
+      throw new PredictionException(
+          "Model '" + binding.modelName() + "' failed on a batch of " + rows + " texts of up to " + length
+              + " tokens: " + e.getMessage() + ". Its inputs are " + binding.describeInputs(), e);
+    } finally {
+      inputs.values().forEach(OnnxTensor::close);
+      if (pinned != null) {
+        pinned.close();
+      }
+    }
+    metrics.batches.add(1);
+    metrics.modelRows.add(rows);
+    metrics.tokens.add(realTokens);
+    metrics.paddingTokens.add(cells - realTokens);
+    tokenCount += realTokens;
+    paddedCount += cells;
+  }
+
+  /** The output's shape when it is known before the run (dimension fixed), else null. */
+  private long[] outputShape(int rows, int length) {
+    if (embeddingOutput.rank() == 3 && embeddingOutput.dimension(2) > 0) {
+      return new long[] {rows, length, embeddingOutput.dimension(2)};
+    }
+    if (embeddingOutput.rank() == 2 && embeddingOutput.dimension(1) > 0) {
+      return new long[] {rows, embeddingOutput.dimension(1)};
+    }
+    return null;
+  }
+
+  private void pool(Window window, long[][] ids, int[] batch, int length, long[] shape) {
+    int dimension = (int) shape[shape.length - 1];
+    if (window.dimension != dimension || window.vectors.length < window.rows.length * dimension) {
+      window.vectors = new float[window.rows.length * dimension];
+      window.dimension = dimension;
+    }
+    long address = DirectBuffers.address(outputBuffer);
+    float[] sum = new float[dimension];
+    for (int r = 0; r < batch.length; r++) {
+      java.util.Arrays.fill(sum, 0f);
+      int tokens = ids[batch[r]].length;
+      if (shape.length == 2) {
+        addRow(address + (long) r * dimension * 4, dimension, sum);
+      } else if (text.pooling() == TextSettings.Pooling.CLS) {
+        addRow(address + (long) r * length * dimension * 4, dimension, sum);
+      } else {
+        for (int t = 0; t < tokens; t++) {
+          addRow(address + ((long) r * length + t) * dimension * 4, dimension, sum);
+        }
+        for (int k = 0; k < dimension; k++) {
+          sum[k] /= tokens;
+        }
+      }
+      if (text.normalize()) {
+        double norm = 0;
+        for (float value : sum) {
+          norm += (double) value * value;
+        }
+        float scale = norm > 0 ? (float) (1.0 / Math.sqrt(norm)) : 0f;
+        for (int k = 0; k < dimension; k++) {
+          sum[k] *= scale;
+        }
+      }
+      System.arraycopy(sum, 0, window.vectors, batch[r] * dimension, dimension);
+    }
+  }
+
+  private static void addRow(long address, int dimension, float[] sum) {
+    for (int k = 0; k < dimension; k++) {
+      sum[k] += Platform.getFloat(null, address + 4L * k);
+    }
+  }
+
+  /** One row's vector as an UnsafeArrayData over a reused byte array. */
+  private UnsafeArrayData vector(Window window, int row) {
+    int dimension = window.dimension;
+    int header = UnsafeArrayData.calculateHeaderPortionInBytes(dimension);
+    int size = header + ((dimension * 4 + 7) & ~7);
+    if (vectorBytes.length < size) {
+      vectorBytes = new byte[size];
+    }
+    java.util.Arrays.fill(vectorBytes, 0, size, (byte) 0);
+    Platform.putLong(vectorBytes, Platform.BYTE_ARRAY_OFFSET, dimension);
+    Platform.copyMemory(window.vectors, Platform.FLOAT_ARRAY_OFFSET + 4L * row * dimension, vectorBytes,
+        Platform.BYTE_ARRAY_OFFSET + header, 4L * dimension);
+    vector.pointTo(vectorBytes, Platform.BYTE_ARRAY_OFFSET, size);
+    return vector;
+  }
+
+  /** Batches under the model's token budget: its setting, else the default for the device it runs on. */
+  private LengthBatchPlanner planner() {
+    if (planner == null) {
+      long budget = text.tokenBudget() > 0 ? text.tokenBudget()
+          : model().device().isAccelerator() ? InferenceProperties.TOKEN_BUDGET_ACCELERATOR_DEFAULT
+          : InferenceProperties.TOKEN_BUDGET_CPU_DEFAULT;
+      planner = LengthBatchPlanner.builder().maxRows(binding.batchSize()).tokenBudget(budget).build();
+    }
+    return planner;
+  }
+
+  private io.github.sparkinfer.device.LoadedModel model() {
+    if (loaded == null) {
+      loaded = ModelCall.acquire(binding, metrics);
+    }
+    return loaded;
+  }
+
+  private static OnnxTensor tensor(
+      OrtEnvironment environment, ByteBuffer longs, TensorElementType type, long[] shape, long cells)
+      throws OrtException {
+    if (type == TensorElementType.INT64) {
+      return OnnxTensor.createTensor(environment, DirectBuffers.prefix(longs, cells * 8), shape, OnnxJavaType.INT64);
+    }
+    // int32 token inputs: narrow in place into the buffer's first half.
+    long address = DirectBuffers.address(longs);
+    for (long i = 0; i < cells; i++) {
+      Platform.putInt(null, address + 4 * i, (int) Platform.getLong(null, address + 8 * i));
+    }
+    return OnnxTensor.createTensor(environment, DirectBuffers.prefix(longs, cells * 4), shape, OnnxJavaType.INT32);
+  }
+
+  private static ByteBuffer ensure(ByteBuffer buffer, long bytes) {
+    return buffer.capacity() >= bytes ? buffer : DirectBuffers.allocate(bytes);
+  }
+}

@@ -1,0 +1,50 @@
+package io.github.sparkinfer.spark.sql
+
+import io.github.sparkinfer.spark.plan.BatchPredictStrategy
+import io.github.sparkinfer.spark.plan.ExtractPredictions
+import io.github.sparkinfer.spark.plan.ReadColumnarInput
+
+import org.apache.spark.sql.SparkSessionExtensions
+import org.apache.spark.sql.classic.SparkSession
+
+/** Puts sparkinfer's functions, optimizer rule and planner strategy into a session. */
+object SessionInstaller {
+
+  def inject(extensions: SparkSessionExtensions): Unit = {
+    extensions.injectFunction(SqlFunctions.predictDescriptor)
+    extensions.injectFunction(SqlFunctions.embedDescriptor)
+    extensions.injectFunction(SqlFunctions.tokenizeDescriptor)
+    extensions.injectFunction(SqlFunctions.compareOutputsDescriptor)
+    extensions.injectTableFunction(SqlFunctions.modelInfoDescriptor)
+    // After operator optimization, so pushed-down filters cut the rows the model sees.
+    extensions.injectPreCBORule(_ => ExtractPredictions)
+    extensions.injectPlannerStrategy(_ => BatchPredictStrategy)
+    extensions.injectColumnar(_ => ReadColumnarInput)
+  }
+
+  /** For a session that is already running (notebooks): same functions, same rule, same strategy. */
+  def install(session: SparkSession): Unit = synchronized {
+    val state = session.sessionState
+    val (predictId, predictInfo, predictBuilder) = SqlFunctions.predictDescriptor
+    state.functionRegistry.registerFunction(predictId, predictInfo, predictBuilder)
+    val (embedId, embedInfo, embedBuilder) = SqlFunctions.embedDescriptor
+    state.functionRegistry.registerFunction(embedId, embedInfo, embedBuilder)
+    val (tokenizeId, tokenizeInfo, tokenizeBuilder) = SqlFunctions.tokenizeDescriptor
+    state.functionRegistry.registerFunction(tokenizeId, tokenizeInfo, tokenizeBuilder)
+    val (compareId, compareInfo, compareBuilder) = SqlFunctions.compareOutputsDescriptor
+    state.functionRegistry.registerFunction(compareId, compareInfo, compareBuilder)
+    val (infoId, infoInfo, infoBuilder) = SqlFunctions.modelInfoDescriptor
+    state.tableFunctionRegistry.registerFunction(infoId, infoInfo, infoBuilder)
+    val experimental = session.experimental
+    if (!experimental.extraOptimizations.contains(ExtractPredictions)) {
+      experimental.extraOptimizations = experimental.extraOptimizations :+ ExtractPredictions
+    }
+    if (!experimental.extraStrategies.contains(BatchPredictStrategy)) {
+      experimental.extraStrategies = experimental.extraStrategies :+ BatchPredictStrategy
+    }
+  }
+
+  def isInstalled(session: SparkSession): Boolean =
+    session.sessionState.functionRegistry.functionExists(
+      org.apache.spark.sql.catalyst.FunctionIdentifier(SqlFunctions.PredictName))
+}

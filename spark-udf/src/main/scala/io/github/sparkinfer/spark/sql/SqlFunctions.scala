@@ -1,0 +1,167 @@
+package io.github.sparkinfer.spark.sql
+
+import io.github.sparkinfer.spark.registry.Errors
+import io.github.sparkinfer.spark.registry.InputDescriptions
+import io.github.sparkinfer.spark.registry.ModelBinding
+import io.github.sparkinfer.spark.registry.ModelRegistry
+
+import java.util.OptionalInt
+
+import scala.jdk.CollectionConverters._
+
+import org.apache.spark.sql.catalyst.FunctionIdentifier
+import org.apache.spark.sql.catalyst.expressions.{AttributeReference, Expression, ExpressionInfo, Literal}
+import org.apache.spark.sql.catalyst.plans.logical.{LocalRelation, LogicalPlan}
+import org.apache.spark.sql.catalyst.InternalRow
+import org.apache.spark.sql.types.{IntegerType, StringType}
+import org.apache.spark.unsafe.types.UTF8String
+
+/** The SQL functions sparkinfer adds: predict() and the table function model_info(). */
+object SqlFunctions {
+
+  val PredictName = "predict"
+  val EmbedName = "embed"
+  val ModelInfoName = "model_info"
+
+  val predictInfo = new ExpressionInfo(
+    classOf[PredictExpression].getName, null, PredictName,
+    "_FUNC_(model, input1[, input2, ...]) - Runs the registered ONNX model `model` (a string" +
+      " literal) over each row, in batches. Inputs map to the model's inputs by position, or by" +
+      " field name when the only input is a struct. Returns the model's output column type, or a" +
+      " struct of all outputs when the model has several. A null input gives a null result.",
+    """
+    Arguments:
+      * model - name of a model registered with SET spark.sparkinfer.model.<name>.path=<URI>
+      * input - numeric scalars (tensor [batch] or [batch, 1]), numeric arrays or ML vectors
+          (tensor [batch, n], or reshaped to the input's fixed shape), or one struct whose field
+          names are the model's input names
+
+    Examples:
+      > SET spark.sparkinfer.model.mlp.path=hdfs://nn/models/mlp.onnx;
+      > SELECT id, _FUNC_('mlp', features) AS scores FROM t;
+      > SELECT * FROM model_info('mlp');
+  """)
+
+  val modelInfoInfo = new ExpressionInfo(
+    "io.github.sparkinfer.spark.sql.SqlFunctions", null, ModelInfoName,
+    "_FUNC_(model) - One row per input and output of the registered model: kind ('input' or" +
+      " 'output'), position, name, element type, shape (-1 or a symbolic name is dynamic) and the" +
+      " Spark type predict() accepts or returns.",
+    "")
+
+  val embedInfo = new ExpressionInfo(
+    classOf[EmbedExpression].getName, null, EmbedName,
+    "_FUNC_(model, text) - The embedding of each text, from the registered text model `model` (a" +
+      " string literal; registered with a tokenizer). Texts are tokenized on the executors," +
+      " truncated to the model's maximum length, batched by token length, pooled (mean or cls)" +
+      " and normalized. Returns array<float>; a null text gives null.",
+    """
+    Examples:
+      > SET spark.sparkinfer.model.minilm.path=hdfs://nn/models/all-minilm-l6-v2.onnx;
+      > SET spark.sparkinfer.model.minilm.tokenizer=hdfs://nn/models/tokenizer.json;
+      > SELECT id, _FUNC_('minilm', body) AS embedding FROM docs;
+  """)
+
+  def embedDescriptor: (FunctionIdentifier, ExpressionInfo, Seq[Expression] => Expression) =
+    (FunctionIdentifier(EmbedName), embedInfo, buildEmbed)
+
+  def buildEmbed(arguments: Seq[Expression]): Expression = {
+    val name = modelName(EmbedName, arguments)
+    EmbedExpression(ModelRegistry.resolve(name, OptionalInt.empty(), java.util.List.of()), arguments.tail)
+  }
+
+  val compareOutputsInfo = new ExpressionInfo(
+    classOf[CompareOutputsExpression].getName, null, "compare_outputs",
+    "_FUNC_(a, b) - How close two outputs of one row are (for example predict('m', x) and" +
+      " predict('m_int8', x)): struct<cosine, max_abs_error, argmax_equal> over their values." +
+      " Aggregate it (avg, min, max) to validate a compressed model on a table.",
+    "")
+
+  def compareOutputsDescriptor: (FunctionIdentifier, ExpressionInfo, Seq[Expression] => Expression) =
+    (FunctionIdentifier("compare_outputs"), compareOutputsInfo, arguments => {
+      if (arguments.size != 2) {
+        throw Errors.analysis(s"compare_outputs takes two arguments, but got ${arguments.size}")
+      }
+      CompareOutputsExpression(arguments.head, arguments(1))
+    })
+
+  def predictDescriptor: (FunctionIdentifier, ExpressionInfo, Seq[Expression] => Expression) =
+    (FunctionIdentifier(PredictName), predictInfo, buildPredict)
+
+  def modelInfoDescriptor: (FunctionIdentifier, ExpressionInfo, Seq[Expression] => LogicalPlan) =
+    (FunctionIdentifier(ModelInfoName), modelInfoInfo, buildModelInfo)
+
+  def buildPredict(arguments: Seq[Expression]): Expression = {
+    val name = modelName(PredictName, arguments)
+    val binding = ModelRegistry.resolve(name, OptionalInt.empty(), java.util.List.of())
+    PredictExpression(binding, textToInputs(binding, arguments.tail))
+  }
+
+  /** On a text model, one string argument is tokenized into the model's inputs. */
+  def textToInputs(binding: ModelBinding, inputs: Seq[Expression]): Seq[Expression] = inputs match {
+    case Seq(text) if binding.text() != null && text.resolved && text.dataType == StringType =>
+      Seq(TokenizeExpression(binding, text))
+    case other => other
+  }
+
+  val tokenizeInfo = new ExpressionInfo(
+    classOf[TokenizeExpression].getName, null, "tokenize",
+    "_FUNC_(model, text) - The registered text model's tokenizer applied to `text`: a struct of" +
+      " input_ids, attention_mask and token_type_ids (array<bigint>), truncated and padded with zeros" +
+      " to the model's maximum length.",
+    "")
+
+  def tokenizeDescriptor: (FunctionIdentifier, ExpressionInfo, Seq[Expression] => Expression) =
+    (FunctionIdentifier("tokenize"), tokenizeInfo, arguments => {
+      if (arguments.size != 2) {
+        throw Errors.analysis(s"tokenize takes two arguments, the model name and a text, but got ${arguments.size}")
+      }
+      TokenizeExpression(
+        ModelRegistry.resolve(modelName("tokenize", arguments), OptionalInt.empty(), java.util.List.of()),
+        arguments(1))
+    })
+
+  def buildModelInfo(arguments: Seq[Expression]): LogicalPlan = {
+    if (arguments.size != 1) {
+      throw Errors.analysis(s"model_info takes one argument, the model name, but got ${arguments.size}")
+    }
+    modelInfo(ModelRegistry.resolve(modelName(ModelInfoName, arguments), OptionalInt.empty(), java.util.List.of()))
+  }
+
+  def modelInfo(binding: ModelBinding): LogicalPlan = {
+    val columns = Seq(
+      AttributeReference("model", StringType, nullable = false)(),
+      AttributeReference("kind", StringType, nullable = false)(),
+      AttributeReference("position", IntegerType, nullable = false)(),
+      AttributeReference("name", StringType, nullable = false)(),
+      AttributeReference("element_type", StringType, nullable = false)(),
+      AttributeReference("shape", StringType, nullable = false)(),
+      AttributeReference("spark_type", StringType, nullable = true)())
+    val signature = binding.signature()
+    def rows(kind: String, specs: java.util.List[io.github.sparkinfer.device.TensorSpec], output: Boolean) =
+      specs.asScala.zipWithIndex.map { case (spec, position) =>
+        val sparkType =
+          if (spec.elementType() == io.github.sparkinfer.device.TensorElementType.UNSUPPORTED) null
+          else if (output) ModelBinding.outputType(spec).simpleString
+          else InputDescriptions.accepted(spec)
+        InternalRow(
+          UTF8String.fromString(binding.modelName), UTF8String.fromString(kind), position,
+          UTF8String.fromString(spec.name()), UTF8String.fromString(spec.onnxTypeName().toLowerCase),
+          UTF8String.fromString(spec.shapeString()),
+          if (sparkType == null) null else UTF8String.fromString(sparkType))
+      }
+    LocalRelation(columns,
+      (rows("input", signature.inputs(), output = false) ++
+        rows("output", signature.outputs(), output = true)).toSeq)
+  }
+
+  private def modelName(function: String, arguments: Seq[Expression]): String = arguments.headOption match {
+    case Some(literal @ Literal(value, StringType)) if value != null && literal.foldable => value.toString
+    case Some(other) if other.foldable && other.dataType == StringType && other.eval() != null =>
+      other.eval().toString
+    case _ =>
+      throw Errors.analysis(
+        s"$function() takes the model name as its first argument, a string literal such as " +
+          s"$function('minilm', ...), but got ${arguments.headOption.map(_.sql).getOrElse("no arguments")}")
+  }
+}
