@@ -320,9 +320,9 @@ public final class ExecutionProviderOptions implements Serializable {
 
   /** Reads the spark.sparkinfer.cuda/tensorrt/cann keys, naming the key in every error. */
   private static final class SettingsReader {
-    private static final String CUDA_PREFIX = "spark.sparkinfer.cuda.";
-    private static final String TENSORRT_PREFIX = "spark.sparkinfer.tensorrt.";
-    private static final String CANN_PREFIX = "spark.sparkinfer.cann.";
+    private static final String CUDA_PREFIX = SchedulingProperties.CUDA_PREFIX;
+    private static final String TENSORRT_PREFIX = SchedulingProperties.TENSORRT_PREFIX;
+    private static final String CANN_PREFIX = SchedulingProperties.CANN_PREFIX;
     private static final Set<String> KNOWN_KEYS =
         Set.of(
             SchedulingProperties.CUDA_GPU_MEMORY_LIMIT,

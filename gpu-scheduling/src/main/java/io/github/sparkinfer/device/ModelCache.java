@@ -1,28 +1,15 @@
 package io.github.sparkinfer.device;
 
-import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
-import ai.onnxruntime.OrtProviderOptions;
 import ai.onnxruntime.OrtSession;
-import ai.onnxruntime.OrtSession.SessionOptions.ExecutionMode;
-import ai.onnxruntime.OrtSession.SessionOptions.OptLevel;
-import java.io.FileNotFoundException;
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
-import java.nio.file.FileAlreadyExistsException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.time.Duration;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
@@ -32,9 +19,6 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Supplier;
 import org.apache.hadoop.conf.Configuration;
-import org.apache.hadoop.fs.FileStatus;
-import org.apache.hadoop.fs.FileSystem;
-import org.apache.hadoop.fs.UnsupportedFileSystemException;
 import org.apache.spark.SparkEnv;
 import org.apache.spark.network.util.JavaUtils;
 import org.slf4j.Logger;
@@ -71,21 +55,13 @@ import org.slf4j.LoggerFactory;
 public final class ModelCache implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ModelCache.class);
 
-  // Owned by spark-udf's InferenceProperties; this module cannot depend on spark-udf.
-  private static final String MODEL_PATH_KEY = "spark.sparkinfer.model.%s.path";
-
-  private final Path cacheDirectory;
+  private final ModelFiles files;
+  // The single-flight map: the first task to ask for a key loads it, the others wait for that load.
   private final ConcurrentMap<ModelKey, CompletableFuture<CachedModel>> models =
       new ConcurrentHashMap<>();
-  private final ConcurrentMap<String, Object> copyLocks = new ConcurrentHashMap<>();
   private final AtomicLong loads = new AtomicLong();
   private final ConcurrentMap<ModelSource, LongAdder> loadsBySource = new ConcurrentHashMap<>();
-  private final AtomicLong copies = new AtomicLong();
-  private final AtomicLong fallbacks = new AtomicLong();
-  private final ConcurrentMap<ModelSource, LongAdder> fallbacksBySource = new ConcurrentHashMap<>();
-  // Model name, URI and device of each fallback warned about: one WARN each per JVM.
-  private final Set<String> warnedFallbacks = ConcurrentHashMap.newKeySet();
-  private final AtomicLong fallbackWarnings = new AtomicLong();
+  private final DeviceFallbacks fallbacks = new DeviceFallbacks();
   private final Supplier<Set<String>> availableProviders;
   private volatile boolean closed = false;
 
@@ -99,7 +75,7 @@ public final class ModelCache implements AutoCloseable {
    * build lacks, to reach the failures of creating sessions with them.
    */
   ModelCache(Path cacheDirectory, Supplier<Set<String>> availableProviders) {
-    this.cacheDirectory = Objects.requireNonNull(cacheDirectory, "cacheDirectory");
+    this.files = new ModelFiles(cacheDirectory);
     this.availableProviders = Objects.requireNonNull(availableProviders, "availableProviders");
   }
 
@@ -130,8 +106,8 @@ public final class ModelCache implements AutoCloseable {
     Objects.requireNonNull(hadoopConfiguration, "hadoopConfiguration");
     checkOpen();
 
-    RemoteFile file = RemoteFile.find(source, hadoopConfiguration);
-    CachedModel model = get(new ModelKey(file.version, settings), source, file);
+    ModelFiles.Remote file = ModelFiles.find(source, hadoopConfiguration);
+    CachedModel model = get(new ModelKey(file.version(), settings), source, file);
     // Two model names may point at one file; each caller sees the name it asked for.
     return model.as(source);
   }
@@ -142,11 +118,11 @@ public final class ModelCache implements AutoCloseable {
    *
    * @throws ModelLoadException when the file cannot be found or copied
    */
-  public java.nio.file.Path localFile(ModelSource source, Configuration hadoopConfiguration) {
+  public Path localFile(ModelSource source, Configuration hadoopConfiguration) {
     Objects.requireNonNull(source, "source");
     Objects.requireNonNull(hadoopConfiguration, "hadoopConfiguration");
     checkOpen();
-    return localCopy(source, RemoteFile.find(source, hadoopConfiguration)).file;
+    return files.copy(source, ModelFiles.find(source, hadoopConfiguration)).file();
   }
 
   /** Sessions this cache has loaded, for all sources, versions and settings. */
@@ -166,27 +142,26 @@ public final class ModelCache implements AutoCloseable {
    * task can tell by {@link LoadedModel#isFallback()}).
    */
   public long fallbackCount() {
-    return fallbacks.get();
+    return fallbacks.count();
   }
 
   /** {@link #fallbackCount()} for {@code source}. */
   public long fallbackCount(ModelSource source) {
-    LongAdder count = fallbacksBySource.get(source);
-    return count == null ? 0 : count.sum();
+    return fallbacks.count(source);
   }
 
   /** The fallback WARNs logged: one per model and device. */
   long fallbackWarningCount() {
-    return fallbackWarnings.get();
+    return fallbacks.warningCount();
   }
 
   /** Model files this cache copied to its folder; a copy another JVM made first is not counted. */
   long copyCount() {
-    return copies.get();
+    return files.copyCount();
   }
 
   Path cacheDirectory() {
-    return cacheDirectory;
+    return files.directory();
   }
 
   /**
@@ -236,15 +211,15 @@ public final class ModelCache implements AutoCloseable {
 
   @Override
   public String toString() {
-    return "ModelCache(" + cacheDirectory + ", " + models.size() + " sessions)";
+    return "ModelCache(" + files.directory() + ", " + models.size() + " sessions)";
   }
 
-  private CachedModel get(ModelKey key, ModelSource source, RemoteFile file) {
+  private CachedModel get(ModelKey key, ModelSource source, ModelFiles.Remote file) {
     CompletableFuture<CachedModel> existing = models.get(key);
     return existing != null ? await(existing, source) : loadOnce(key, source, file);
   }
 
-  private CachedModel loadOnce(ModelKey key, ModelSource source, RemoteFile file) {
+  private CachedModel loadOnce(ModelKey key, ModelSource source, ModelFiles.Remote file) {
     CompletableFuture<CachedModel> loading = new CompletableFuture<>();
     CompletableFuture<CachedModel> existing = models.putIfAbsent(key, loading);
     if (existing != null) {
@@ -295,22 +270,22 @@ public final class ModelCache implements AutoCloseable {
       } else if (cause instanceof Error) {
         throw (Error) cause;
       }
-      throw failure(source, "loading it failed (" + cause + ")", "See the cause below", cause);
+      throw ModelLoadException.of(source, "loading it failed (" + cause + ")", "See the cause below", cause);
     }
     checkOpen();
     return model;
   }
 
-  private CachedModel load(ModelKey key, ModelSource source, RemoteFile file) {
+  private CachedModel load(ModelKey key, ModelSource source, ModelFiles.Remote file) {
     return key.settings.device().isAccelerator()
         ? loadOnAccelerator(key, source, file)
         : loadOnCpu(key, source, file);
   }
 
-  private CachedModel loadOnCpu(ModelKey key, ModelSource source, RemoteFile file) {
+  private CachedModel loadOnCpu(ModelKey key, ModelSource source, ModelFiles.Remote file) {
     long start = System.nanoTime();
-    LocalCopy copy = localCopy(source, file);
-    OrtSession session = createSession(source, copy.file, key.settings);
+    ModelFiles.LocalCopy copy = files.copy(source, file);
+    OrtSession session = DeviceSessions.onCpu(source, copy.file(), key.settings);
     return loaded(key, source, copy, session, List.of(ExecutionProviders.CPU), start);
   }
 
@@ -318,7 +293,7 @@ public final class ModelCache implements AutoCloseable {
    * Creates the session with the device's execution providers, or, when the providers are missing
    * from ORT's build or creating the session with them fails, applies the fallback policy.
    */
-  private CachedModel loadOnAccelerator(ModelKey key, ModelSource source, RemoteFile file) {
+  private CachedModel loadOnAccelerator(ModelKey key, ModelSource source, ModelFiles.Remote file) {
     long start = System.nanoTime();
     SessionSettings settings = key.settings;
     Device device = settings.device();
@@ -327,10 +302,10 @@ public final class ModelCache implements AutoCloseable {
     String unusable = ExecutionProviders.missing(device, providers, available);
     Throwable cause = null;
     if (unusable == null) {
-      LocalCopy copy = localCopy(source, file);
+      ModelFiles.LocalCopy copy = files.copy(source, file);
       OrtSession session = null;
       try {
-        session = createAcceleratedSession(source, copy.file, settings);
+        session = DeviceSessions.onAccelerator(source, copy.file(), settings);
       } catch (ModelLoadException e) {
         throw e;
       } catch (OrtException | RuntimeException e) {
@@ -354,22 +329,22 @@ public final class ModelCache implements AutoCloseable {
     }
 
     if (settings.fallback() == DeviceFallback.FAIL) {
-      throw failure(
+      throw ModelLoadException.of(
           source,
           "device " + device + " cannot be used: " + unusable,
-          deviceFix(device, settings, cause == null),
+          DeviceFallbacks.fix(device, settings, cause == null),
           cause);
     }
     // Loaded (or found) like any CPU session, so it is shared with tasks that asked for the CPU.
     CachedModel cpu = get(new ModelKey(key.version, settings.onCpu()), source, file);
-    recordFallback(source, device, unusable, cause);
+    fallbacks.record(source, device, unusable, cause);
     return cpu.fallbackFor(settings, unusable);
   }
 
   private CachedModel loaded(
       ModelKey key,
       ModelSource source,
-      LocalCopy copy,
+      ModelFiles.LocalCopy copy,
       OrtSession session,
       List<String> providers,
       long start) {
@@ -377,10 +352,10 @@ public final class ModelCache implements AutoCloseable {
     try {
       model =
           new CachedModel(
-              source, key.settings, providers, Signatures.of(session), session, copy.file);
+              source, key.settings, providers, Signatures.of(session), session, copy.file());
     } catch (OrtException | RuntimeException e) {
       closeQuietly(session);
-      throw failure(
+      throw ModelLoadException.of(
           source,
           "ONNX Runtime could not list its inputs and outputs (" + e.getMessage() + ")",
           "Check that the model loads in ONNX Runtime " + OrtEnvironments.get().getVersion(),
@@ -394,215 +369,18 @@ public final class ModelCache implements AutoCloseable {
             + " in {} ms",
         source.name(),
         source.uri(),
-        copy.file,
-        copy.copied ? "copied" : "already copied",
+        copy.file(),
+        copy.copied() ? "copied" : "already copied",
         key.settings,
         providers,
         TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start));
     return model;
   }
 
-  private void recordFallback(ModelSource source, Device device, String reason, Throwable cause) {
-    fallbacks.incrementAndGet();
-    fallbacksBySource.computeIfAbsent(source, ignored -> new LongAdder()).increment();
-    if (warnedFallbacks.add(source.name() + '\n' + source.uri() + '\n' + device)) {
-      fallbackWarnings.incrementAndGet();
-      LOG.warn(
-          "Model '{}' from {} runs on the CPU instead of {}: {}. This is the fallback policy"
-              + " {}=cpu; set it to fail to stop instead."
-              + " Logged once per model and device in this JVM",
-          source.name(),
-          source.uri(),
-          device,
-          reason,
-          SchedulingProperties.DEVICE_FALLBACK);
-      if (cause != null) {
-        LOG.debug("Why model '{}' could not be loaded on {}", source.name(), device, cause);
-      }
-    }
-  }
-
-  private static String deviceFix(
-      Device device, SessionSettings settings, boolean providerMissing) {
-    String orFallBack =
-        "; or set " + SchedulingProperties.DEVICE_FALLBACK + "=cpu to run on the CPU instead";
-    if (device.type() == Device.Type.NPU) {
-      return "Give these tasks a GPU or the CPU instead of an Ascend NPU (no spark.task.resource."
-          + SchedulingProperties.NPU_RESOURCE_DEFAULT
-          + ".amount, and "
-          + SchedulingProperties.DEVICE
-          + "=cpu or cuda:<index>)"
-          + orFallBack;
-    }
-    String version = OrtEnvironments.get().getVersion();
-    boolean tensorrt = settings.providerOptions().tensorrtEnabled();
-    if (providerMissing) {
-      return "Put ONNX Runtime's GPU build on the executors' classpath"
-          + " (com.microsoft.onnxruntime:onnxruntime_gpu:"
-          + version
-          + " in place of com.microsoft.onnxruntime:onnxruntime)"
-          + (tensorrt ? ", or set " + SchedulingProperties.TENSORRT_ENABLED + "=false" : "")
-          + orFallBack;
-    }
-    return "Check that "
-        + device
-        + " exists and is visible to the executor (nvidia-smi; CUDA_VISIBLE_DEVICES), that the"
-        + " CUDA and cuDNN libraries"
-        + (tensorrt
-            ? " and TensorRT's (or set " + SchedulingProperties.TENSORRT_ENABLED + "=false)"
-            : "")
-        + " match what ONNX Runtime "
-        + version
-        + " was built for, and that the provider options ["
-        + settings.providerOptions()
-        + "] are valid"
-        + orFallBack;
-  }
-
-  /**
-   * Copies the file to the cache folder unless this version is already there. Executors of one
-   * machine may copy the same version at once: each writes its own temporary file and renames it
-   * into place atomically, so a file under the final name is always complete.
-   */
-  private LocalCopy localCopy(ModelSource source, RemoteFile file) {
-    String name = file.version.localFileName();
-    Path target = cacheDirectory.resolve(name);
-    long length = file.version.length();
-    // Sessions with other settings share the copy; within this JVM it is made once.
-    synchronized (copyLocks.computeIfAbsent(name, ignored -> new Object())) {
-      try {
-        if (isComplete(target, length)) {
-          return new LocalCopy(target, false);
-        }
-        Files.createDirectories(cacheDirectory);
-        // Not Files.createTempFile: its owner-only permissions would hide the copy from executors
-        // of other users on this machine.
-        Path temporary = cacheDirectory.resolve(name + "." + UUID.randomUUID() + ".tmp");
-        try {
-          try (InputStream input = file.fileSystem.open(file.status.getPath());
-              OutputStream output =
-                  Files.newOutputStream(
-                      temporary, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-            input.transferTo(output);
-          }
-          long copied = Files.size(temporary);
-          if (copied != length) {
-            throw new IOException(
-                "read " + copied + " bytes of " + length + "; the file changed while being copied");
-          }
-          moveIntoPlace(temporary, target, length);
-        } finally {
-          Files.deleteIfExists(temporary);
-        }
-        copies.incrementAndGet();
-        return new LocalCopy(target, true);
-      } catch (IOException e) {
-        throw failure(
-            source,
-            "copying it to the local cache folder " + cacheDirectory + " failed (" + e + ")",
-            "Check that the executors may read the file and that "
-                + cacheDirectory
-                + " ("
-                + SchedulingProperties.CACHE_DIRECTORY
-                + ") is writable and has room for it",
-            e);
-      }
-    }
-  }
-
-  private static boolean isComplete(Path file, long length) throws IOException {
-    return Files.isRegularFile(file) && Files.size(file) == length;
-  }
-
-  private static void moveIntoPlace(Path temporary, Path target, long length) throws IOException {
-    try {
-      // On POSIX file systems this is rename(2), which atomically replaces an existing target.
-      Files.move(temporary, target, StandardCopyOption.ATOMIC_MOVE);
-    } catch (FileAlreadyExistsException e) {
-      // Where rename does not replace, another executor got there first with the same version.
-      if (!isComplete(target, length)) {
-        throw e;
-      }
-    }
-  }
-
-  /**
-   * A session with the device's execution providers. Throws what ORT throws when a provider cannot
-   * be added or the session not created: the caller decides on the fallback.
-   */
-  private static OrtSession createAcceleratedSession(
-      ModelSource source, Path localFile, SessionSettings settings) throws OrtException {
-    OrtEnvironment environment = OrtEnvironments.get();
-    try (OrtSession.SessionOptions options = sessionOptions(source, settings)) {
-      List<OrtProviderOptions> providerOptions =
-          ExecutionProviders.append(options, settings.device(), settings.providerOptions());
-      try {
-        return environment.createSession(localFile.toString(), options);
-      } finally {
-        ExecutionProviders.closeAll(providerOptions);
-      }
-    }
-  }
-
-  private static OrtSession.SessionOptions sessionOptions(
-      ModelSource source, SessionSettings settings) {
-    OrtSession.SessionOptions options = new OrtSession.SessionOptions();
-    try {
-      options.setIntraOpNumThreads(settings.intraOpThreads());
-      options.setInterOpNumThreads(settings.interOpThreads());
-      options.setOptimizationLevel(OptLevel.ALL_OPT);
-      options.setExecutionMode(ExecutionMode.SEQUENTIAL);
-      return options;
-    } catch (OrtException e) {
-      options.close();
-      throw failure(
-          source,
-          "ONNX Runtime rejected the session settings [" + settings + "] (" + e + ")",
-          "Use other settings",
-          e);
-    }
-  }
-
-  private static OrtSession createSession(
-      ModelSource source, Path localFile, SessionSettings settings) {
-    OrtEnvironment environment = OrtEnvironments.get();
-    try (OrtSession.SessionOptions options = sessionOptions(source, settings)) {
-      try {
-        return environment.createSession(localFile.toString(), options);
-      } catch (OrtException e) {
-        // The local copy may be what is broken (a disk error, a stray file under its name);
-        // deleting it makes the next attempt copy the file again.
-        deleteQuietly(localFile);
-        throw failure(
-            source,
-            "ONNX Runtime could not read it as an ONNX model (" + e.getMessage() + ")",
-            "Check that the file is a complete .onnx file (not truncated, not another format such"
-                + " as .pt or .safetensors) and register a good one with SET "
-                + modelPathKey(source)
-                + fileHint(source),
-            e);
-      }
-    }
-  }
-
   private void checkOpen() {
     if (closed) {
       throw new IllegalStateException("The model cache is closed: the executor is shutting down");
     }
-  }
-
-  static ModelLoadException failure(ModelSource source, String why, String fix, Throwable cause) {
-    String message =
-        "Cannot load model '" + source.name() + "' from " + source.uri() + ": " + why + ". " + fix;
-    return cause == null ? new ModelLoadException(message) : new ModelLoadException(message, cause);
-  }
-
-  private static String modelPathKey(ModelSource source) {
-    return source.registrationKey().orElse(String.format(MODEL_PATH_KEY, source.name()));
-  }
-
-  private static String fileHint(ModelSource source) {
-    return source.registrationKey().isPresent() ? "=<URI of the file>" : "=<URI of an .onnx file>";
   }
 
   /** False when runs held the session until the deadline: it was left open. */
@@ -620,14 +398,6 @@ public final class ModelCache implements AutoCloseable {
       session.close();
     } catch (OrtException | RuntimeException e) {
       LOG.warn("Cannot close an ONNX Runtime session", e);
-    }
-  }
-
-  private static void deleteQuietly(Path file) {
-    try {
-      Files.deleteIfExists(file);
-    } catch (IOException e) {
-      LOG.warn("Cannot delete {}", file, e);
     }
   }
 
@@ -705,86 +475,6 @@ public final class ModelCache implements AutoCloseable {
     @Override
     public String toString() {
       return version + " [" + settings + "]";
-    }
-  }
-
-  /** The model file where its FileSystem keeps it. */
-  private static final class RemoteFile {
-    private final FileSystem fileSystem;
-    private final FileStatus status;
-    private final ModelFileVersion version;
-
-    private RemoteFile(FileSystem fileSystem, FileStatus status) {
-      this.fileSystem = fileSystem;
-      this.status = status;
-      this.version = ModelFileVersion.of(status);
-    }
-
-    // The FileSystem comes from Hadoop's per-JVM cache and is shared: never closed here.
-    static RemoteFile find(ModelSource source, Configuration configuration) {
-      org.apache.hadoop.fs.Path path;
-      try {
-        path = new org.apache.hadoop.fs.Path(source.uri());
-      } catch (IllegalArgumentException e) {
-        throw failure(
-            source,
-            "it is not a valid URI (" + e.getMessage() + ")",
-            "Register a valid one with SET " + modelPathKey(source) + fileHint(source),
-            e);
-      }
-
-      try {
-        FileSystem fileSystem;
-        if (path.toUri().getScheme() == null) {
-          // Hadoop would resolve a bare path against fs.defaultFS, HDFS on most clusters.
-          fileSystem = FileSystem.getLocal(configuration);
-          path = fileSystem.makeQualified(path);
-        } else {
-          fileSystem = path.getFileSystem(configuration);
-        }
-        FileStatus status = fileSystem.getFileStatus(path);
-        if (status.isDirectory()) {
-          throw failure(
-              source,
-              "it is a directory, not a file",
-              "Register the .onnx file itself with SET "
-                  + modelPathKey(source)
-                  + fileHint(source),
-              null);
-        }
-        return new RemoteFile(fileSystem, status);
-      } catch (FileNotFoundException e) {
-        throw failure(
-            source,
-            "file not found",
-            "Register it with SET " + modelPathKey(source) + fileHint(source),
-            e);
-      } catch (UnsupportedFileSystemException e) {
-        String scheme = path.toUri().getScheme();
-        throw failure(
-            source,
-            "no Hadoop FileSystem is available for the scheme '" + scheme + "'",
-            "Use a file:, hdfs: or s3a: URI, or put the FileSystem for '"
-                + scheme
-                + "' on the executors' classpath (for s3a: hadoop-aws)",
-            e);
-      } catch (IOException e) {
-        throw failure(
-            source,
-            "its file system failed (" + e + ")",
-            "Check that the executors can reach " + source.uri() + " and may read it",
-            e);
-      }
-    }
-  }
-
-  private static final class LocalCopy {
-    private final Path file;
-    private final boolean copied;
-
-    LocalCopy(Path file, boolean copied) {
-      this.file = file;
-      this.copied = copied;
     }
   }
 }

@@ -11,4 +11,11 @@ public final class ModelLoadException extends RuntimeException {
   public ModelLoadException(String message) {
     super(message);
   }
+
+  /** "Cannot load model 'm' from uri: why. fix", with {@code cause} when there is one. */
+  static ModelLoadException of(ModelSource source, String why, String fix, Throwable cause) {
+    String message =
+        "Cannot load model '" + source.name() + "' from " + source.uri() + ": " + why + ". " + fix;
+    return cause == null ? new ModelLoadException(message) : new ModelLoadException(message, cause);
+  }
 }

@@ -2,36 +2,70 @@ package io.github.sparkinfer.device;
 
 import java.io.Serializable;
 import java.util.Objects;
+import java.util.Optional;
 
-/** Where a registered model's ONNX file lives: a model name and any Hadoop FileSystem URI. Immutable. */
+/**
+ * Where a model's file lives: a model name and any Hadoop FileSystem URI, and, when a setting
+ * registered it, that setting's key, which error messages name as the thing to fix. The key only
+ * words messages: two sources with the same name and URI are equal whatever their keys. Immutable.
+ */
 public final class ModelSource implements Serializable {
-  private static final long serialVersionUID = 1L;
+  private static final long serialVersionUID = 2L;
 
   private final String name;
   private final String uri;
   private final String registrationKey;
+  private final boolean onnxFile;
 
-  private ModelSource(String name, String uri, String registrationKey) {
+  private ModelSource(String name, String uri, String registrationKey, boolean onnxFile) {
     this.name = Objects.requireNonNull(name, "name");
     this.uri = Objects.requireNonNull(uri, "uri");
     this.registrationKey = registrationKey;
+    this.onnxFile = onnxFile;
   }
 
+  /** A model's .onnx file given by its URI alone (a program's own call, not a setting). */
   public static ModelSource of(String name, String uri) {
-    return new ModelSource(name, uri, null);
+    return new ModelSource(name, uri, null, true);
+  }
+
+  /** A model's .onnx file registered under the setting {@code registrationKey}. */
+  public static ModelSource registered(String name, String uri, String registrationKey) {
+    return new ModelSource(name, uri, Objects.requireNonNull(registrationKey, "registrationKey"), true);
   }
 
   /**
    * Another file of model {@code name} (a tokenizer, say), registered under {@code
-   * registrationKey}, which error messages name as the setting to fix.
+   * registrationKey}.
    */
   public static ModelSource ofFile(String name, String uri, String registrationKey) {
-    return new ModelSource(name, uri, Objects.requireNonNull(registrationKey, "registrationKey"));
+    return new ModelSource(name, uri, Objects.requireNonNull(registrationKey, "registrationKey"), false);
   }
 
-  /** The setting that registered this file, when it is not the model's .path. */
-  public java.util.Optional<String> registrationKey() {
-    return java.util.Optional.ofNullable(registrationKey);
+  /** This source with another URI (a compressed copy, say), registered as this one is. */
+  public ModelSource withUri(String otherUri) {
+    return new ModelSource(name, otherUri, registrationKey, onnxFile);
+  }
+
+  /** The setting that registered this file, if one did. */
+  public Optional<String> registrationKey() {
+    return Optional.ofNullable(registrationKey);
+  }
+
+  /** How to point this source at a good file: the SET to run, or what to pass. */
+  String registrationFix(String start) {
+    String value = onnxFile ? "=<URI of an .onnx file>" : "=<URI of the file>";
+    if (registrationKey != null) {
+      return start + " with SET " + registrationKey + value;
+    }
+    // Not registered by a setting: the caller passed the URI itself.
+    String pass = "pass the URI of an existing " + (onnxFile ? ".onnx file" : "file") + " for model '" + name + "'";
+    return Character.isUpperCase(start.charAt(0)) ? Character.toUpperCase(pass.charAt(0)) + pass.substring(1) : pass;
+  }
+
+  /** Whether this is the model's .onnx file (not a tokenizer or another file). */
+  boolean onnxFile() {
+    return onnxFile;
   }
 
   public String name() {
@@ -46,13 +80,12 @@ public final class ModelSource implements Serializable {
   public boolean equals(Object other) {
     return other instanceof ModelSource
         && ((ModelSource) other).name.equals(name)
-        && ((ModelSource) other).uri.equals(uri)
-        && Objects.equals(((ModelSource) other).registrationKey, registrationKey);
+        && ((ModelSource) other).uri.equals(uri);
   }
 
   @Override
   public int hashCode() {
-    return Objects.hash(name, uri, registrationKey);
+    return Objects.hash(name, uri);
   }
 
   @Override

@@ -9,6 +9,25 @@ package io.github.sparkinfer.device;
 public final class SchedulingProperties {
   private SchedulingProperties() {}
 
+  /** Every sparkinfer key starts with this. */
+  public static final String PREFIX = "spark.sparkinfer.";
+
+  /** The CUDA provider's keys. */
+  public static final String CUDA_PREFIX = PREFIX + "cuda.";
+
+  /** The TensorRT provider's keys. */
+  public static final String TENSORRT_PREFIX = PREFIX + "tensorrt.";
+
+  /** The CANN (Ascend) provider's keys. */
+  public static final String CANN_PREFIX = PREFIX + "cann.";
+
+  /**
+   * The keys that decide where and how a session runs: the device keys and the providers' keys.
+   * A session's values of these travel with its query plan to the executors.
+   */
+  public static final java.util.List<String> DEVICE_SETTING_PREFIXES =
+      java.util.List.of(PREFIX + "device", CUDA_PREFIX, TENSORRT_PREFIX, CANN_PREFIX);
+
   /** Local folder where model files are copied from their URIs, once per file version. */
   public static final String CACHE_DIRECTORY = "spark.sparkinfer.cache.dir";
 

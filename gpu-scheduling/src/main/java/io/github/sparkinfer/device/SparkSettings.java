@@ -8,7 +8,7 @@ import scala.Tuple2;
 
 /** sparkinfer's settings out of a SparkConf, as the plain map the parsers of this module read. */
 final class SparkSettings {
-  private static final String PREFIX = "spark.sparkinfer.";
+  private static final String PREFIX = SchedulingProperties.PREFIX;
 
   private SparkSettings() {}
 

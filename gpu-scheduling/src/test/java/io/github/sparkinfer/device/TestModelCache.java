@@ -237,12 +237,18 @@ class TestModelCache {
   void missingFile() {
     String uri = temp.resolve("models/missing.onnx").toUri().toString();
 
-    assertThatThrownBy(
-            () -> cache.acquire(ModelSource.of("minilm", uri), ONE_THREAD, hadoopConfiguration))
+    // The setting that registered the file is the caller's (spark-udf's registry); this module
+    // only words the message with it.
+    ModelSource registered = ModelSource.registered("minilm", uri, "spark.sparkinfer.model.minilm.path");
+    assertThatThrownBy(() -> cache.acquire(registered, ONE_THREAD, hadoopConfiguration))
         .isInstanceOf(ModelLoadException.class)
         .hasMessageContaining("Cannot load model 'minilm' from " + uri + ": file not found.")
         .hasMessageContaining(
             "Register it with SET spark.sparkinfer.model.minilm.path=<URI of an .onnx file>");
+    // A URI passed by a program, not a setting: no SET to suggest.
+    assertThatThrownBy(
+            () -> cache.acquire(ModelSource.of("minilm", uri), ONE_THREAD, hadoopConfiguration))
+        .hasMessageEndingWith("file not found. Pass the URI of an existing .onnx file for model 'minilm'");
     assertThat(cache.loadCount()).isZero();
   }
 
@@ -306,8 +312,9 @@ class TestModelCache {
   void directoryInsteadOfAFile() {
     String uri = temp.toUri().toString();
 
-    assertThatThrownBy(
-            () -> cache.acquire(ModelSource.of("minilm", uri), ONE_THREAD, hadoopConfiguration))
+    assertThatThrownBy(() -> cache.acquire(
+            ModelSource.registered("minilm", uri, "spark.sparkinfer.model.minilm.path"), ONE_THREAD,
+            hadoopConfiguration))
         .isInstanceOf(ModelLoadException.class)
         .hasMessageContaining("Cannot load model 'minilm' from " + uri)
         .hasMessageContaining("it is a directory, not a file")

@@ -245,7 +245,8 @@ class TestModelCacheHdfs {
 
     Throwable thrown =
         catchThrowable(
-            () -> cache.acquire(ModelSource.of("minilm", uri), ONE_THREAD, executorConfiguration));
+            () -> cache.acquire(ModelSource.registered("minilm", uri, "spark.sparkinfer.model.minilm.path"),
+                ONE_THREAD, executorConfiguration));
 
     assertThat(thrown)
         .isInstanceOf(ModelLoadException.class)

@@ -233,8 +233,8 @@ public final class ModelCall {
     Map<String, String> settings = new HashMap<>();
     SparkEnv environment = SparkEnv.get();
     if (environment != null) {
-      for (scala.Tuple2<String, String> entry : environment.conf().getAllWithPrefix("spark.sparkinfer.")) {
-        settings.put("spark.sparkinfer." + entry._1(), entry._2());
+      for (scala.Tuple2<String, String> entry : environment.conf().getAllWithPrefix(SchedulingProperties.PREFIX)) {
+        settings.put(SchedulingProperties.PREFIX + entry._1(), entry._2());
       }
     }
     settings.putAll(binding.deviceSettings());

@@ -104,7 +104,7 @@ public final class CompressedModels {
         : int8Scheme.equals("auto") ? Int8Scheme.forThisProcessor() : Int8Scheme.fromShortName(int8Scheme);
     Path compressed = COMPRESSED.computeIfAbsent(local + "#" + precision + "#" + (scheme == null ? "" : scheme.shortName()),
         key -> compress(original, local, target, scheme, !int8Scheme.equals("auto")));
-    return ModelSource.of(original.name(), compressed.toUri().toString());
+    return original.withUri(compressed.toUri().toString());
   }
 
   /** The compressed files this JVM loads, for tests that check their names. */

@@ -100,7 +100,7 @@ public final class ModelRegistry {
           .filter(output -> !output.isEmpty())
           .collect(Collectors.toList());
     }
-    ModelSource source = ModelSource.of(name, path.trim());
+    ModelSource source = ModelSource.registered(name, path.trim(), MODEL_PREFIX + name + MODEL_PATH_SUFFIX);
     LoadedModel model;
     try {
       model = ModelCache.shared().acquire(source, driverSettings(threads), driverHadoopConfiguration());
@@ -145,8 +145,7 @@ public final class ModelRegistry {
     return resources;
   }
 
-  private static final List<String> DEVICE_PREFIXES = List.of(
-      "spark.sparkinfer.device", "spark.sparkinfer.cuda.", "spark.sparkinfer.tensorrt.", "spark.sparkinfer.cann.");
+  private static final List<String> DEVICE_PREFIXES = io.github.sparkinfer.device.SchedulingProperties.DEVICE_SETTING_PREFIXES;
 
   /** The session's device keys: shipped in the plan, so a SET in a notebook reaches the executors. */
   private static java.util.Map<String, String> deviceSettings() {

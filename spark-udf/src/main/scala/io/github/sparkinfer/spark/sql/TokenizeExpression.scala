@@ -1,5 +1,6 @@
 package io.github.sparkinfer.spark.sql
 
+import io.github.sparkinfer.spark.InferenceProperties
 import io.github.sparkinfer.spark.batch.ModelCall
 import io.github.sparkinfer.spark.registry.ModelBinding
 import io.github.sparkinfer.spark.registry.TextSettings
@@ -26,7 +27,8 @@ case class TokenizeExpression(binding: ModelBinding, child: Expression)
     if (binding.text() == null) {
       TypeCheckResult.TypeCheckFailure(
         s"Model '${binding.modelName}' has no tokenizer. Register one with SET " +
-          s"spark.sparkinfer.model.${binding.modelName}.tokenizer=<URI of tokenizer.json>")
+          InferenceProperties.MODEL_PREFIX + binding.modelName + InferenceProperties.MODEL_TOKENIZER_SUFFIX +
+          "=<URI of tokenizer.json>")
     } else if (child.dataType != StringType) {
       TypeCheckResult.TypeCheckFailure(
         s"tokenize('${binding.modelName}', text) takes a string column, but got ${child.dataType.simpleString}")

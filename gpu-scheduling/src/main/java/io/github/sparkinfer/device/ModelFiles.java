@@ -1,0 +1,195 @@
+package io.github.sparkinfer.device;
+
+import java.io.FileNotFoundException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.Objects;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
+import java.util.concurrent.atomic.AtomicLong;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.UnsupportedFileSystemException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Model files as the cache sees them: found through the Hadoop FileSystem API (file:, hdfs:, s3a:,
+ * ...) with their version, and copied once per version into a local folder that the executors of
+ * one machine share. Thread-safe.
+ */
+final class ModelFiles {
+  private static final Logger LOG = LoggerFactory.getLogger(ModelFiles.class);
+
+  private final Path directory;
+  private final ConcurrentMap<String, Object> copyLocks = new ConcurrentHashMap<>();
+  private final AtomicLong copies = new AtomicLong();
+
+  ModelFiles(Path directory) {
+    this.directory = Objects.requireNonNull(directory, "directory");
+  }
+
+  Path directory() {
+    return directory;
+  }
+
+  /** Files this JVM copied to the folder; a copy another JVM made first is not counted. */
+  long copyCount() {
+    return copies.get();
+  }
+
+  /** The current version of {@code source}'s file where its FileSystem keeps it. */
+  static Remote find(ModelSource source, Configuration configuration) {
+    org.apache.hadoop.fs.Path path;
+    try {
+      path = new org.apache.hadoop.fs.Path(source.uri());
+    } catch (IllegalArgumentException e) {
+      throw ModelLoadException.of(source, "it is not a valid URI (" + e.getMessage() + ")",
+          source.registrationFix("Register a valid one"), e);
+    }
+    try {
+      FileSystem fileSystem;
+      if (path.toUri().getScheme() == null) {
+        // Hadoop would resolve a bare path against fs.defaultFS, HDFS on most clusters.
+        fileSystem = FileSystem.getLocal(configuration);
+        path = fileSystem.makeQualified(path);
+      } else {
+        fileSystem = path.getFileSystem(configuration);
+      }
+      FileStatus status = fileSystem.getFileStatus(path);
+      if (status.isDirectory()) {
+        throw ModelLoadException.of(source, "it is a directory, not a file",
+            source.registrationFix(source.onnxFile() ? "Register the .onnx file itself" : "Register the file itself"), null);
+      }
+      return new Remote(fileSystem, status);
+    } catch (FileNotFoundException e) {
+      throw ModelLoadException.of(source, "file not found", source.registrationFix("Register it"), e);
+    } catch (UnsupportedFileSystemException e) {
+      String scheme = path.toUri().getScheme();
+      throw ModelLoadException.of(source,
+          "no Hadoop FileSystem is available for the scheme '" + scheme + "'",
+          "Use a file:, hdfs: or s3a: URI, or put the FileSystem for '" + scheme
+              + "' on the executors' classpath (for s3a: hadoop-aws)",
+          e);
+    } catch (IOException e) {
+      throw ModelLoadException.of(source, "its file system failed (" + e + ")",
+          "Check that the executors can reach " + source.uri() + " and may read it", e);
+    }
+  }
+
+  /**
+   * Copies the file to the folder unless this version is already there. Executors of one machine
+   * may copy the same version at once: each writes its own temporary file and renames it into
+   * place atomically, so a file under the final name is always complete.
+   */
+  LocalCopy copy(ModelSource source, Remote file) {
+    String name = file.version.localFileName();
+    Path target = directory.resolve(name);
+    long length = file.version.length();
+    // Sessions with other settings share the copy; within this JVM it is made once.
+    synchronized (copyLocks.computeIfAbsent(name, ignored -> new Object())) {
+      try {
+        if (isComplete(target, length)) {
+          return new LocalCopy(target, false);
+        }
+        Files.createDirectories(directory);
+        // Not Files.createTempFile: its owner-only permissions would hide the copy from executors
+        // of other users on this machine.
+        Path temporary = directory.resolve(name + "." + UUID.randomUUID() + ".tmp");
+        try {
+          try (InputStream input = file.fileSystem.open(file.status.getPath());
+              OutputStream output = Files.newOutputStream(
+                  temporary, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            input.transferTo(output);
+          }
+          long copied = Files.size(temporary);
+          if (copied != length) {
+            throw new IOException(
+                "read " + copied + " bytes of " + length + "; the file changed while being copied");
+          }
+          moveIntoPlace(temporary, target, length);
+        } finally {
+          Files.deleteIfExists(temporary);
+        }
+        copies.incrementAndGet();
+        return new LocalCopy(target, true);
+      } catch (IOException e) {
+        throw ModelLoadException.of(source,
+            "copying it to the local cache folder " + directory + " failed (" + e + ")",
+            "Check that the executors may read the file and that " + directory + " ("
+                + SchedulingProperties.CACHE_DIRECTORY + ") is writable and has room for it",
+            e);
+      }
+    }
+  }
+
+  /** Deletes a local copy that ONNX Runtime could not read, so that the next attempt copies again. */
+  static void deleteQuietly(Path file) {
+    try {
+      Files.deleteIfExists(file);
+    } catch (IOException e) {
+      LOG.warn("Cannot delete {}", file, e);
+    }
+  }
+
+  private static boolean isComplete(Path file, long length) throws IOException {
+    return Files.isRegularFile(file) && Files.size(file) == length;
+  }
+
+  private static void moveIntoPlace(Path temporary, Path target, long length) throws IOException {
+    try {
+      // On POSIX file systems this is rename(2), which atomically replaces an existing target.
+      Files.move(temporary, target, StandardCopyOption.ATOMIC_MOVE);
+    } catch (FileAlreadyExistsException e) {
+      // Where rename does not replace, another executor got there first with the same version.
+      if (!isComplete(target, length)) {
+        throw e;
+      }
+    }
+  }
+
+  /** A model file where its FileSystem keeps it, at one version. */
+  static final class Remote {
+    // From Hadoop's per-JVM cache and shared: never closed here.
+    private final FileSystem fileSystem;
+    private final FileStatus status;
+    private final ModelFileVersion version;
+
+    private Remote(FileSystem fileSystem, FileStatus status) {
+      this.fileSystem = fileSystem;
+      this.status = status;
+      this.version = ModelFileVersion.of(status);
+    }
+
+    ModelFileVersion version() {
+      return version;
+    }
+  }
+
+  /** The local copy of one version, and whether this call made it. */
+  static final class LocalCopy {
+    private final Path file;
+    private final boolean copied;
+
+    LocalCopy(Path file, boolean copied) {
+      this.file = file;
+      this.copied = copied;
+    }
+
+    Path file() {
+      return file;
+    }
+
+    boolean copied() {
+      return copied;
+    }
+  }
+}
