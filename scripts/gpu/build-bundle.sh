@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds a self-contained bundle to run sparkinfer's GPU tests and GPU benchmark on a host that has
-# an NVIDIA GPU and CUDA 13 user-space libraries but no JDK and no network (see ../../README.md,
-# "Running on GPUs"): a jlink JRE, the runtime and test jars, and ONNX Runtime with CUDA.
+# an NVIDIA GPU and CUDA 13 user-space libraries but no JDK and no network (see ../../docs/gpus.md,
+# "ONNX Runtime with CUDA"): a jlink JRE, the runtime and test jars, and ONNX Runtime with CUDA.
 #
 # ONNX Runtime on CUDA 13: Microsoft's onnxruntime_gpu Java artifact is built for CUDA 12, so the
 # bundle takes the Java classes from onnxruntime, the CUDA-enabled JNI library from onnxruntime_gpu,

@@ -11,6 +11,12 @@ package io.github.sparkinfer.partitioning;
 public final class PartitioningProperties {
   private PartitioningProperties() {}
 
+  /**
+   * Where one model's keys start: {@code spark.sparkinfer.model.<name>.<option>}. Defined here, the
+   * lowest module that reads per-model keys; spark-udf's InferenceProperties.MODEL_PREFIX is this.
+   */
+  public static final String MODEL_PREFIX = "spark.sparkinfer.model.";
+
   /** Session-wide prefix of the stage keys. */
   public static final String STAGE_PREFIX = "spark.sparkinfer.stage.";
 

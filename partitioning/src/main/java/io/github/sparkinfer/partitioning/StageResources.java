@@ -86,7 +86,7 @@ public final class StageResources implements Serializable {
 
   /** {@code spark.sparkinfer.model.<model>.stage.}: where one model's stage keys start. */
   private static String modelStagePrefix(String model) {
-    return "spark.sparkinfer.model." + model + MODEL_STAGE_INFIX;
+    return PartitioningProperties.MODEL_PREFIX + model + MODEL_STAGE_INFIX;
   }
 
   /** Whether nothing is requested: the stage keeps the default profile. */

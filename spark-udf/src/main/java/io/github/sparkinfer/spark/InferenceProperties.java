@@ -9,7 +9,7 @@ public final class InferenceProperties {
   private InferenceProperties() {}
 
   /** Prefix of every per-model key: {@code spark.sparkinfer.model.<name>.<option>}. */
-  public static final String MODEL_PREFIX = "spark.sparkinfer.model.";
+  public static final String MODEL_PREFIX = io.github.sparkinfer.partitioning.PartitioningProperties.MODEL_PREFIX;
 
   /** Per-model: Hadoop FileSystem URI of the .onnx file (file:, hdfs:, s3a:, ...). Required. */
   public static final String MODEL_PATH_SUFFIX = ".path";

@@ -221,7 +221,7 @@ class TestCompressionInSpark {
     Dataset<Row> docs = spark.createDataFrame(rows, new StructType().add("id", DataTypes.LongType)
         .add("body", DataTypes.StringType)).repartition(2).cache();
     assertThat(docs.count()).isGreaterThanOrEqualTo(1000);
-    // Ours must meet the int8 target (README, RESULTS.md): mean cosine >= 0.99 to fp32.
+    // Ours must meet the int8 target (docs/compression.md, RESULTS.md): mean cosine >= 0.99 to fp32.
     ModelValidation.Report ours = ModelValidation.builder("anchor_fp32", "anchor_ours").embed("body")
         .minMeanCosine(0.99).build().validate(docs);
     ModelValidation.Report ort = ModelValidation.builder("anchor_fp32", "anchor_ort").embed("body")

@@ -19,7 +19,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The README's input rules for predict(), on small models whose outputs are simple arithmetic, so
+ * The input rules of predict() (docs/sql-functions.md), on small models whose outputs are simple arithmetic, so
  * every expected value is computed by hand in the test: int32 inputs and which columns feed them,
  * a scalar column for [batch, 1], a flat array for [batch, d1, d2] in row-major order, a model with a
  * fixed batch size, struct arguments (case, extra fields, nulls), a null array element, and the
