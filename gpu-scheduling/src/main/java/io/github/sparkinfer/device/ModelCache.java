@@ -3,7 +3,6 @@ package io.github.sparkinfer.device;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -19,8 +18,6 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Supplier;
 import org.apache.hadoop.conf.Configuration;
-import org.apache.spark.SparkEnv;
-import org.apache.spark.network.util.JavaUtils;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -84,7 +81,7 @@ public final class ModelCache implements AutoCloseable {
    * first used, and its sessions are closed when the JVM shuts down.
    */
   public static ModelCache shared() {
-    return SharedCache.INSTANCE;
+    return SharedModelCache.INSTANCE;
   }
 
   /**
@@ -401,80 +398,5 @@ public final class ModelCache implements AutoCloseable {
     }
   }
 
-  /** Created on first use, so that SparkEnv exists when its folder is read. */
-  private static final class SharedCache {
-    static final ModelCache INSTANCE = create();
 
-    private static ModelCache create() {
-      ModelCache cache = new ModelCache(Paths.get(configured(SchedulingProperties.CACHE_DIRECTORY,
-          SchedulingProperties.CACHE_DIRECTORY_DEFAULT)));
-      Duration grace = gracePeriod();
-      Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-        ShutdownSummary summary = cache.closeAll(grace);
-        if (summary.sessions() > 0) {
-          // Also straight to stderr: log4j's own shutdown hook may have stopped logging already
-          // (seen on standalone executors), and this line says whether runs were cut short.
-          System.err.println("sparkinfer: " + summary);
-        }
-      }, "sparkinfer-model-cache-shutdown"));
-      return cache;
-    }
-
-    /** The executor's setting; a bad value is logged and the default used: it must not stop a JVM. */
-    private static Duration gracePeriod() {
-      String value = configured(SchedulingProperties.SHUTDOWN_GRACE_PERIOD,
-          SchedulingProperties.SHUTDOWN_GRACE_PERIOD_DEFAULT_MS + "ms");
-      try {
-        long millis = JavaUtils.timeStringAsMs(value.trim());
-        if (millis < 0) {
-          throw new NumberFormatException("negative");
-        }
-        return Duration.ofMillis(millis);
-      } catch (RuntimeException e) {
-        LOG.warn("Invalid {}={} ({}): use a duration such as 10s or 500ms; using {} ms",
-            SchedulingProperties.SHUTDOWN_GRACE_PERIOD, value, e.getMessage(),
-            SchedulingProperties.SHUTDOWN_GRACE_PERIOD_DEFAULT_MS);
-        return Duration.ofMillis(SchedulingProperties.SHUTDOWN_GRACE_PERIOD_DEFAULT_MS);
-      }
-    }
-
-    private static String configured(String key, String defaultValue) {
-      SparkEnv environment = SparkEnv.get();
-      if (environment == null) {
-        return defaultValue;
-      }
-      return environment.conf().get(key, defaultValue);
-    }
-  }
-
-  /**
-   * What a session is loaded for: the file version and the settings, which hold the device, so a
-   * model gets one session per device.
-   */
-  private static final class ModelKey {
-    private final ModelFileVersion version;
-    private final SessionSettings settings;
-
-    ModelKey(ModelFileVersion version, SessionSettings settings) {
-      this.version = version;
-      this.settings = settings;
-    }
-
-    @Override
-    public boolean equals(Object other) {
-      return other instanceof ModelKey
-          && ((ModelKey) other).version.equals(version)
-          && ((ModelKey) other).settings.equals(settings);
-    }
-
-    @Override
-    public int hashCode() {
-      return Objects.hash(version, settings);
-    }
-
-    @Override
-    public String toString() {
-      return version + " [" + settings + "]";
-    }
-  }
 }

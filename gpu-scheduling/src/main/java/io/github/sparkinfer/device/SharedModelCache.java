@@ -1,0 +1,62 @@
+package io.github.sparkinfer.device;
+
+import java.nio.file.Paths;
+import java.time.Duration;
+import org.apache.spark.SparkEnv;
+import org.apache.spark.network.util.JavaUtils;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The one {@link ModelCache} of this JVM, created on first use (so that SparkEnv exists when its
+ * folder is read), with the shutdown hook that closes its sessions when the JVM ends (SIGTERM
+ * included) after waiting up to the grace period for runs in flight.
+ */
+final class SharedModelCache {
+  private static final Logger LOG = LoggerFactory.getLogger(ModelCache.class);
+
+  private SharedModelCache() {}
+
+  static final ModelCache INSTANCE = create();
+
+  private static ModelCache create() {
+    ModelCache cache = new ModelCache(Paths.get(configured(SchedulingProperties.CACHE_DIRECTORY,
+        SchedulingProperties.CACHE_DIRECTORY_DEFAULT)));
+    Duration grace = gracePeriod();
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      ShutdownSummary summary = cache.closeAll(grace);
+      if (summary.sessions() > 0) {
+        // Also straight to stderr: log4j's own shutdown hook may have stopped logging already
+        // (seen on standalone executors), and this line says whether runs were cut short.
+        System.err.println("sparkinfer: " + summary);
+      }
+    }, "sparkinfer-model-cache-shutdown"));
+    return cache;
+  }
+
+  /** The executor's setting; a bad value is logged and the default used: it must not stop a JVM. */
+  private static Duration gracePeriod() {
+    String value = configured(SchedulingProperties.SHUTDOWN_GRACE_PERIOD,
+        SchedulingProperties.SHUTDOWN_GRACE_PERIOD_DEFAULT_MS + "ms");
+    try {
+      long millis = JavaUtils.timeStringAsMs(value.trim());
+      if (millis < 0) {
+        throw new NumberFormatException("negative");
+      }
+      return Duration.ofMillis(millis);
+    } catch (RuntimeException e) {
+      LOG.warn("Invalid {}={} ({}): use a duration such as 10s or 500ms; using {} ms",
+          SchedulingProperties.SHUTDOWN_GRACE_PERIOD, value, e.getMessage(),
+          SchedulingProperties.SHUTDOWN_GRACE_PERIOD_DEFAULT_MS);
+      return Duration.ofMillis(SchedulingProperties.SHUTDOWN_GRACE_PERIOD_DEFAULT_MS);
+    }
+  }
+
+  private static String configured(String key, String defaultValue) {
+    SparkEnv environment = SparkEnv.get();
+    if (environment == null) {
+      return defaultValue;
+    }
+    return environment.conf().get(key, defaultValue);
+  }
+}
