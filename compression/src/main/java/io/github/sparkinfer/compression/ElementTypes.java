@@ -1,8 +1,11 @@
 package io.github.sparkinfer.compression;
 
 import ai.onnx.proto.OnnxMl.AttributeProto;
+import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
+import ai.onnx.proto.OnnxMl.ValueInfoProto;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.ToIntFunction;
@@ -250,5 +253,42 @@ final class ElementTypes {
 
   private static void fill(int[] types, int type) {
     Arrays.fill(types, type);
+  }
+
+  /** Types of the original graph: declared where the model declares them, inferred elsewhere. */
+  static Map<String, Integer> ofGraph(GraphProto graph) {
+    Map<String, Integer> declared = new HashMap<>();
+    graph
+        .getValueInfoList()
+        .forEach(info -> putKnown(declared, info.getName(), declared(info)));
+    graph.getOutputList().forEach(info -> putKnown(declared, info.getName(), declared(info)));
+    Map<String, Integer> types = new HashMap<>(declared);
+    graph.getInputList().forEach(info -> putKnown(types, info.getName(), declared(info)));
+    graph.getInitializerList().forEach(tensor -> types.put(tensor.getName(), tensor.getDataType()));
+    graph
+        .getSparseInitializerList()
+        .forEach(
+            tensor -> types.put(tensor.getValues().getName(), tensor.getValues().getDataType()));
+    for (NodeProto node : graph.getNodeList()) {
+      int[] inferred = outputTypes(node, name -> types.getOrDefault(name, 0));
+      for (int i = 0; i < node.getOutputCount(); i++) {
+        String name = node.getOutput(i);
+        types.put(name, declared.getOrDefault(name, inferred[i]));
+      }
+    }
+    return types;
+  }
+
+  private static void putKnown(Map<String, Integer> types, String name, int type) {
+    if (type != UNKNOWN) {
+      types.put(name, type);
+    }
+  }
+
+  /** The element type a value_info declares, or UNKNOWN. */
+  static int declared(ValueInfoProto info) {
+    return info.getType().hasTensorType()
+        ? info.getType().getTensorType().getElemType()
+        : UNKNOWN;
   }
 }

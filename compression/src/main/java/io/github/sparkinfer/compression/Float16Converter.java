@@ -87,7 +87,7 @@ final class Float16Converter {
     CompressionReport.Collector report = new CompressionReport.Collector(Precision.FLOAT16);
     List<NodeProto> nodes = graph.getNodeList();
 
-    Map<String, Integer> original = originalTypes(graph);
+    Map<String, Integer> original = ElementTypes.ofGraph(graph);
     String[] keepReasons = new String[nodes.size()];
     for (int i = 0; i < nodes.size(); i++) {
       keepReasons[i] = reasonToKeepFloat32(nodes.get(i), opset);
@@ -112,7 +112,7 @@ final class Float16Converter {
     }
 
     Map<String, Integer> current = new HashMap<>();
-    graph.getInputList().forEach(input -> current.put(input.getName(), declaredType(input)));
+    graph.getInputList().forEach(input -> current.put(input.getName(), ElementTypes.declared(input)));
     Set<String> convertedInitializers = new HashSet<>();
     for (TensorProto initializer : graph.getInitializerList()) {
       String name = initializer.getName();
@@ -178,12 +178,12 @@ final class Float16Converter {
       if (!keep && node.getOutputCount() == 1 && readAsFloat16.contains(node.getOutput(0))) {
         switch (node.getOpType()) {
           case "Constant":
-            if (convertConstant(builder)) {
+            if (Float16Values.convertConstant(builder)) {
               convertedConstants++;
             }
             break;
           case "ConstantOfShape":
-            if (convertConstantOfShape(builder)) {
+            if (Float16Values.convertConstantOfShape(builder)) {
               convertedConstants++;
             }
             break;
@@ -212,7 +212,7 @@ final class Float16Converter {
       rewritten.add(result);
     }
 
-    List<TensorProto> initializers = convertInitializers(graph, convertedInitializers, report);
+    List<TensorProto> initializers = Float16Values.convertInitializers(graph, convertedInitializers, report);
     for (ValueInfoProto input : graph.getInputList()) {
       if (casts.containsKey(input.getName() + "|" + ElementTypes.FLOAT16)) {
         report.rewroteValue(
@@ -222,7 +222,7 @@ final class Float16Converter {
     }
     for (ValueInfoProto output : graph.getOutputList()) {
       String name = output.getName();
-      if (declaredType(output) != ElementTypes.FLOAT
+      if (ElementTypes.declared(output) != ElementTypes.FLOAT
           || current.getOrDefault(name, 0) != ElementTypes.FLOAT16) {
         continue;
       }
@@ -256,7 +256,7 @@ final class Float16Converter {
     for (int i = 0; i < result.getValueInfoCount(); i++) {
       ValueInfoProto valueInfo = result.getValueInfo(i);
       int type = current.getOrDefault(valueInfo.getName(), ElementTypes.UNKNOWN);
-      int declared = declaredType(valueInfo);
+      int declared = ElementTypes.declared(valueInfo);
       if (valueInfo.getType().hasTensorType()
           && type != ElementTypes.UNKNOWN
           && declared != type
@@ -377,42 +377,6 @@ final class Float16Converter {
             + " with its type in the graph's value_info");
   }
 
-  /** Types of the original graph: declared where the model declares them, inferred elsewhere. */
-  private static Map<String, Integer> originalTypes(GraphProto graph) {
-    Map<String, Integer> declared = new HashMap<>();
-    graph
-        .getValueInfoList()
-        .forEach(info -> putKnown(declared, info.getName(), declaredType(info)));
-    graph.getOutputList().forEach(info -> putKnown(declared, info.getName(), declaredType(info)));
-    Map<String, Integer> types = new HashMap<>(declared);
-    graph.getInputList().forEach(info -> putKnown(types, info.getName(), declaredType(info)));
-    graph.getInitializerList().forEach(tensor -> types.put(tensor.getName(), tensor.getDataType()));
-    graph
-        .getSparseInitializerList()
-        .forEach(
-            tensor -> types.put(tensor.getValues().getName(), tensor.getValues().getDataType()));
-    for (NodeProto node : graph.getNodeList()) {
-      int[] inferred = ElementTypes.outputTypes(node, name -> types.getOrDefault(name, 0));
-      for (int i = 0; i < node.getOutputCount(); i++) {
-        String name = node.getOutput(i);
-        types.put(name, declared.getOrDefault(name, inferred[i]));
-      }
-    }
-    return types;
-  }
-
-  private static void putKnown(Map<String, Integer> types, String name, int type) {
-    if (type != ElementTypes.UNKNOWN) {
-      types.put(name, type);
-    }
-  }
-
-  private static int declaredType(ValueInfoProto info) {
-    return info.getType().hasTensorType()
-        ? info.getType().getTensorType().getElemType()
-        : ElementTypes.UNKNOWN;
-  }
-
   private static NodeProto castNode(String name, String input, String output, int to) {
     return NodeProto.newBuilder()
         .setName(name)
@@ -433,120 +397,6 @@ final class Float16Converter {
         node.setAttribute(i, node.getAttribute(i).toBuilder().setI(value));
       }
     }
-  }
-
-  /** A FLOAT value attribute becomes FLOAT16; true when it changed. */
-  private static boolean convertConstant(NodeProto.Builder node) {
-    for (int i = 0; i < node.getAttributeCount(); i++) {
-      AttributeProto attribute = node.getAttribute(i);
-      TensorProto float16;
-      switch (attribute.getName()) {
-        case "value":
-          if (attribute.getT().getDataType() != ElementTypes.FLOAT
-              || Tensors.isExternal(attribute.getT())) {
-            return false;
-          }
-          float16 = toFloat16(attribute.getT(), Tensors.floats(attribute.getT()));
-          break;
-        case "value_float":
-          float16 =
-              Tensors.float16Tensor("", new short[] {Float16.fromFloatClamped(attribute.getF())});
-          break;
-        case "value_floats":
-          {
-            float[] values = new float[attribute.getFloatsCount()];
-            for (int v = 0; v < values.length; v++) {
-              values[v] = attribute.getFloats(v);
-            }
-            float16 = Tensors.float16Tensor("", clamped(values), values.length);
-            break;
-          }
-        default:
-          continue;
-      }
-      node.setAttribute(
-          i,
-          AttributeProto.newBuilder()
-              .setName("value")
-              .setType(AttributeProto.AttributeType.TENSOR)
-              .setT(float16));
-      return true;
-    }
-    return false;
-  }
-
-  private static boolean convertConstantOfShape(NodeProto.Builder node) {
-    for (int i = 0; i < node.getAttributeCount(); i++) {
-      AttributeProto attribute = node.getAttribute(i);
-      if (attribute.getName().equals("value")) {
-        if (attribute.getT().getDataType() != ElementTypes.FLOAT) {
-          return false;
-        }
-        node.setAttribute(
-            i,
-            attribute.toBuilder()
-                .setT(toFloat16(attribute.getT(), Tensors.floats(attribute.getT()))));
-        return true;
-      }
-    }
-    // No value means a float32 zero: write the float16 zero explicitly.
-    node.addAttribute(
-        AttributeProto.newBuilder()
-            .setName("value")
-            .setType(AttributeProto.AttributeType.TENSOR)
-            .setT(Tensors.float16Tensor("", new short[] {0}, 1)));
-    return true;
-  }
-
-  private static List<TensorProto> convertInitializers(
-      GraphProto graph, Set<String> converted, CompressionReport.Collector report) {
-    List<TensorProto> initializers = new ArrayList<>();
-    long values = 0;
-    long clampedValues = 0;
-    for (TensorProto initializer : graph.getInitializerList()) {
-      if (!converted.contains(initializer.getName())) {
-        initializers.add(initializer);
-        continue;
-      }
-      float[] floats = Tensors.floats(initializer);
-      for (float value : floats) {
-        if (Float16.needsClamping(value)) {
-          clampedValues++;
-        }
-      }
-      values += floats.length;
-      initializers.add(toFloat16(initializer, floats));
-    }
-    if (!converted.isEmpty()) {
-      report.rewroteValue(
-          "initializers",
-          converted.size()
-              + " FLOAT initializers ("
-              + values
-              + " values) now FLOAT16"
-              + (clampedValues > 0
-                  ? ", " + clampedValues + " values clamped to ±65504 or ±2^-24"
-                  : ""));
-    }
-    return initializers;
-  }
-
-  /** The tensor with its data as FLOAT16, every other field (name, dims, doc) kept. */
-  private static TensorProto toFloat16(TensorProto tensor, float[] values) {
-    return tensor.toBuilder()
-        .clearFloatData()
-        .clearRawData()
-        .setDataType(ElementTypes.FLOAT16)
-        .setRawData(Tensors.float16Bytes(clamped(values)))
-        .build();
-  }
-
-  private static short[] clamped(float[] values) {
-    short[] halves = new short[values.length];
-    for (int i = 0; i < values.length; i++) {
-      halves[i] = Float16.fromFloatClamped(values[i]);
-    }
-    return halves;
   }
 
   private static void rename(
