@@ -75,7 +75,7 @@ public final class CompressionBenchmark {
     body.add(String.format(Locale.ROOT, "%s, commit %s, CPU %s, local[%d], %,d generated sentences (3-200 words), embed()"
         + " through Spark SQL, best of %d runs after a warm-up. The int8 models run one text per call (dynamic"
         + " quantization: exact per-text results), fp32 in length-sorted batches. int8 scheme probe on this CPU: %s.",
-        Instant.now(), TabularBenchmark.gitCommit(), TabularBenchmark.cpuModel(), cores, rows, repeat,
+        Instant.now(), RunEnvironment.gitCommit(), RunEnvironment.cpuModel(), cores, rows, repeat,
         probe.signedWeightsExact() ? "u8 x s8 exact, auto = u8s8"
             : probe.pairedWeightsExact() ? "u8 x s8 saturates past pairs of 128, auto = u8s8-paired"
             : "u8 x s8 saturates, auto = u8u8"));

@@ -132,7 +132,7 @@ public final class SoakBenchmark {
         + " once for the first half and 4 for the second, System.gc() after each, next to a thread burning a core."
         + " predict(): MLP 64-256-256-16 over 20,000 cached rows; embed(): all-MiniLM-L6-v2 over 600 sentences;"
         + " LIMIT queries stop tasks early; cancelled jobs are cancelled while their tasks run the model.",
-        Instant.now(), TabularBenchmark.gitCommit(), TabularBenchmark.cpuModel(), cores,
+        Instant.now(), RunEnvironment.gitCommit(), RunEnvironment.cpuModel(), cores,
         Runtime.getRuntime().maxMemory() / (1024 * 1024), minutes, total, describe(done)));
     body.add("");
     body.add(String.format(Locale.ROOT, "Result: **%s** — no crash (the JVM lived to write this), %d unexpected query"
