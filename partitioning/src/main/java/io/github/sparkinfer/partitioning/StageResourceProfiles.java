@@ -53,7 +53,7 @@ public final class StageResourceProfiles {
     String stage = "Cannot run the inference stage of model '" + model + "' with " + resources + ": ";
     if (!dynamicAllocation) {
       if (resources.requestsExecutors()) {
-        throw new IllegalArgumentException(stage + "executor requests (spark.sparkinfer.stage.executor.*) need"
+        throw new IllegalArgumentException(stage + "executor requests (" + PartitioningProperties.STAGE_PREFIX + "executor.*) need"
             + " new executors, which Spark starts for a stage only with dynamic allocation. Set"
             + " spark.dynamicAllocation.enabled=true (with spark.dynamicAllocation.shuffleTracking.enabled=true"
             + " or an external shuffle service), or drop the executor keys so the stage runs on the existing"
@@ -79,7 +79,7 @@ public final class StageResourceProfiles {
       if (resources.taskCpus() > 0 && executorCores != null && resources.taskCpus() > Integer.parseInt(executorCores.trim())) {
         throw new IllegalArgumentException(stage + "a task asks for " + resources.taskCpus() + " CPUs but an"
             + " executor has " + executorCores.trim() + " cores (spark.executor.cores), so its tasks would wait"
-            + " forever. Lower spark.sparkinfer.stage.task.cpus");
+            + " forever. Lower " + PartitioningProperties.STAGE_PREFIX + PartitioningProperties.TASK_CPUS);
       }
     }
   }

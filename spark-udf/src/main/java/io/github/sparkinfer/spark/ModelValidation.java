@@ -77,7 +77,8 @@ public final class ModelValidation {
     if (!failures.isEmpty()) {
       throw new ValidationException("Model '" + compressed + "' is not close enough to '" + original + "' on "
           + report.rows() + " rows: " + String.join("; ", failures) + ". " + report
-          + ". Use a higher precision (spark.sparkinfer.model." + compressed + ".precision) or per-channel int8,"
+          + ". Use a higher precision (" + InferenceProperties.MODEL_PREFIX + compressed
+          + InferenceProperties.MODEL_PRECISION_SUFFIX + ") or per-channel int8,"
           + " or relax the threshold if this is acceptable", report);
     }
     return report;

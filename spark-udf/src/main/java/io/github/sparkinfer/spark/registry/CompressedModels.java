@@ -150,8 +150,8 @@ public final class CompressedModels {
       return target;
     } catch (IOException | RuntimeException e) {
       throw new PredictionException("Cannot compress model '" + original.name() + "' (" + original.uri() + ") to "
-          + precision.shortName() + ": " + e.getMessage() + ". Set spark.sparkinfer.model." + original.name()
-          + ".precision=fp32 to run it as it is", e);
+          + precision.shortName() + ": " + e.getMessage() + ". Set " + InferenceProperties.MODEL_PREFIX + original.name()
+          + InferenceProperties.MODEL_PRECISION_SUFFIX + "=fp32 to run it as it is", e);
     }
   }
 

@@ -1,5 +1,6 @@
 package io.github.sparkinfer.spark.registry;
 
+import io.github.sparkinfer.spark.InferenceProperties;
 import io.github.sparkinfer.device.ModelSignature;
 import io.github.sparkinfer.device.ModelSource;
 import io.github.sparkinfer.device.TensorElementType;
@@ -275,8 +276,8 @@ public final class ModelBinding implements Serializable {
                         new ModelBindingException(
                             "Model '" + modelName + "' has no output '" + name + "': its outputs are "
                                 + signature.outputs().stream().map(TensorSpec::name).collect(Collectors.toList())
-                                + ". Fix the output list (spark.sparkinfer.model." + modelName
-                                + ".outputs or Inference.output(...))"));
+                                + ". Fix the output list (" + InferenceProperties.MODEL_PREFIX + modelName
+                                + InferenceProperties.MODEL_OUTPUTS_SUFFIX + " or Inference.output(...))"));
         selected.add(output);
       }
     }
@@ -285,15 +286,15 @@ public final class ModelBinding implements Serializable {
         throw new ModelBindingException(
             "Model '" + modelName + "' output '" + output.name() + "' has element type "
                 + output.onnxTypeName() + ", which sparkinfer cannot return (supported: float, double,"
-                + " int32, int64). Select only the outputs you need with SET spark.sparkinfer.model."
-                + modelName + ".outputs=<names>");
+                + " int32, int64). Select only the outputs you need with SET " + InferenceProperties.MODEL_PREFIX
+                + modelName + InferenceProperties.MODEL_OUTPUTS_SUFFIX + "=<names>");
       }
       if (output.rank() < 1 || output.rank() > 3) {
         throw new ModelBindingException(
             "Model '" + modelName + "' output '" + output.name() + "' has rank " + output.rank()
                 + " (shape " + output.shapeString() + "); sparkinfer returns outputs of rank 1 to 3"
-                + " whose first dimension is the batch. Select other outputs with SET"
-                + " spark.sparkinfer.model." + modelName + ".outputs=<names>");
+                + " whose first dimension is the batch. Select other outputs with SET "
+                + InferenceProperties.MODEL_PREFIX + modelName + InferenceProperties.MODEL_OUTPUTS_SUFFIX + "=<names>");
       }
     }
     return List.copyOf(selected);

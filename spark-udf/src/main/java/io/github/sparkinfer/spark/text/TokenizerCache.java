@@ -1,5 +1,6 @@
 package io.github.sparkinfer.spark.text;
 
+import io.github.sparkinfer.spark.InferenceProperties;
 import io.github.sparkinfer.spark.PredictionException;
 import io.github.sparkinfer.spark.registry.TextSettings;
 
@@ -67,8 +68,8 @@ public final class TokenizerCache {
     } catch (IOException | RuntimeException e) {
       throw new PredictionException(
           "Cannot load the tokenizer of model '" + modelName + "' from " + text.tokenizer().uri()
-              + ": " + e.getMessage() + ". Register a Hugging Face tokenizer.json with SET spark.sparkinfer.model."
-              + modelName + ".tokenizer=<URI>",
+              + ": " + e.getMessage() + ". Register a Hugging Face tokenizer.json with SET " + InferenceProperties.MODEL_PREFIX
+              + modelName + InferenceProperties.MODEL_TOKENIZER_SUFFIX + "=<URI>",
           e);
     }
   }

@@ -11,14 +11,21 @@ import org.apache.spark.sql.classic.SparkSession
 object SessionInstaller {
 
   def inject(extensions: SparkSessionExtensions): Unit = {
+    // Analysis: the SQL functions, resolved against the model registry (usage for DESCRIBE FUNCTION).
     extensions.injectFunction(SqlFunctions.predictDescriptor)
     extensions.injectFunction(SqlFunctions.embedDescriptor)
     extensions.injectFunction(SqlFunctions.tokenizeDescriptor)
     extensions.injectFunction(SqlFunctions.compareOutputsDescriptor)
     extensions.injectTableFunction(SqlFunctions.modelInfoDescriptor)
-    // After operator optimization, so pushed-down filters cut the rows the model sees.
+
+    // Optimization: model calls into BatchPredict nodes, after operator optimization so that
+    // pushed-down filters cut the rows the model sees.
     extensions.injectPreCBORule(_ => ExtractPredictions)
+
+    // Planning: BatchPredict as the physical node that runs a task's batches.
     extensions.injectPlannerStrategy(_ => BatchPredictStrategy)
+
+    // Columnar transitions: the node reads a vectorized scan or a cache itself, not through ColumnarToRow.
     extensions.injectColumnar(_ => ReadColumnarInput)
   }
 
