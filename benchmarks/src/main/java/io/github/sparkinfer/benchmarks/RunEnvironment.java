@@ -94,4 +94,27 @@ final class RunEnvironment {
   static String cpuModel() {
     return io.github.sparkinfer.compression.ProcessorDescription.current().toString();
   }
+
+  /**
+   * The start of a RESULTS.md section's run table, the same in every benchmark: the note, then
+   * date, commit, CPU, cores and JVM. The caller adds its own rows with {@link #row}.
+   */
+  static void appendRunTable(StringBuilder text, BenchmarkArguments arguments, ZonedDateTime date) {
+    if (arguments.note() != null) {
+      text.append("**Note:** ").append(arguments.note().strip()).append("\n\n");
+    }
+    text.append("| | |\n|---|---|\n");
+    row(text, "Date (UTC)", DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm").format(date));
+    row(text, "Commit", gitCommit());
+    row(text, "CPU", cpuModel());
+    row(text, "Cores (N)", arguments.cores() + " (local[" + arguments.cores() + "]; the machine has "
+        + Runtime.getRuntime().availableProcessors() + ")");
+    row(text, "JVM", System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version")
+        + ", -Xmx" + Runtime.getRuntime().maxMemory() / (1024 * 1024) + "m");
+  }
+
+  /** One row of a two-column Markdown table. */
+  static void row(StringBuilder text, String name, String value) {
+    text.append("| ").append(name).append(" | ").append(value).append(" |\n");
+  }
 }

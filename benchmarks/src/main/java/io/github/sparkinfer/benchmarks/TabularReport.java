@@ -5,7 +5,6 @@ import io.github.sparkinfer.spark.Inference;
 import io.github.sparkinfer.spark.SparkInference;
 import java.time.ZoneOffset;
 import java.time.ZonedDateTime;
-import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -50,27 +49,15 @@ final class TabularReport {
         .append("), float32, on ").append(String.format(Locale.ROOT, "%,d", arguments.rows()))
         .append(" rows of 64 float features (Parquet, read back and cached in ")
         .append(arguments.partitions()).append(" partitions before timing).\n\n");
-    if (arguments.note() != null) {
-      text.append("**Note:** ").append(arguments.note().strip()).append("\n\n");
-    }
-
-    text.append("| | |\n|---|---|\n");
-    row(text, "Date (UTC)", DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm").format(date));
-    row(text, "Commit", RunEnvironment.gitCommit());
-    row(text, "CPU", RunEnvironment.cpuModel());
-    row(text, "Cores (N)", arguments.cores() + " (local[" + arguments.cores() + "]; the machine"
-        + " has " + Runtime.getRuntime().availableProcessors() + ")");
-    row(text, "JVM", System.getProperty("java.vm.name") + " "
-        + System.getProperty("java.runtime.version") + ", -Xmx"
-        + Runtime.getRuntime().maxMemory() / (1024 * 1024) + "m");
-    row(text, "Spark", sparkVersion);
-    row(text, "ONNX Runtime", ortVersion + " (CPU)");
-    row(text, "sparkinfer-spark-udf", RunEnvironment.jarOf(SparkInference.class));
-    row(text, "Rows", String.format(Locale.ROOT, "%,d", arguments.rows()));
-    row(text, "Batch size (B)", String.valueOf(arguments.batchSize()));
-    row(text, "Timing", "best of " + arguments.repeat() + " runs after an untimed warm-up"
+    RunEnvironment.appendRunTable(text, arguments, date);
+    RunEnvironment.row(text, "Spark", sparkVersion);
+    RunEnvironment.row(text, "ONNX Runtime", ortVersion + " (CPU)");
+    RunEnvironment.row(text, "sparkinfer-spark-udf", RunEnvironment.jarOf(SparkInference.class));
+    RunEnvironment.row(text, "Rows", String.format(Locale.ROOT, "%,d", arguments.rows()));
+    RunEnvironment.row(text, "Batch size (B)", String.valueOf(arguments.batchSize()));
+    RunEnvironment.row(text, "Timing", "best of " + arguments.repeat() + " runs after an untimed warm-up"
         + " (median also shown)");
-    row(text, "Load average (1, 5, 15 min)", "start " + startLoad + "; end " + endLoad);
+    RunEnvironment.row(text, "Load average (1, 5, 15 min)", "start " + startLoad + "; end " + endLoad);
     text.append('\n');
 
     double ceiling = measurement("a").bestRowsPerSecond();
@@ -136,9 +123,5 @@ final class TabularReport {
     text.append("Reproduce: `./mvnw -q -B install -DskipTests && ./mvnw -q -B -pl benchmarks"
         + " exec:exec -Dbenchmark.args=\"--rows " + arguments.rows() + "\"`\n");
     return text.toString();
-  }
-
-  static void row(StringBuilder text, String name, String value) {
-    text.append("| ").append(name).append(" | ").append(value).append(" |\n");
   }
 }

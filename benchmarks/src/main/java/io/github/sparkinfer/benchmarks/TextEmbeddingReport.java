@@ -6,7 +6,6 @@ import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import io.github.sparkinfer.spark.SparkInference;
 import java.time.ZoneOffset;
 import java.time.ZonedDateTime;
-import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -47,37 +46,25 @@ final class TextEmbeddingReport {
         .append(arguments.partitions()).append(" partitions before timing). Every variant"
             + " tokenizes, runs the model, mean-pools and L2-normalizes, and is timed from text"
             + " to vectors, tokenization included.\n\n");
-    if (arguments.note() != null) {
-      text.append("**Note:** ").append(arguments.note().strip()).append("\n\n");
-    }
-
-    text.append("| | |\n|---|---|\n");
-    row(text, "Date (UTC)", DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm").format(date));
-    row(text, "Commit", RunEnvironment.gitCommit());
-    row(text, "CPU", RunEnvironment.cpuModel());
-    row(text, "Cores (N)", cores + " (local[" + cores + "]; the machine has "
-        + Runtime.getRuntime().availableProcessors() + ")");
-    row(text, "JVM", System.getProperty("java.vm.name") + " "
-        + System.getProperty("java.runtime.version") + ", -Xmx"
-        + Runtime.getRuntime().maxMemory() / (1024 * 1024) + "m");
-    row(text, "Spark", sparkVersion);
-    row(text, "ONNX Runtime", ortVersion + " (CPU)");
-    row(text, "DJL tokenizers", String.valueOf(
+    RunEnvironment.appendRunTable(text, arguments, date);
+    RunEnvironment.row(text, "Spark", sparkVersion);
+    RunEnvironment.row(text, "ONNX Runtime", ortVersion + " (CPU)");
+    RunEnvironment.row(text, "DJL tokenizers", String.valueOf(
         HuggingFaceTokenizer.class.getPackage().getSpecificationVersion()));
-    row(text, "Models", models.stream()
+    RunEnvironment.row(text, "Models", models.stream()
         .map(result -> "`" + result.model.artifactId() + "` " + result.model.version())
         .collect(Collectors.joining(", ")));
-    row(text, "sparkinfer-spark-udf", RunEnvironment.jarOf(SparkInference.class));
-    row(text, "Rows", String.format(Locale.ROOT, "%,d (%d to %d words, log-normal, median %d;"
+    RunEnvironment.row(text, "sparkinfer-spark-udf", RunEnvironment.jarOf(SparkInference.class));
+    RunEnvironment.row(text, "Rows", String.format(Locale.ROOT, "%,d (%d to %d words, log-normal, median %d;"
         + " `SentenceData`)", arguments.rows(), SentenceData.MIN_WORDS, SentenceData.MAX_WORDS,
         SentenceData.MEDIAN_WORDS));
-    row(text, "Words per row", lengths.words());
-    row(text, "Tokens per row", lengths.tokens() + " (with [CLS] and [SEP])");
-    row(text, "Raw ORT batch size", arguments.batchSize() + " rows");
-    row(text, "Timing", "best of " + arguments.repeat() + " runs after an untimed warm-up on"
+    RunEnvironment.row(text, "Words per row", lengths.words());
+    RunEnvironment.row(text, "Tokens per row", lengths.tokens() + " (with [CLS] and [SEP])");
+    RunEnvironment.row(text, "Raw ORT batch size", arguments.batchSize() + " rows");
+    RunEnvironment.row(text, "Timing", "best of " + arguments.repeat() + " runs after an untimed warm-up on"
         + " the first " + Math.min(arguments.rows(), TextEmbeddingBenchmark.WARM_UP_ROWS) + " rows (median also"
         + " shown)");
-    row(text, "Load average (1, 5, 15 min)", "start " + startLoad + "; end " + endLoad);
+    RunEnvironment.row(text, "Load average (1, 5, 15 min)", "start " + startLoad + "; end " + endLoad);
     text.append('\n');
 
     for (ModelResult result : models) {
@@ -188,9 +175,5 @@ final class TextEmbeddingReport {
   static void target(StringBuilder text, String name, boolean met, double ratio) {
     text.append(String.format(Locale.ROOT, "- %s: **%s** (measured %.2f x)%n", name,
         met ? "met" : "missed", ratio));
-  }
-
-  static void row(StringBuilder text, String name, String value) {
-    text.append("| ").append(name).append(" | ").append(value).append(" |\n");
   }
 }
