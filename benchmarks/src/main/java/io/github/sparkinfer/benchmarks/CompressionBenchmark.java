@@ -132,15 +132,9 @@ public final class CompressionBenchmark {
 
   private static double rate(SparkSession spark, String model, int repeat, long rows) {
     String query = "SELECT id, embed('" + model + "', body) AS e FROM docs";
-    spark.sql(query + " WHERE id < 200").write().format("noop").mode("overwrite").save();
-    double best = 0;
-    for (int run = 0; run < repeat; run++) {
-      long start = System.nanoTime();
-      spark.sql(query).write().format("noop").mode("overwrite").save();
-      double seconds = (System.nanoTime() - start) / 1e9;
-      best = Math.max(best, rows / seconds);
-      System.out.printf(Locale.ROOT, "%s: %.2f s, %.1f rows/s%n", model, seconds, rows / seconds);
-    }
-    return best;
+    Measurement measurement = QueryRunner.time(model, "`embed('" + model + "', body)`", rows, repeat,
+        () -> spark.sql(query), () -> spark.sql(query + " WHERE id < 200"));
+    RunEnvironment.log("%s", measurement.describe());
+    return measurement.bestRowsPerSecond();
   }
 }

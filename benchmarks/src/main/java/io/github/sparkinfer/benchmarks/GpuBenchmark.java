@@ -108,16 +108,10 @@ public final class GpuBenchmark {
     spark.conf().set("spark.sparkinfer.device", device);
     spark.conf().set("spark.sparkinfer.device.fallback", "fail");
     spark.conf().set("spark.sparkinfer.batchSize", String.valueOf(batchSize));
-    spark.sql(query).write().format("noop").mode("overwrite").save();
-    double best = 0;
-    for (int run = 0; run < repeat; run++) {
-      Dataset<Row> result = spark.sql(query);
-      long start = System.nanoTime();
-      result.write().format("noop").mode("overwrite").save();
-      double seconds = (System.nanoTime() - start) / 1e9;
-      best = Math.max(best, rows / seconds);
-      System.out.printf(Locale.ROOT, "%s on %s: %.2f s, %.0f rows/s%n", query, device, seconds, rows / seconds);
-    }
+    Measurement measurement = QueryRunner.time(device, query + " on " + device, rows, repeat, () -> spark.sql(query),
+        () -> spark.sql(query));
+    RunEnvironment.log("%s", measurement.describe());
+    double best = measurement.bestRowsPerSecond();
     Dataset<Row> check = spark.sql(query + " LIMIT 100");
     check.collectAsList();
     lastBindings = SparkInference.deviceBindings(check).stream().limit(2).toList().toString();
