@@ -128,6 +128,7 @@ public final class StandaloneCluster implements AutoCloseable {
   private final List<Process> processes = new ArrayList<>();
   private final List<Worker> workers = new ArrayList<>();
   private final Thread shutdownHook;
+  private final boolean sparkJarsOnly;
   private Process master;
   private String masterUrl;
   private int masterUiPort;
@@ -137,6 +138,7 @@ public final class StandaloneCluster implements AutoCloseable {
     this.name = builder.name;
     this.workerSpecs = List.copyOf(builder.workers);
     this.startTimeout = builder.startTimeout;
+    this.sparkJarsOnly = builder.sparkJarsOnly;
     String stamp = LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
     Path root = builder.root != null ? builder.root : defaultRoot();
     this.directory =
@@ -254,6 +256,29 @@ public final class StandaloneCluster implements AutoCloseable {
   public Submission submit(
       String appName, Class<?> mainClass, Map<String, String> conf, List<String> args, Duration timeout)
       throws IOException, InterruptedException {
+    // Its classes are in SPARK_HOME/jars already: nothing to ship.
+    return run(appName, conf, List.of("--class", mainClass.getName(), "spark-internal"), args, timeout);
+  }
+
+  /**
+   * Runs {@code applicationJar}'s {@code mainClass} through spark-submit as a user would: {@code
+   * --jars} ships {@code jars} to the driver and executors, {@code --class} names the main class.
+   */
+  public Submission submitJar(
+      String appName, Path applicationJar, String mainClass, List<Path> jars, Map<String, String> conf,
+      List<String> args, Duration timeout) throws IOException, InterruptedException {
+    List<String> submit = new ArrayList<>();
+    if (!jars.isEmpty()) {
+      submit.add("--jars");
+      submit.add(jars.stream().map(Path::toString).collect(Collectors.joining(",")));
+    }
+    submit.addAll(List.of("--class", mainClass, applicationJar.toString()));
+    return run(appName, conf, submit, args, timeout);
+  }
+
+  private Submission run(
+      String appName, Map<String, String> conf, List<String> submitArguments, List<String> args, Duration timeout)
+      throws IOException, InterruptedException {
     checkRunning();
     Path appDirectory = Files.createDirectories(directory.resolve("app-" + appName));
     Map<String, String> settings = applicationConf(appName);
@@ -271,10 +296,8 @@ public final class StandaloneCluster implements AutoCloseable {
         List.of(
             "--master", masterUrl,
             "--deploy-mode", "client",
-            "--properties-file", propertiesFile.toString(),
-            "--class", mainClass.getName(),
-            // Its classes are in SPARK_HOME/jars already: nothing to ship.
-            "spark-internal"));
+            "--properties-file", propertiesFile.toString()));
+    command.addAll(submitArguments);
     command.addAll(args);
     Path log = directory.resolve("driver-" + appName + ".log");
     Process driver = start(command, environment(appDirectory.resolve("local")), log, appDirectory);
@@ -579,6 +602,9 @@ public final class StandaloneCluster implements AutoCloseable {
     Set<String> names = new HashSet<>();
     int directories = 0;
     for (Path entry : testClassPath()) {
+      if (sparkJarsOnly && !isSparkInstallationJar(entry)) {
+        continue;
+      }
       if (Files.isDirectory(entry)) {
         // target/classes -> <module>-classes.jar, target/test-classes -> <module>-test-classes.jar
         Path module = entry.getParent() == null ? null : entry.getParent().getParent();
@@ -597,6 +623,14 @@ public final class StandaloneCluster implements AutoCloseable {
     if (!names.stream().anyMatch(n -> n.startsWith("spark-core_"))) {
       throw new IllegalStateException("spark-core is not on the class path: " + testClassPath());
     }
+  }
+
+  /** Not a class folder, not sparkinfer or what it bundles, not a test library. */
+  private static boolean isSparkInstallationJar(Path entry) {
+    String file = entry.getFileName().toString();
+    return Files.isRegularFile(entry)
+        && !file.matches("(sparkinfer-|onnxruntime|tokenizers-|api-\\d|jna-|langchain4j|junit-|assertj-|opentest4j-"
+            + "|apiguardian-|surefire|failsafe).*");
   }
 
   private static String unique(Set<String> names, String name) {
@@ -854,6 +888,7 @@ public final class StandaloneCluster implements AutoCloseable {
     private final List<WorkerSpec> workers = new ArrayList<>();
     private Duration startTimeout = Duration.ofSeconds(90);
     private Path root;
+    private boolean sparkJarsOnly;
 
     private Builder(String name) {
       if (!name.matches("[A-Za-z0-9._-]+")) {
@@ -877,6 +912,16 @@ public final class StandaloneCluster implements AutoCloseable {
     /** The folder the cluster's folder is made in; default {@code target/standalone-cluster}. */
     public Builder root(Path root) {
       this.root = root;
+      return this;
+    }
+
+    /**
+     * SPARK_HOME/jars holds Spark and its dependencies only, as a Spark installation does: no
+     * sparkinfer, ONNX Runtime, tokenizer or test jars and no class folders, so an application gets
+     * sparkinfer only from what it submits (--jars or its application jar).
+     */
+    public Builder sparkJarsOnly() {
+      this.sparkJarsOnly = true;
       return this;
     }
 
