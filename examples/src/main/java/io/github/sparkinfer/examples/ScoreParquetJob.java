@@ -72,9 +72,38 @@ public final class ScoreParquetJob {
     } finally {
       spark.stop();
     }
+    String buildRoot = System.getProperty(BUILD_ROOT_PROPERTY);
+    if (buildRoot != null && status == 0) {
+      // Run from the README's first command: close the sessions now, so that this stays the last
+      // thing printed, and say what was built and what to run next.
+      io.github.sparkinfer.device.ModelCache.shared().close();
+      printWhatWasBuilt(Path.of(buildRoot), System.out);
+    }
     if (status != 0) {
       System.exit(status);
     }
+  }
+
+  /** Set by examples/pom.xml's exec:exec run: the checkout whose jars were just built. */
+  static final String BUILD_ROOT_PROPERTY = "sparkinfer.build.root";
+
+  static void printWhatWasBuilt(Path root, PrintStream out) throws IOException {
+    out.println();
+    out.println("Built:");
+    for (String folder : List.of("spark-runtime/target", "examples/target")) {
+      Path directory = root.resolve(folder);
+      if (!Files.isDirectory(directory)) {
+        continue;
+      }
+      try (Stream<Path> jars = Files.list(directory)) {
+        for (Path jar : jars.filter(file -> file.getFileName().toString().matches(
+            "sparkinfer-(spark-runtime-.*|examples-.*-spark-submit)\\.jar")).sorted().toList()) {
+          out.printf(Locale.ROOT, "  %s (%.0f MB)%n", root.relativize(jar), Files.size(jar) / 1e6);
+        }
+      }
+    }
+    out.println("Next: ./mvnw -B -ntp verify runs the tests; spark-submit --jars the runtime jar with"
+        + " --conf spark.sql.extensions=io.github.sparkinfer.spark.SparkInferenceExtensions (docs/your-code.md).");
   }
 
   /**
