@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
-# Runs on the GPU host, from the unpacked bundle: the GPU-tagged tests, then the GPU benchmark.
-# Writes logs and the benchmark's results to ${OUT:-./out}.
+# Runs on the GPU host, from the unpacked archives of build-bundle.sh (base/ and project/ side by
+# side): the GPU-tagged tests, the tests that must hold on ORT's GPU build too, then the GPU
+# benchmark. sparkinfer comes from the runtime jar without ONNX Runtime; ORT is the bundle's CUDA
+# build (Java classes, JNI and CUDA 13 natives of one version). Writes logs and the benchmark's
+# results to ${OUT:-./out}.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+base=$(cd "$here/../base" && pwd)
 out=${OUT:-$here/out}
 mkdir -p "$out"
-export LD_LIBRARY_PATH="$here/ort:/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
-java="$here/jre/bin/java"
+[ -d "$base/jre" ] || tar -C "$base" -xJf "$base/jre.tar.xz"
+[ -d "$base/ort" ] || tar -C "$base" -xJf "$base/ort.tar.xz"
+export LD_LIBRARY_PATH="$base/ort:/usr/local/cuda-13.0/targets/x86_64-linux/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+java="$base/jre/bin/java"
 opens="--add-opens=java.base/java.lang=ALL-UNNAMED --add-opens=java.base/java.lang.invoke=ALL-UNNAMED --add-opens=java.base/java.lang.reflect=ALL-UNNAMED --add-opens=java.base/java.io=ALL-UNNAMED --add-opens=java.base/java.net=ALL-UNNAMED --add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/java.util=ALL-UNNAMED --add-opens=java.base/java.util.concurrent=ALL-UNNAMED --add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED --add-opens=java.base/sun.nio.ch=ALL-UNNAMED --add-opens=java.base/sun.nio.cs=ALL-UNNAMED --add-opens=java.base/sun.security.action=ALL-UNNAMED --add-opens=java.base/sun.util.calendar=ALL-UNNAMED -Djdk.reflect.useDirectMethodHandle=false -Dio.netty.tryReflectionSetAccessible=true"
 # The class path through the environment keeps the command line short (ORT's environment creation
 # overflows the stack on long command lines).
-export CLASSPATH="$here/junit-console.jar:$here/jars/*"
-jvm="$opens -Xss16m -Xmx32g -Donnxruntime.native.path=$here/ort -Dspark.ui.enabled=false -Dsparkinfer.commit=$(cat "$here/COMMIT")"
+export CLASSPATH="$base/junit-console.jar:$here/*:$base/jars/*"
+jvm="$opens -Xss16m -Xmx32g -Donnxruntime.native.path=$base/ort -Dspark.ui.enabled=false -Dsparkinfer.commit=$(cat "$here/COMMIT")"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
 echo "commit $(cat "$here/COMMIT")" | tee -a "$out/gpu.txt"
 
@@ -20,7 +26,7 @@ if [ -z "${SKIP_GPU_TESTS:-}" ]; then
 echo "== GPU tests"
 # shellcheck disable=SC2086
 "$java" $jvm org.junit.platform.console.ConsoleLauncher execute \
-  --scan-class-path "$here/jars/sparkinfer-spark-udf-tests.jar" --include-tag gpu \
+  --scan-class-path "$here/sparkinfer-spark-udf-tests.jar" --include-tag gpu \
   --details=tree --disable-banner 2>&1 | tee "$out/gpu-tests.log" | grep -vE "^\s+at |^[0-9]{2}/[0-9]{2}/[0-9]{2} " | tail -60
 tests=${PIPESTATUS[0]}
 fi
