@@ -35,7 +35,7 @@ mvn -pl spark-udf dependency:build-classpath -Dmdep.includeScope=test -Dmdep.out
 mvn -pl benchmarks dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile="$out/tmp/bench.cp"
 # Not needed by the GPU tests and benchmark, and large; sparkinfer, ONNX Runtime, DJL, JNA and gson
 # come from the runtime jar and the user's ORT build instead.
-skip='^(sparkinfer-|onnxruntime|tokenizers-|api-[0-9]|jna-|gson-2\.13|rocksdbjni|breeze|netty-.*-(osx|windows)|netty-tcnative|hadoop-client-minicluster|junit-4|spark-connect)'
+skip='^(sparkinfer-|onnxruntime|tokenizers-|api-[0-9]|jna-|gson-2\.13|rocksdbjni|netty-.*-(osx|windows)|netty-tcnative|hadoop-client-minicluster|junit-4|spark-connect)'
 for jar in $( { cat "$out/tmp/udf.cp"; echo; cat "$out/tmp/bench.cp"; } | tr ':' '\n' | sort -u); do
   if [[ "$jar" == *.jar ]] && ! [[ "$(basename "$jar")" =~ $skip ]]; then
     cp -L "$jar" "$out/base/jars/"
