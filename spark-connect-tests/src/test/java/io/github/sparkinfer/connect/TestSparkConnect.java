@@ -1,0 +1,224 @@
+package io.github.sparkinfer.connect;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtSession;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.github.sparkinfer.compression.MultilayerPerceptronModel;
+import java.io.InputStream;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A real Spark Connect server on 127.0.0.1 with sparkinfer installed (the runtime jar on its class
+ * path, spark.sql.extensions), and the JVM Spark Connect client in a JVM of its own (only
+ * spark-connect-client-jvm): registration with SET, model_info, predict and embed through SQL and
+ * through the client's DataFrame API, each value checked here against the MLP's Java forward pass
+ * and against ONNX Runtime called directly on DJL's token ids.
+ */
+@Timeout(value = 6, unit = TimeUnit.MINUTES)
+class TestSparkConnect {
+  private static final List<String> TEXTS = List.of("Spark runs the model in the executors.", "a quick brown fox");
+
+  @TempDir Path folder;
+
+  @Test
+  void sqlAndDataFrameApiThroughSparkConnect() throws Exception {
+    MultilayerPerceptronModel mlp = MultilayerPerceptronModel.builder().layerSizes(16, 32, 4).seed(7)
+        .inputName("features").outputName("scores").build();
+    Path mlpFile = folder.resolve("mlp.onnx");
+    mlp.writeTo(mlpFile);
+    Path miniLm = copyResource("all-minilm-l6-v2.onnx");
+    Path tokenizer = copyResource("all-minilm-l6-v2-tokenizer.json");
+
+    int port;
+    try (ServerSocket socket = new ServerSocket(0)) {
+      port = socket.getLocalPort();
+    }
+    Path serverLog = folder.resolve("server.log");
+    String serverClassPath = serverClassPath();
+    List<String> server = java(serverClassPath);
+    server.addAll(List.of("-Xmx2g", "-Dspark.master=local[2]", "-Dspark.ui.enabled=false",
+        "-Dspark.driver.host=127.0.0.1", "-Dspark.driver.bindAddress=127.0.0.1",
+        "-Dspark.connect.grpc.binding.address=127.0.0.1", "-Dspark.connect.grpc.binding.port=" + port,
+        "-Dspark.sql.extensions=io.github.sparkinfer.spark.SparkInferenceExtensions",
+        "-Dspark.sql.warehouse.dir=" + folder.resolve("warehouse").toUri(),
+        "org.apache.spark.sql.connect.service.SparkConnectServer"));
+    Process serverProcess = start(server, serverClassPath, serverLog);
+    try {
+      awaitLine(serverLog, "Spark Connect server started at", serverProcess);
+
+      Path output = folder.resolve("client.txt");
+      Path clientLog = folder.resolve("client.log");
+      String clientClassPath = classPath("sparkinfer.connect.client.classpath") + java.io.File.pathSeparator
+          + Path.of(ConnectClientApp.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+      List<String> client = java(clientClassPath);
+      client.addAll(List.of("-Xmx1g", ConnectClientApp.class.getName(), "sc://127.0.0.1:" + port,
+          mlpFile.toUri().toString(), miniLm.toUri().toString(), tokenizer.toUri().toString(), output.toString()));
+      Process clientProcess = start(client, clientClassPath, clientLog);
+      boolean ended = clientProcess.waitFor(4, TimeUnit.MINUTES);
+      String clientOutput = Files.readString(clientLog, StandardCharsets.UTF_8);
+      assertThat(ended).as("client ended; its log:\n%s", clientOutput).isTrue();
+      assertThat(clientProcess.exitValue()).as("client exit code; its log:\n%s", clientOutput).isZero();
+
+      Map<String, List<JsonNode>> results = read(output);
+      assertThat(results.get("model_info")).extracting(JsonNode::toString).containsExactly(
+          "{\"kind\":\"input\",\"name\":\"features\",\"element_type\":\"float\",\"shape\":\"[batch, 16]\"}",
+          "{\"kind\":\"output\",\"name\":\"scores\",\"element_type\":\"float\",\"shape\":\"[batch, 4]\"}");
+      for (String name : List.of("sql_predict", "api_predict")) {
+        assertThat(results.get(name)).as(name).hasSize(500);
+        for (JsonNode row : results.get(name)) {
+          long id = row.get("id").asLong();
+          // fp32 ORT on the server against the Java forward pass, as the other tests.
+          assertFloats(row.get("scores"), mlp.forward(features(id)), 1e-5f, name + " row " + id);
+        }
+      }
+      try (HuggingFaceTokenizer direct = HuggingFaceTokenizer.builder().optTokenizerPath(tokenizer).optPadding(false)
+              .optTruncation(true).optMaxLength(128).build();
+          OrtSession session = OrtEnvironment.getEnvironment().createSession(miniLm.toString(),
+              new OrtSession.SessionOptions())) {
+        for (String name : List.of("sql_embed", "api_embed")) {
+          assertThat(results.get(name)).as(name).hasSize(TEXTS.size());
+          for (JsonNode row : results.get(name)) {
+            long[] ids = direct.encode(TEXTS.get(row.get("id").asInt())).getIds();
+            // Padded batches against one unpadded text per run, both fp32 on the CPU.
+            assertFloats(row.get("embedding"), meanPooledUnit(session, ids), 1e-5f, name + " text " + row.get("id"));
+          }
+        }
+      }
+      assertThat(results.get("plan")).as("the server's plan of a DataFrame API call").isNotNull();
+      assertThat(results.get("plan").get(0).asText()).contains("BatchPredict predict(mlp, ");
+    } finally {
+      serverProcess.destroy();
+      if (!serverProcess.waitFor(30, TimeUnit.SECONDS)) {
+        serverProcess.destroyForcibly();
+      }
+    }
+  }
+
+  private static float[] features(long id) {
+    float[] features = new float[16];
+    for (int i = 0; i < 16; i++) {
+      features[i] = (float) Math.sin((double) (id * 16 + i));
+    }
+    return features;
+  }
+
+  private static float[] meanPooledUnit(OrtSession session, long[] ids) throws Exception {
+    OrtEnvironment environment = OrtEnvironment.getEnvironment();
+    long[] mask = new long[ids.length];
+    java.util.Arrays.fill(mask, 1L);
+    try (OnnxTensor idTensor = OnnxTensor.createTensor(environment, new long[][] {ids});
+        OnnxTensor maskTensor = OnnxTensor.createTensor(environment, new long[][] {mask});
+        OnnxTensor typeTensor = OnnxTensor.createTensor(environment, new long[][] {new long[ids.length]});
+        OrtSession.Result result = session.run(
+            Map.of("input_ids", idTensor, "attention_mask", maskTensor, "token_type_ids", typeTensor))) {
+      float[][] hidden = ((float[][][]) result.get(0).getValue())[0];
+      float[] pooled = new float[hidden[0].length];
+      for (float[] token : hidden) {
+        for (int k = 0; k < pooled.length; k++) {
+          pooled[k] += token[k] / hidden.length;
+        }
+      }
+      double norm = 0;
+      for (float value : pooled) {
+        norm += value * value;
+      }
+      for (int k = 0; k < pooled.length; k++) {
+        pooled[k] = (float) (pooled[k] / Math.sqrt(norm));
+      }
+      return pooled;
+    }
+  }
+
+  private static void assertFloats(JsonNode actual, float[] expected, float tolerance, String what) {
+    assertThat(actual.size()).as(what).isEqualTo(expected.length);
+    for (int i = 0; i < expected.length; i++) {
+      assertThat((float) actual.get(i).asDouble()).as("%s, value %d", what, i).isCloseTo(expected[i], within(tolerance));
+    }
+  }
+
+  private static Map<String, List<JsonNode>> read(Path output) throws Exception {
+    ObjectMapper json = new ObjectMapper();
+    Map<String, List<JsonNode>> results = new TreeMap<>();
+    for (String line : Files.readAllLines(output, StandardCharsets.UTF_8)) {
+      String[] parts = line.split(" ", 2);
+      JsonNode value = parts[0].equals("plan") ? json.getNodeFactory().textNode(parts[1]) : json.readTree(parts[1]);
+      results.computeIfAbsent(parts[0], name -> new ArrayList<>()).add(value);
+    }
+    return results;
+  }
+
+  /** java with Spark's opens; the class path goes in CLASSPATH: ORT 1.29 fails with long command lines. */
+  private static List<String> java(String classPath) {
+    List<String> command = new ArrayList<>();
+    command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    command.addAll(List.of(System.getProperty("sparkinfer.spark.jvm.opens").trim().split("\\s+")));
+    return command;
+  }
+
+  private static Process start(List<String> command, String classPath, Path log) throws Exception {
+    ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
+    builder.environment().put("CLASSPATH", classPath);
+    return builder.start();
+  }
+
+  /**
+   * The provided scope (Spark, its Connect server, the runtime jar) and the jars it shares with the
+   * client (Spark's common modules, Scala; Maven files those under the client's runtime scope, the
+   * nearer path), but not the client itself.
+   */
+  private static String serverClassPath() throws Exception {
+    List<String> entries = new ArrayList<>(List.of(classPath("sparkinfer.connect.server.classpath").split(java.io.File.pathSeparator)));
+    for (String entry : classPath("sparkinfer.connect.client.classpath").split(java.io.File.pathSeparator)) {
+      if (!Path.of(entry).getFileName().toString().startsWith("spark-connect-client-jvm") && !entries.contains(entry)) {
+        entries.add(entry);
+      }
+    }
+    return String.join(java.io.File.pathSeparator, entries);
+  }
+
+  private static String classPath(String property) throws Exception {
+    return Files.readString(Path.of(System.getProperty(property)), StandardCharsets.UTF_8).trim();
+  }
+
+  /** Polls the log until {@code text} appears, the process ends, or two minutes pass. */
+  private static void awaitLine(Path log, String text, Process process) throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(2);
+    while (System.nanoTime() < deadline) {
+      if (Files.exists(log) && Files.readString(log, StandardCharsets.UTF_8).contains(text)) {
+        return;
+      }
+      if (!process.isAlive()) {
+        break;
+      }
+      process.waitFor(200, TimeUnit.MILLISECONDS);
+    }
+    throw new AssertionError("No '" + text + "' in the server's log; it ends:\n"
+        + (Files.exists(log) ? Files.readString(log, StandardCharsets.UTF_8) : "(no log)"));
+  }
+
+  private Path copyResource(String resource) throws Exception {
+    Path file = folder.resolve(resource);
+    try (InputStream in = getClass().getClassLoader().getResourceAsStream(resource)) {
+      assertThat(in).as("%s on the test class path", resource).isNotNull();
+      Files.copy(in, file);
+    }
+    return file;
+  }
+}
