@@ -88,6 +88,92 @@ class TestNotebooks {
     assertFloats(values(text, "embedding: "), embedding("Spark runs the model in the executors."), 1e-5f, "embed()");
   }
 
+  @Test
+  void semanticSearch() throws Exception {
+    String text = outputs(execute("semantic-search.ipynb"));
+    assertThat(text).contains("docs: 10, queries: 4");
+    // The reference: every cosine from ORT directly; the best text per query and its cosine.
+    List<String> docs = List.of("Spark distributes the work of a job over the executors of a cluster.",
+        "Parquet stores tables by column, which makes scans of a few columns fast.",
+        "A GPU runs thousands of small arithmetic operations at once.",
+        "The recipe needs two eggs, flour, sugar and a pinch of salt.",
+        "Bake the cake for forty minutes until it is golden brown.",
+        "The football match ended in a draw after extra time.",
+        "The striker scored twice in the second half.",
+        "Int8 quantization stores weights in eight bits to make models smaller and faster.",
+        "Mountains in the north are covered with snow in winter.",
+        "The train to the coast leaves every hour from platform three.");
+    List<String> queries = List.of("How do I make a cake?", "Who won the game?", "How are model weights compressed?",
+        "Which hardware is good at parallel math?");
+    for (int q = 0; q < queries.size(); q++) {
+      float[] query = embedding(queries.get(q));
+      int best = -1;
+      double bestCosine = -2;
+      for (int d = 0; d < docs.size(); d++) {
+        float[] doc = embedding(docs.get(d));
+        double dot = 0;
+        for (int k = 0; k < doc.length; k++) {
+          dot += (double) query[k] * doc[k];
+        }
+        if (dot > bestCosine) {
+          bestCosine = dot;
+          best = d;
+        }
+      }
+      Matcher matcher = Pattern.compile("best for query " + q + ": text (\\d+), cosine ([0-9.\\-]+)").matcher(text);
+      assertThat(matcher.find()).as("the line of query %d in:\n%s", q, text).isTrue();
+      assertThat(Integer.parseInt(matcher.group(1))).as("best text of query %d", q).isEqualTo(best);
+      // Dot products of two fp32 embeddings, each within 1e-5 per value of the reference.
+      assertThat(Double.parseDouble(matcher.group(2))).as("cosine of query %d", q).isCloseTo(bestCosine, within(1e-4));
+    }
+  }
+
+  @Test
+  void compression() throws Exception {
+    JsonNode notebook = execute("compression.ipynb");
+    String text = outputs(notebook);
+    assertThat(text).contains("texts: 300").contains("validated rows: 300");
+    Matcher matcher = Pattern.compile("mean cosine ([0-9.]+), min cosine ([0-9.]+)").matcher(text);
+    assertThat(matcher.find()).as("ModelValidation's line in:\n%s", text).isTrue();
+    // The project's int8 target for MiniLM (docs/compression.md): mean cosine >= 0.98 at least, below 1.
+    assertThat(Double.parseDouble(matcher.group(1))).isBetween(0.98, 1.0);
+    assertThat(Double.parseDouble(matcher.group(2))).isLessThanOrEqualTo(Double.parseDouble(matcher.group(1)));
+    assertThat(text).containsPattern("rows/s fp32 [0-9]+, int8 [0-9]+");
+    // Two charts, as PNG images in the cell outputs.
+    int images = 0;
+    for (JsonNode cell : notebook.get("cells")) {
+      for (JsonNode output : cell.path("outputs")) {
+        JsonNode png = output.path("data").path("image/png");
+        if (!png.isMissingNode()) {
+          byte[] bytes = java.util.Base64.getMimeDecoder().decode(png.isArray() ? String.join("", toStrings(png)) : png.asText());
+          assertThat(bytes).as("a PNG file").startsWith((byte) 0x89, (byte) 'P', (byte) 'N', (byte) 'G');
+          images++;
+        }
+      }
+    }
+    assertThat(images).as("charts in the executed notebook").isEqualTo(2);
+  }
+
+  @Test
+  void gpus() throws Exception {
+    String text = outputs(execute("gpus.ipynb"));
+    assertThat(text).contains("rows: 200");
+    MultilayerPerceptronModel mlp = MultilayerPerceptronModel.builder().layerSizes(16, 32, 4).seed(7)
+        .inputName("features").outputName("scores").build();
+    assertFloats(values(text, "predict id 0: "), mlp.forward(features(0)), 1e-5f, "predict() of id 0");
+    // The kernel's ONNX Runtime is the CPU build: cuda:0 falls back, visibly, once per task.
+    assertThat(text).contains("ONNX Runtime providers: [CPU]");
+    assertThat(text.lines().filter(line -> line.startsWith("binding: ")).toList()).hasSize(2).allSatisfy(line ->
+        assertThat(line).contains("requested=cuda:0").contains("bound=cpu").contains("provider=CPUExecutionProvider")
+            .contains("fallback=ONNX Runtime").contains("has no CUDAExecutionProvider"));
+  }
+
+  private static List<String> toStrings(JsonNode array) {
+    List<String> strings = new ArrayList<>();
+    array.forEach(node -> strings.add(node.asText()));
+    return strings;
+  }
+
   /** Runs the notebook with nbconvert into the temporary folder; returns the executed copy. */
   private static JsonNode execute(String notebook) throws Exception {
     Path executed = folder.resolve(notebook.replace(".ipynb", ".executed.ipynb"));
