@@ -4,13 +4,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
-import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtSession;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.github.sparkinfer.compression.MultilayerPerceptronModel;
 import io.github.sparkinfer.spark.cluster.StandaloneCluster;
+import io.github.sparkinfer.spark.reference.MiniLmReference;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
@@ -95,7 +95,7 @@ class TestRuntimeJarSparkSubmit {
     assertThat(results.get(7)).hasSize(POINTS);
     for (JsonNode row : results.get(7)) {
       long id = row.get("id").asLong();
-      float[] expected = mlp.forward(features(id, 1));
+      float[] expected = mlp.forward(MiniLmReference.sineFeatures(id, 1));
       // fp32 ORT on the executor against the Java forward pass, as the local tests.
       assertFloats(row.get("scores"), expected, 1e-5f, "scores of row " + id);
     }
@@ -107,7 +107,7 @@ class TestRuntimeJarSparkSubmit {
       assertThat(results.get(8)).hasSize(TEXTS.size());
       for (JsonNode row : results.get(8)) {
         long[] ids = direct.encode(TEXTS.get(row.get("id").asInt())).getIds();
-        float[] expected = meanPooledUnit(session, ids);
+        float[] expected = MiniLmReference.meanPooledUnit(session, ids);
         // Padded batches against one unpadded text per run, both fp32 on the CPU.
         assertFloats(row.get("embedding"), expected, 1e-5f, "embedding of text " + row.get("id"));
       }
@@ -125,8 +125,8 @@ class TestRuntimeJarSparkSubmit {
     assertThat(results.get(10)).hasSize(20);
     for (JsonNode row : results.get(10)) {
       long id = row.get("id").asLong();
-      float[] a = mlp.forward(features(id, 1));
-      float[] b = mlp.forward(features(id, 2));
+      float[] a = mlp.forward(MiniLmReference.sineFeatures(id, 1));
+      float[] b = mlp.forward(MiniLmReference.sineFeatures(id, 2));
       double dot = 0;
       double left = 0;
       double right = 0;
@@ -165,43 +165,6 @@ class TestRuntimeJarSparkSubmit {
     }
     assertThat(folder.resolve("demo").resolve("scored.parquet")).isDirectory();
   }
-
-  /** The same features as the SQL's transform(sequence(0, 15), i -> CAST(sin(id * 16 + i) AS FLOAT)), times scale. */
-  private static float[] features(long id, float scale) {
-    float[] features = new float[16];
-    for (int i = 0; i < 16; i++) {
-      features[i] = (float) Math.sin((double) (id * 16 + i)) * scale;
-    }
-    return features;
-  }
-
-  private static float[] meanPooledUnit(OrtSession session, long[] ids) throws Exception {
-    OrtEnvironment environment = OrtEnvironment.getEnvironment();
-    long[] mask = new long[ids.length];
-    java.util.Arrays.fill(mask, 1L);
-    try (OnnxTensor idTensor = OnnxTensor.createTensor(environment, new long[][] {ids});
-        OnnxTensor maskTensor = OnnxTensor.createTensor(environment, new long[][] {mask});
-        OnnxTensor typeTensor = OnnxTensor.createTensor(environment, new long[][] {new long[ids.length]});
-        OrtSession.Result result = session.run(
-            Map.of("input_ids", idTensor, "attention_mask", maskTensor, "token_type_ids", typeTensor))) {
-      float[][] hidden = ((float[][][]) result.get(0).getValue())[0];
-      float[] pooled = new float[hidden[0].length];
-      for (float[] token : hidden) {
-        for (int k = 0; k < pooled.length; k++) {
-          pooled[k] += token[k] / hidden.length;
-        }
-      }
-      double norm = 0;
-      for (float value : pooled) {
-        norm += value * value;
-      }
-      for (int k = 0; k < pooled.length; k++) {
-        pooled[k] = (float) (pooled[k] / Math.sqrt(norm));
-      }
-      return pooled;
-    }
-  }
-
   private static void assertFloats(JsonNode actual, float[] expected, float tolerance, String what) {
     assertThat(actual.size()).as(what).isEqualTo(expected.length);
     for (int i = 0; i < expected.length; i++) {

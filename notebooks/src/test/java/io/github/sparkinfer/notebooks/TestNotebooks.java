@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
-import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtSession;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -12,6 +11,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.github.sparkinfer.compression.MultilayerPerceptronModel;
+import io.github.sparkinfer.spark.reference.MiniLmReference;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -90,7 +90,7 @@ class TestNotebooks {
     assertThat(text).contains("|input |features|float       |[batch, 16]|array<numeric> of 16 or vector|");
     MultilayerPerceptronModel mlp = MultilayerPerceptronModel.builder().layerSizes(16, 32, 4).seed(7)
         .inputName("features").outputName("scores").build();
-    float[] expected = mlp.forward(features(0));
+    float[] expected = mlp.forward(MiniLmReference.sineFeatures(0, 1));
     // fp32 ORT in the kernel's Spark against the Java forward pass, as the other tests.
     assertFloats(values(text, "predict id 0: "), expected, 1e-5f, "predict() of id 0");
     assertFloats(values(text, "api id 0: "), expected, 1e-5f, "the DataFrame API's id 0");
@@ -174,7 +174,7 @@ class TestNotebooks {
     assertThat(text).contains("rows: 200");
     MultilayerPerceptronModel mlp = MultilayerPerceptronModel.builder().layerSizes(16, 32, 4).seed(7)
         .inputName("features").outputName("scores").build();
-    assertFloats(values(text, "predict id 0: "), mlp.forward(features(0)), 1e-5f, "predict() of id 0");
+    assertFloats(values(text, "predict id 0: "), mlp.forward(MiniLmReference.sineFeatures(0, 1)), 1e-5f, "predict() of id 0");
     // The kernel's ONNX Runtime is the CPU build: cuda:0 falls back, visibly, once per task.
     assertThat(text).contains("ONNX Runtime providers: [CPU]");
     assertThat(text.lines().filter(line -> line.startsWith("binding: ")).toList()).hasSize(2).allSatisfy(line ->
@@ -258,15 +258,6 @@ class TestNotebooks {
     }
     return values;
   }
-
-  private static float[] features(long id) {
-    float[] features = new float[16];
-    for (int i = 0; i < 16; i++) {
-      features[i] = (float) Math.sin((double) (id * 16 + i));
-    }
-    return features;
-  }
-
   /** ONNX Runtime on DJL's ids, mean pooling and unit length here: the reference for embed(). */
   private static float[] embedding(String text) throws Exception {
     OrtEnvironment environment = OrtEnvironment.getEnvironment();
@@ -275,30 +266,7 @@ class TestNotebooks {
             .optTruncation(true).optMaxLength(128).build();
         OrtSession session = environment.createSession(minilm.resolve("all-minilm-l6-v2.onnx").toString(),
             new OrtSession.SessionOptions())) {
-      long[] ids = tokenizer.encode(text).getIds();
-      long[] mask = new long[ids.length];
-      java.util.Arrays.fill(mask, 1L);
-      try (OnnxTensor idTensor = OnnxTensor.createTensor(environment, new long[][] {ids});
-          OnnxTensor maskTensor = OnnxTensor.createTensor(environment, new long[][] {mask});
-          OnnxTensor typeTensor = OnnxTensor.createTensor(environment, new long[][] {new long[ids.length]});
-          OrtSession.Result result = session.run(
-              Map.of("input_ids", idTensor, "attention_mask", maskTensor, "token_type_ids", typeTensor))) {
-        float[][] hidden = ((float[][][]) result.get(0).getValue())[0];
-        float[] pooled = new float[hidden[0].length];
-        for (float[] token : hidden) {
-          for (int k = 0; k < pooled.length; k++) {
-            pooled[k] += token[k] / hidden.length;
-          }
-        }
-        double norm = 0;
-        for (float value : pooled) {
-          norm += value * value;
-        }
-        for (int k = 0; k < pooled.length; k++) {
-          pooled[k] = (float) (pooled[k] / Math.sqrt(norm));
-        }
-        return pooled;
-      }
+      return MiniLmReference.meanPooledUnit(session, tokenizer.encode(text).getIds());
     }
   }
 

@@ -4,12 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
-import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtSession;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.github.sparkinfer.compression.MultilayerPerceptronModel;
+import io.github.sparkinfer.spark.reference.MiniLmReference;
 import java.io.InputStream;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
@@ -85,7 +85,7 @@ class TestSparkConnect {
         for (JsonNode row : results.get(name)) {
           long id = row.get("id").asLong();
           // fp32 ORT on the server against the Java forward pass, as the other tests.
-          assertFloats(row.get("scores"), mlp.forward(features(id)), 1e-5f, name + " row " + id);
+          assertFloats(row.get("scores"), mlp.forward(MiniLmReference.sineFeatures(id, 1)), 1e-5f, name + " row " + id);
         }
       }
       try (HuggingFaceTokenizer direct = HuggingFaceTokenizer.builder().optTokenizerPath(tokenizer).optPadding(false)
@@ -97,7 +97,7 @@ class TestSparkConnect {
           for (JsonNode row : results.get(name)) {
             long[] ids = direct.encode(TEXTS.get(row.get("id").asInt())).getIds();
             // Padded batches against one unpadded text per run, both fp32 on the CPU.
-            assertFloats(row.get("embedding"), meanPooledUnit(session, ids), 1e-5f, name + " text " + row.get("id"));
+            assertFloats(row.get("embedding"), MiniLmReference.meanPooledUnit(session, ids), 1e-5f, name + " text " + row.get("id"));
           }
         }
       }
@@ -110,42 +110,6 @@ class TestSparkConnect {
       }
     }
   }
-
-  private static float[] features(long id) {
-    float[] features = new float[16];
-    for (int i = 0; i < 16; i++) {
-      features[i] = (float) Math.sin((double) (id * 16 + i));
-    }
-    return features;
-  }
-
-  private static float[] meanPooledUnit(OrtSession session, long[] ids) throws Exception {
-    OrtEnvironment environment = OrtEnvironment.getEnvironment();
-    long[] mask = new long[ids.length];
-    java.util.Arrays.fill(mask, 1L);
-    try (OnnxTensor idTensor = OnnxTensor.createTensor(environment, new long[][] {ids});
-        OnnxTensor maskTensor = OnnxTensor.createTensor(environment, new long[][] {mask});
-        OnnxTensor typeTensor = OnnxTensor.createTensor(environment, new long[][] {new long[ids.length]});
-        OrtSession.Result result = session.run(
-            Map.of("input_ids", idTensor, "attention_mask", maskTensor, "token_type_ids", typeTensor))) {
-      float[][] hidden = ((float[][][]) result.get(0).getValue())[0];
-      float[] pooled = new float[hidden[0].length];
-      for (float[] token : hidden) {
-        for (int k = 0; k < pooled.length; k++) {
-          pooled[k] += token[k] / hidden.length;
-        }
-      }
-      double norm = 0;
-      for (float value : pooled) {
-        norm += value * value;
-      }
-      for (int k = 0; k < pooled.length; k++) {
-        pooled[k] = (float) (pooled[k] / Math.sqrt(norm));
-      }
-      return pooled;
-    }
-  }
-
   private static void assertFloats(JsonNode actual, float[] expected, float tolerance, String what) {
     assertThat(actual.size()).as(what).isEqualTo(expected.length);
     for (int i = 0; i < expected.length; i++) {

@@ -14,6 +14,7 @@ import io.github.sparkinfer.compression.Precision;
 import io.github.sparkinfer.device.Device;
 import io.github.sparkinfer.device.DeviceRunLimiter;
 import io.github.sparkinfer.device.OrtEnvironments;
+import io.github.sparkinfer.spark.reference.MiniLmReference;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -170,7 +171,7 @@ class TestGpuInference {
         long[] mask = new long[ids.length];
         java.util.Arrays.fill(mask, 1L);
         float[][] hidden = TestModels.runMiniLm(model, new long[][] {ids}, new long[][] {mask}, options)[0];
-        double cosine = cosine(floats(row.getList(2)), meanPooledUnit(hidden));
+        double cosine = cosine(floats(row.getList(2)), MiniLmReference.meanPooledUnit(hidden));
         worst = Math.min(worst, cosine);
         compared++;
       }
@@ -254,25 +255,6 @@ class TestGpuInference {
       driver.shutdownNow();
     }
   }
-
-  private static float[] meanPooledUnit(float[][] hidden) {
-    float[] pooled = new float[hidden[0].length];
-    for (float[] token : hidden) {
-      for (int k = 0; k < pooled.length; k++) {
-        pooled[k] += token[k] / hidden.length;
-      }
-    }
-    double norm = 0;
-    for (float value : pooled) {
-      norm += value * value;
-    }
-    norm = Math.sqrt(norm);
-    for (int k = 0; k < pooled.length; k++) {
-      pooled[k] = (float) (pooled[k] / norm);
-    }
-    return pooled;
-  }
-
   private static float[] floats(List<Float> values) {
     float[] array = new float[values.size()];
     for (int i = 0; i < array.length; i++) {
