@@ -196,6 +196,59 @@ class TestPredictSql {
   }
 
   @Test
+  void sameCallInWhereSelectOrderByAndGroupByRunsTheModelOncePerRow() {
+    Dataset<Row> whereAndSelect = spark.sql(
+        "SELECT id, predict('mlp', features) AS scores FROM points WHERE predict('mlp', features)[0] > 0");
+    List<Row> kept = whereAndSelect.collectAsList();
+    assertThat(kept).hasSize((int) expected.values().stream().filter(scores -> scores[0] > 0).count());
+    kept.forEach(row -> assertScores(row.getLong(0), row.getList(1)));
+    assertOneCallPerRow(whereAndSelect);
+
+    Dataset<Row> orderBy = spark.sql(
+        "SELECT id, predict('mlp', features) AS scores FROM points ORDER BY predict('mlp', features)[1], id");
+    List<Long> expectedOrder = new ArrayList<>();
+    expected.entrySet().stream()
+        .sorted((left, right) -> Float.compare(left.getValue()[1], right.getValue()[1]))
+        .forEach(entry -> expectedOrder.add(entry.getKey()));
+    List<Row> sorted = orderBy.collectAsList();
+    assertThat(sorted).extracting(row -> row.getLong(0)).containsExactlyElementsOf(expectedOrder);
+    sorted.forEach(row -> assertScores(row.getLong(0), row.getList(1)));
+    assertOneCallPerRow(orderBy);
+    // Adaptive execution plans the sort's exchanges stage by stage: still one call per row.
+    spark.conf().set("spark.sql.adaptive.enabled", "true");
+    try {
+      Dataset<Row> adaptive = spark.sql(
+          "SELECT id, predict('mlp', features) AS scores FROM points ORDER BY predict('mlp', features)[1], id");
+      assertThat(adaptive.collectAsList()).extracting(row -> row.getLong(0)).containsExactlyElementsOf(expectedOrder);
+      assertThat(adaptiveModelRows(adaptive)).isEqualTo(ROWS);
+    } finally {
+      spark.conf().set("spark.sql.adaptive.enabled", "false");
+    }
+
+    Dataset<Row> groupBy = spark.sql(
+        "SELECT predict('mlp', features)[0] > 0 AS positive, count(*) AS n FROM points"
+            + " WHERE predict('mlp', features)[3] > -100 GROUP BY predict('mlp', features)[0] > 0 ORDER BY positive");
+    long positives = expected.values().stream().filter(scores -> scores[0] > 0).count();
+    assertThat(groupBy.collectAsList()).extracting(row -> row.getBoolean(0) + "=" + row.getLong(1))
+        .containsExactly("false=" + (ROWS - positives), "true=" + positives);
+    assertOneCallPerRow(groupBy);
+  }
+
+  private static long adaptiveModelRows(Dataset<Row> executed) {
+    List<io.github.sparkinfer.spark.plan.BatchPredictExec> nodes =
+        io.github.sparkinfer.spark.plan.BatchPredictNodes.in(executed.queryExecution().executedPlan());
+    assertThat(nodes).hasSize(1);
+    return (Long) nodes.get(0).metrics().apply("modelRows").value();
+  }
+
+  /** One BatchPredict in the executed plan, and it ran the model once for each of the table's rows. */
+  private static void assertOneCallPerRow(Dataset<Row> executed) {
+    assertThat(io.github.sparkinfer.spark.plan.BatchPredictNodes.in(executed.queryExecution().executedPlan()))
+        .as("model calls in %s", executed.queryExecution().executedPlan()).hasSize(1);
+    assertThat(metric(executed, "modelRows")).isEqualTo(ROWS);
+  }
+
+  @Test
   void twoModelsAndNestedCallsInOneQuery() throws Exception {
     Path second = folder.resolve("second.onnx");
     MultilayerPerceptronModel secondModel = MultilayerPerceptronModel.builder()

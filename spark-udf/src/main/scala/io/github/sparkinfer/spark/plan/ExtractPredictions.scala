@@ -10,6 +10,7 @@ import org.apache.spark.sql.catalyst.expressions.aggregate.AggregateExpression
 import org.apache.spark.sql.catalyst.plans.{Cross, Inner}
 import org.apache.spark.sql.catalyst.plans.logical._
 import org.apache.spark.sql.catalyst.rules.Rule
+import org.apache.spark.sql.types.{ArrayType, DataType, MapType, StructType}
 
 /**
  * Moves every predict() call out of the operator that holds it into a [[BatchPredict]] node below
@@ -26,10 +27,46 @@ object ExtractPredictions extends Rule[LogicalPlan] {
       case node if !node.isInstanceOf[BatchPredict] && node.expressions.exists(hasPredict) =>
         extract(node)
     }
-    extracted.transformDown {
+    val narrowed = extracted.transformDown {
       case project @ Project(list, batch: BatchPredict) =>
         project.copy(child = narrow(batch, AttributeSet(list.flatMap(_.references))))
     }
+    shuffleBeforeGlobalSort(narrowed)
+  }
+
+  /**
+   * A global sort samples its input to choose its ranges before it shuffles it, and Spark computes
+   * that input twice for it, so a model call in the same stage would run twice per row. With a
+   * shuffle (by hash of the row) between the call and the sort, the sampling and the sort both read
+   * the shuffle's output and the model runs once. A sort under a LIMIT (top-k) takes no sample.
+   */
+  private def shuffleBeforeGlobalSort(plan: LogicalPlan): LogicalPlan = {
+    val topK = plan.collect {
+      case GlobalLimit(_, LocalLimit(_, sort: Sort)) => sort
+      case GlobalLimit(_, sort: Sort) => sort
+      case LocalLimit(_, sort: Sort) => sort
+    }
+    plan.transformDown {
+      case sort: Sort if sort.global && !topK.exists(_ eq sort) && callsModelInSameStage(sort.child) =>
+        val hashable = sort.child.output.filterNot(a => containsMap(a.dataType))
+        sort.withNewChildren(Seq(RepartitionByExpression(hashable, sort.child, None)))
+    }
+  }
+
+  // Spark cannot hash maps.
+  private def containsMap(dataType: DataType): Boolean = dataType match {
+    case _: MapType => true
+    case array: ArrayType => containsMap(array.elementType)
+    case struct: StructType => struct.fields.exists(field => containsMap(field.dataType))
+    case _ => false
+  }
+
+  /** Whether `plan` runs a model call without a shuffle between it and `plan`'s output. */
+  private def callsModelInSameStage(plan: LogicalPlan): Boolean = plan match {
+    case _: BatchPredict => true
+    case _: Project | _: Filter | _: SubqueryAlias | _: Sort | _: Generate | _: Sample =>
+      plan.children.exists(callsModelInSameStage)
+    case _ => false
   }
 
   /**
@@ -99,12 +136,14 @@ object ExtractPredictions extends Rule[LogicalPlan] {
       predictions: Seq[ModelInvocation],
       child: LogicalPlan): (LogicalPlan, mutable.Map[Expression, Attribute]) = {
     val results = mutable.LinkedHashMap[Expression, Attribute]()
-    child.foreach {
-      case existing: BatchPredict if child.outputSet.contains(existing.result) =>
+    val wanted = predictions.flatMap(_.collect { case p: ModelInvocation => p.canonicalized }).toSet
+    val exposed = exposeResults(child, wanted)
+    exposed.foreach {
+      case existing: BatchPredict if exposed.outputSet.contains(existing.result) =>
         results.getOrElseUpdate(existing.prediction.canonicalized, existing.result)
       case _ =>
     }
-    var plan = child
+    var plan = exposed
     var pending: Seq[Expression] = predictions
     var done = false
     while (!done) {
@@ -127,6 +166,39 @@ object ExtractPredictions extends Rule[LogicalPlan] {
       }
     }
     (plan, results)
+  }
+
+  /**
+   * `plan` with the results of the `wanted` calls that a BatchPredict below already computes passed
+   * up through the Projects that dropped them, so that a call in WHERE or ORDER BY is reused by the
+   * same call in the SELECT list above instead of run again. Only through operators that keep
+   * their child's rows and columns (a filter, a sort, a limit, a repartition, an alias), where a
+   * row's result is still that row's.
+   */
+  private def exposeResults(plan: LogicalPlan, wanted: Set[Expression]): LogicalPlan = plan match {
+    case project: Project =>
+      val child = exposeResults(project.child, wanted)
+      val missing = computedResults(child)
+        .filter { case (call, result) => wanted.contains(call) && !project.outputSet.contains(result) }
+        .values.toSeq.distinct
+      if (missing.isEmpty && (child eq project.child)) project
+      else project.copy(projectList = project.projectList ++ missing, child = child)
+    case keepsRows @ (_: Filter | _: Sort | _: SubqueryAlias | _: GlobalLimit | _: LocalLimit |
+        _: Repartition | _: RepartitionByExpression) =>
+      val child = exposeResults(keepsRows.children.head, wanted)
+      if (child eq keepsRows.children.head) keepsRows else keepsRows.withNewChildren(Seq(child))
+    case other => other
+  }
+
+  /** The calls that BatchPredicts in `plan` compute, and their result columns in `plan`'s output. */
+  private def computedResults(plan: LogicalPlan): Map[Expression, Attribute] = {
+    val reachable = mutable.LinkedHashMap[Expression, Attribute]()
+    plan.foreach {
+      case existing: BatchPredict if plan.outputSet.contains(existing.result) =>
+        reachable.getOrElseUpdate(existing.prediction.canonicalized, existing.result)
+      case _ =>
+    }
+    reachable.toMap
   }
 
   private def replace(expression: Expression, results: mutable.Map[Expression, Attribute]): Expression =
