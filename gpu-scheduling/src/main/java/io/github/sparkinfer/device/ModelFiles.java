@@ -72,6 +72,12 @@ final class ModelFiles {
       return new Remote(fileSystem, status);
     } catch (FileNotFoundException e) {
       throw ModelLoadException.of(source, "file not found", source.registrationFix("Register it"), e);
+    } catch (org.apache.hadoop.security.AccessControlException | java.nio.file.AccessDeniedException e) {
+      throw ModelLoadException.of(source, "permission denied (" + e.getMessage() + ")",
+          "Give the user that runs Spark (the executors' user) read access to it", e);
+    } catch (java.net.SocketTimeoutException e) {
+      throw ModelLoadException.of(source, "its file system timed out (" + e + ")",
+          "Check that the executors can reach " + hostOf(path) + ", or raise the file system's timeout", e);
     } catch (UnsupportedFileSystemException e) {
       String scheme = path.toUri().getScheme();
       throw ModelLoadException.of(source,
@@ -82,7 +88,23 @@ final class ModelFiles {
     } catch (IOException e) {
       throw ModelLoadException.of(source, "its file system failed (" + e + ")",
           "Check that the executors can reach " + source.uri() + " and may read it", e);
+    } catch (ModelLoadException e) {
+      throw e;
+    } catch (RuntimeException e) {
+      // Hadoop reports an unknown host as IllegalArgumentException(UnknownHostException).
+      Throwable cause = e.getCause() != null ? e.getCause() : e;
+      if (cause instanceof java.net.UnknownHostException) {
+        throw ModelLoadException.of(source, "the host '" + hostOf(path) + "' is unknown (" + cause.getMessage() + ")",
+            "Fix the host name in the URI, or check the executors' DNS", e);
+      }
+      throw ModelLoadException.of(source, "its file system failed (" + e + ")",
+          "Check the URI and that the executors can reach " + source.uri() + " and may read it", e);
     }
+  }
+
+  private static String hostOf(org.apache.hadoop.fs.Path path) {
+    String host = path.toUri().getHost();
+    return host == null ? path.toUri().getAuthority() == null ? path.toString() : path.toUri().getAuthority() : host;
   }
 
   /**

@@ -259,6 +259,51 @@ class TestModelCacheHdfs {
   }
 
   /** Writes {@code bytes} to {@code path} on the cluster, replacing any file; returns its URI. */
+  @Test
+  void unknownHostNamesTheModelTheUriAndTheHost() {
+    String uri = "hdfs://nonexistent-host.invalid:8020/models/m.onnx";
+    Throwable failure = catchThrowable(
+        () -> cache.acquire(ModelSource.registered("mlp", uri, "spark.sparkinfer.model.mlp.path"), ONE_THREAD,
+            executorConfiguration));
+    assertThat(failure).isInstanceOf(ModelLoadException.class)
+        .hasMessageStartingWith("Cannot load model 'mlp' from " + uri + ": the host 'nonexistent-host.invalid' is unknown")
+        .hasMessageContaining("Fix the host name in the URI");
+  }
+
+  @Test
+  void permissionDeniedNamesTheModelAndTheUri() throws Exception {
+    String uri = write("/private/m.onnx", miniLmBytes);
+    hdfs.setPermission(new org.apache.hadoop.fs.Path("/private/m.onnx"),
+        new org.apache.hadoop.fs.permission.FsPermission((short) 0600));
+    hdfs.setPermission(new org.apache.hadoop.fs.Path("/private"),
+        new org.apache.hadoop.fs.permission.FsPermission((short) 0700));
+    // Another user than the namenode's (its superuser): HDFS checks the permissions for it.
+    org.apache.hadoop.security.UserGroupInformation someoneElse =
+        org.apache.hadoop.security.UserGroupInformation.createRemoteUser("someone-else");
+    Throwable failure = someoneElse.doAs((java.security.PrivilegedAction<Throwable>) () -> catchThrowable(
+        () -> cache.acquire(ModelSource.of("mlp", uri), ONE_THREAD, executorConfiguration)));
+    assertThat(failure).isInstanceOf(ModelLoadException.class)
+        .hasMessageStartingWith("Cannot load model 'mlp' from " + uri + ": permission denied")
+        .hasMessageContaining("someone-else")
+        .hasMessageContaining("Give the user that runs Spark");
+  }
+
+  @Test
+  void serverThatNeverAnswersTimesOutNamingTheModelAndTheUri() throws Exception {
+    try (java.net.ServerSocket silent = new java.net.ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+      String uri = "hdfs://127.0.0.1:" + silent.getLocalPort() + "/models/m.onnx";
+      Configuration impatient = new Configuration();
+      impatient.setInt("ipc.client.rpc-timeout.ms", 500);
+      impatient.setInt("ipc.client.connect.max.retries.on.timeouts", 0);
+      impatient.setInt("ipc.client.connect.max.retries", 0);
+      impatient.setBoolean("fs.hdfs.impl.disable.cache", true);
+      Throwable failure = catchThrowable(() -> cache.acquire(ModelSource.of("mlp", uri), ONE_THREAD, impatient));
+      assertThat(failure).isInstanceOf(ModelLoadException.class)
+          .hasMessageStartingWith("Cannot load model 'mlp' from " + uri + ": its file system timed out")
+          .hasMessageContaining("raise the file system's timeout");
+    }
+  }
+
   private static String write(String path, byte[] bytes) throws IOException {
     org.apache.hadoop.fs.Path file = new org.apache.hadoop.fs.Path(path);
     try (OutputStream output = hdfs.create(file, true)) {
