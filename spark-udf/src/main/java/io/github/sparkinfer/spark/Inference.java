@@ -85,9 +85,10 @@ public final class Inference {
 
   /** Rows per model call for this call only. */
   public Inference batchSize(int rows) {
-    if (rows < 1) {
+    if (rows < 1 || rows > InferenceProperties.BATCH_SIZE_MAX) {
       throw new IllegalArgumentException(
-          "Invalid batch size " + rows + " for model '" + modelName + "': must be at least 1");
+          "Invalid batch size " + rows + " for model '" + modelName + "': must be from 1 to "
+              + InferenceProperties.BATCH_SIZE_MAX + " rows per model call");
     }
     this.batchSize = OptionalInt.of(rows);
     return this;

@@ -96,6 +96,12 @@ public final class InferenceProperties {
   public static final int BATCH_SIZE_DEFAULT = 1024;
 
   /**
+   * The largest batch size any of the batch-size settings accepts: rows per call beyond this only
+   * hold more memory (a GPU is saturated long before; benchmarks/RESULTS.md).
+   */
+  public static final int BATCH_SIZE_MAX = 1 << 20;
+
+  /**
    * Session-wide ONNX Runtime intra-op threads per session; 0 means "follow spark.task.cpus" of the
    * task that runs the model.
    */

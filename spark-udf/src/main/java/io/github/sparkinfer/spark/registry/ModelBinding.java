@@ -263,6 +263,12 @@ public final class ModelBinding implements Serializable {
   private static List<TensorSpec> selectOutputs(
       String modelName, ModelSignature signature, List<String> outputNames) {
     List<TensorSpec> selected = new ArrayList<>();
+    if (signature.outputs().isEmpty()) {
+      throw new ModelBindingException(
+          "Model '" + modelName + "' has no outputs, so a call of it has nothing to return (its inputs are "
+              + signature.inputs().stream().map(TensorSpec::name).collect(Collectors.toList())
+              + "). Export the model again with its outputs declared in the graph");
+    }
     if (outputNames.isEmpty()) {
       selected.addAll(signature.outputs());
     } else {

@@ -87,9 +87,10 @@ public final class ModelRegistry {
     String modelBatchSize = conf.getConfString(MODEL_PREFIX + name + MODEL_BATCH_SIZE_SUFFIX, null);
     boolean explicitBatchSize = batchSizeArgument.isPresent() || (modelBatchSize != null && !modelBatchSize.isBlank());
     int batchSize = batchSizeArgument.isPresent()
-        ? batchSizeArgument.getAsInt()
-        : positiveInt(conf, name, MODEL_PREFIX + name + MODEL_BATCH_SIZE_SUFFIX,
-            positiveInt(conf, name, BATCH_SIZE, BATCH_SIZE_DEFAULT));
+        ? batchSizeInRange(name, "the call's batch size", batchSizeArgument.getAsInt())
+        : batchSizeInRange(name, MODEL_PREFIX + name + MODEL_BATCH_SIZE_SUFFIX,
+            positiveInt(conf, name, MODEL_PREFIX + name + MODEL_BATCH_SIZE_SUFFIX,
+                batchSizeInRange(name, BATCH_SIZE, positiveInt(conf, name, BATCH_SIZE, BATCH_SIZE_DEFAULT))));
     int threads = nonNegativeInt(conf, name, MODEL_PREFIX + name + MODEL_INTRA_OP_THREADS_SUFFIX,
         nonNegativeInt(conf, name, INTRA_OP_THREADS, INTRA_OP_THREADS_DEFAULT));
     List<String> outputs = outputsArgument;
@@ -122,7 +123,9 @@ public final class ModelRegistry {
     } catch (ModelBindingException e) {
       throw Errors.analysis(e.getMessage(), e);
     }
-    binding = binding.withDeviceSettings(deviceSettings()).withPrecision(precision, CompressedModels.int8Scheme(name, conf))
+    java.util.Map<String, String> deviceSettings = deviceSettings();
+    checkDeviceSettings(name, deviceSettings);
+    binding = binding.withDeviceSettings(deviceSettings).withPrecision(precision, CompressedModels.int8Scheme(name, conf))
         .withStageResources(stageResources(name, stageResourcesArgument));
     String tokenizer = conf.getConfString(MODEL_PREFIX + name + MODEL_TOKENIZER_SUFFIX, null);
     return tokenizer == null || tokenizer.isBlank() ? binding : binding.withText(textSettings(conf, binding, tokenizer.trim()));
@@ -156,6 +159,32 @@ public final class ModelRegistry {
       }
     });
     return settings;
+  }
+
+  /**
+   * The device keys as the executors will read them, checked now: a value a task would refuse
+   * fails the query at analysis, before any job starts. (An executor's own SparkConf may add keys;
+   * the session's take precedence.)
+   */
+  private static void checkDeviceSettings(String name, java.util.Map<String, String> settings) {
+    String device = settings.get(io.github.sparkinfer.device.SchedulingProperties.DEVICE);
+    if (device != null && !device.trim().equalsIgnoreCase(io.github.sparkinfer.device.SchedulingProperties.DEVICE_DEFAULT)) {
+      try {
+        io.github.sparkinfer.device.Device.parse(device);
+      } catch (IllegalArgumentException e) {
+        throw Errors.analysis("Invalid value '" + device + "' for " + io.github.sparkinfer.device.SchedulingProperties.DEVICE
+            + " (model '" + name + "'): expected auto, cpu, cuda:<index> or npu:<index>, such as cuda:0. Fix it with SET "
+            + io.github.sparkinfer.device.SchedulingProperties.DEVICE + "=auto", e);
+      }
+    }
+    try {
+      io.github.sparkinfer.device.DeviceFallback.fromSettings(settings);
+      io.github.sparkinfer.device.DeviceRunLimiter.fromSettings(settings);
+      io.github.sparkinfer.device.ExecutionProviderOptions.fromSettings(settings);
+    } catch (IllegalArgumentException e) {
+      throw Errors.analysis("Cannot call model '" + name + "': " + e.getMessage()
+          + ". Fix the setting with SET <key>=<value>, or unset it with RESET <key>", e);
+    }
   }
 
   private static TextSettings textSettings(SQLConf conf, ModelBinding binding, String tokenizerUri) {
@@ -267,6 +296,15 @@ public final class ModelRegistry {
 
   private static Configuration driverHadoopConfiguration() {
     return SparkSession.active().sessionState().newHadoopConf();
+  }
+
+  private static int batchSizeInRange(String model, String setting, int value) {
+    if (value < 1 || value > io.github.sparkinfer.spark.InferenceProperties.BATCH_SIZE_MAX) {
+      throw Errors.analysis("Invalid batch size " + value + " for model '" + model + "' (" + setting + "): must be"
+          + " from 1 to " + io.github.sparkinfer.spark.InferenceProperties.BATCH_SIZE_MAX + " rows per model call."
+          + " Larger batches do not run faster; they only hold more rows in memory");
+    }
+    return value;
   }
 
   private static int positiveInt(SQLConf conf, String model, String key, int fallback) {

@@ -1,11 +1,14 @@
 package io.github.sparkinfer.spark.sql
 
+import io.github.sparkinfer.spark.registry.InputLayout
 import io.github.sparkinfer.spark.registry.ModelBinding
 import io.github.sparkinfer.spark.registry.ModelBindingException
 
 import scala.jdk.CollectionConverters._
 
+import org.apache.spark.sql.catalyst.InternalRow
 import org.apache.spark.sql.catalyst.analysis.TypeCheckResult
+import org.apache.spark.sql.catalyst.util.ArrayData
 import org.apache.spark.sql.catalyst.expressions.{Expression, Unevaluable}
 import org.apache.spark.sql.types.{ArrayType, DataType, FloatType, StringType}
 
@@ -33,10 +36,42 @@ case class PredictExpression(binding: ModelBinding, children: Seq[Expression]) e
 
   override def checkInputDataTypes(): TypeCheckResult = {
     try {
-      binding.bindInputs(children.map(_.dataType).asJava)
-      TypeCheckResult.TypeCheckSuccess
+      val inputs = binding.bindInputs(children.map(_.dataType).asJava)
+      inputs.inputs().asScala.flatMap(literalProblem).headOption match {
+        case Some(problem) => TypeCheckResult.TypeCheckFailure(problem)
+        case None => TypeCheckResult.TypeCheckSuccess
+      }
     } catch {
       case e: ModelBindingException => TypeCheckResult.TypeCheckFailure(e.getMessage)
+    }
+  }
+
+  /**
+   * A constant argument (a literal array, or a field of a literal struct) is checked now against
+   * the input's fixed length, so that a wrong literal fails the query before any task runs.
+   */
+  private def literalProblem(layout: InputLayout): Option[String] = {
+    val argument = children(if (layout.structFieldOrdinal() >= 0) 0 else layout.argumentOrdinal())
+    if (layout.kind() != InputLayout.Kind.ARRAY || !argument.foldable) {
+      return None
+    }
+    val value = argument.eval() match {
+      case row: InternalRow if layout.structFieldOrdinal() >= 0 =>
+        if (row.isNullAt(layout.structFieldOrdinal())) null else row.getArray(layout.structFieldOrdinal())
+      case array: ArrayData => array
+      case _ => null
+    }
+    if (value == null) {
+      None
+    } else if (layout.fixedValuesPerRow() > 0 && value.numElements() != layout.fixedValuesPerRow()) {
+      Some(s"predict('${binding.modelName}', ...): the constant array for input '${layout.input().name()}' has" +
+        s" ${value.numElements()} values, but the input takes ${layout.fixedValuesPerRow()}" +
+        s" (${ModelBinding.expectation(layout.input())}). Give it ${layout.fixedValuesPerRow()} values")
+    } else if ((0 until value.numElements()).exists(value.isNullAt)) {
+      Some(s"predict('${binding.modelName}', ...): the constant array for input '${layout.input().name()}' has a" +
+        " null element, which a tensor cannot hold. Replace it with a number")
+    } else {
+      None
     }
   }
 
