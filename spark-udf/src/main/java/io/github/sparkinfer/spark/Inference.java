@@ -2,8 +2,10 @@ package io.github.sparkinfer.spark;
 
 import io.github.sparkinfer.partitioning.StageResources;
 import io.github.sparkinfer.spark.sql.EmbedExpression;
+import io.github.sparkinfer.spark.registry.CallSettings;
 import io.github.sparkinfer.spark.registry.ModelBinding;
 import io.github.sparkinfer.spark.registry.ModelRegistry;
+import io.github.sparkinfer.spark.registry.RowErrorPolicy;
 import io.github.sparkinfer.spark.sql.PredictExpression;
 import io.github.sparkinfer.spark.sql.SessionInstaller;
 import io.github.sparkinfer.spark.sql.TokenizeExpression;
@@ -41,6 +43,9 @@ public final class Inference {
   private OptionalInt batchSize = OptionalInt.empty();
   private StageResources stageResources;
   private String resultColumn;
+  private RowErrorPolicy onError;
+  private String errorColumn;
+  private final java.util.Map<String, String> settings = new java.util.TreeMap<>();
 
   private Inference(String modelName, boolean embedding) {
     this.modelName = modelName;
@@ -104,6 +109,44 @@ public final class Inference {
     return this;
   }
 
+  /**
+   * What a row the model cannot take does, for this call: {@code "fail"} (the default: the query
+   * fails, naming the row) or {@code "null"} (a null result, counted). Over the model's and the
+   * session's {@code onError} keys.
+   */
+  public Inference onError(String policy) {
+    String value = java.util.Objects.requireNonNull(policy, "policy").trim().toLowerCase(java.util.Locale.ROOT);
+    if (!value.equals("fail") && !value.equals("null")) {
+      throw new IllegalArgumentException("Invalid onError '" + policy + "' for model '" + modelName
+          + "': use fail (a row the model cannot take fails the query) or null (it gets a null result)");
+    }
+    this.onError = value.equals("fail") ? RowErrorPolicy.FAIL : RowErrorPolicy.NULL;
+    return this;
+  }
+
+  /**
+   * {@link #transform} also adds {@code columnName}: the reason a row got a null result, null for
+   * the rows the model took. Such rows never fail the query (predict_with_error()); {@link
+   * #toColumn} then returns struct&lt;result, error&gt;.
+   */
+  public Inference errorColumn(String columnName) {
+    this.errorColumn = java.util.Objects.requireNonNull(columnName, "columnName");
+    return this;
+  }
+
+  /**
+   * A setting for this call only, by its full key (for example {@code
+   * spark.sparkinfer.model.mlp.precision} or {@code spark.sparkinfer.device}), over the session's.
+   */
+  public Inference option(String key, String value) {
+    if (!key.startsWith(io.github.sparkinfer.device.SchedulingProperties.PREFIX)) {
+      throw new IllegalArgumentException("Model '" + modelName + "': option '" + key + "' is not a sparkinfer"
+          + " setting; give a key under " + io.github.sparkinfer.device.SchedulingProperties.PREFIX);
+    }
+    settings.put(key, java.util.Objects.requireNonNull(value, "value"));
+    return this;
+  }
+
   /** Name of the column {@link #transform} adds; default the output's name, or the model's. */
   public Inference as(String columnName) {
     this.resultColumn = columnName;
@@ -116,7 +159,15 @@ public final class Inference {
     String name = resultColumn != null ? resultColumn
         : embedding ? "embedding"
         : outputs.size() == 1 ? outputs.get(0) : modelName;
-    return dataset.withColumn(name, column);
+    if (errorColumn == null) {
+      return dataset.withColumn(name, column);
+    }
+    // One call: its struct in a column of its own, then split, so the model runs once per row.
+    String both = "__sparkinfer_" + modelName + "_with_error";
+    return dataset.withColumn(both, column)
+        .withColumn(name, functions.col(both).getField(ModelBinding.RESULT_FIELD))
+        .withColumn(errorColumn, functions.col(both).getField(ModelBinding.ERROR_FIELD))
+        .drop(both);
   }
 
   /** The call as a column, resolved against {@code spark}'s registered models. */
@@ -136,8 +187,13 @@ public final class Inference {
               + " with spark.sql.extensions=" + SparkInferenceExtensions.class.getName()
               + ", or call SparkInference.install(spark) once");
     }
-    ModelBinding binding =
-        SparkInference.withSession(spark, () -> ModelRegistry.resolve(modelName, batchSize, outputs, stageResources));
+    CallSettings call = CallSettings.none().withBatchSize(batchSize).withOutputs(outputs)
+        .withStageResources(stageResources).withOnError(onError);
+    for (java.util.Map.Entry<String, String> setting : settings.entrySet()) {
+      call = call.with(setting.getKey(), setting.getValue());
+    }
+    CallSettings resolved = errorColumn != null ? call.reportingErrors() : call;
+    ModelBinding binding = SparkInference.withSession(spark, () -> ModelRegistry.resolve(modelName, resolved));
     List<Expression> arguments = new ArrayList<>();
     if (namedInputs.isEmpty()) {
       for (Column column : positionalInputs) {

@@ -90,6 +90,20 @@ public final class InferenceProperties {
   /** Per-model {@link #INT8_SCHEME}. */
   public static final String MODEL_INT8_SCHEME_SUFFIX = ".int8Scheme";
 
+  /**
+   * Per-model: what a row the model cannot take does (an array of the wrong length, a null
+   * element, a value ONNX Runtime rejects, a text the tokenizer fails on): fail (the query fails,
+   * naming the model, the input, the shapes and the row) or null (the row gets a null result and
+   * is counted in the node's "rows the model could not take" metric; the rest of its batch is
+   * still computed). Falls back to {@link #ON_ERROR}.
+   */
+  public static final String MODEL_ON_ERROR_SUFFIX = ".onError";
+
+  /** Session-wide {@link #MODEL_ON_ERROR_SUFFIX}. */
+  public static final String ON_ERROR = "spark.sparkinfer.onError";
+
+  public static final String ON_ERROR_DEFAULT = "fail";
+
   /** Session-wide rows per model call. */
   public static final String BATCH_SIZE = "spark.sparkinfer.batchSize";
 

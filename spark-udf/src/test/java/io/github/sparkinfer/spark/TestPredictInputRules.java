@@ -144,7 +144,11 @@ class TestPredictInputRules {
       // Row-major: [[id, id+1, id+2], [10 id, 0, -1]]; column-major would give 2 id + 2 first.
       assertThat(row.<Float>getList(1)).containsExactly(3f * id + 3, 10f * id - 1);
     }
-    assertThatThrownBy(() -> spark.sql("SELECT predict('rules_grid', array(1F, 2F, 3F, 4F, 5F))").collectAsList())
+    // A constant fails at analysis; a computed array when its row is read.
+    assertThatThrownBy(() -> spark.sql("SELECT predict('rules_grid', array(1F, 2F, 3F, 4F, 5F))"))
+        .hasMessageContaining("the constant array for input 'g' has 5 values, but the input takes 6");
+    assertThatThrownBy(() -> spark.sql(
+            "SELECT predict('rules_grid', array(CAST(id AS FLOAT), 2F, 3F, 4F, 5F)) FROM range(3)").collectAsList())
         .hasStackTraceContaining("Cannot run model 'rules_grid': input 'g' expects 6 values per row")
         .hasStackTraceContaining("but a row has 5 values");
   }

@@ -297,6 +297,20 @@ final class InputBuffer {
         environment, DirectBuffers.prefix(buffer, elements * elementSize), shape, javaType(modelType));
   }
 
+  /**
+   * A tensor of {@code tensorRows} rows holding a copy of rows [from, from + rows) of this batch,
+   * zeros after them: a part of a failed batch, run again on its own. The caller closes it.
+   */
+  OnnxTensor tensor(OrtEnvironment environment, int from, int rows, int tensorRows) throws OrtException {
+    long rowBytes = (long) Math.max(valuesPerRow, 1) * elementSize;
+    ByteBuffer part = DirectBuffers.allocate(tensorRows * rowBytes);
+    long partAddress = DirectBuffers.address(part);
+    Platform.copyMemory(null, address + from * rowBytes, null, partAddress, rows * rowBytes);
+    Platform.setMemory(partAddress + rows * rowBytes, (byte) 0, (tensorRows - rows) * rowBytes);
+    return OnnxTensor.createTensor(
+        environment, DirectBuffers.prefix(part, tensorRows * rowBytes), shape(tensorRows), javaType(modelType));
+  }
+
   /** Fills rows [from, to) with zeros: padding for models with a fixed batch size. */
   void zeroRows(int from, int to) {
     int perRow = Math.max(valuesPerRow, 1);

@@ -1,7 +1,6 @@
 package io.github.sparkinfer.spark.batch;
 
 import io.github.sparkinfer.spark.PredictionException;
-import io.github.sparkinfer.spark.registry.CompressedModels;
 import io.github.sparkinfer.spark.registry.InputBinding;
 import io.github.sparkinfer.spark.registry.InputLayout;
 import io.github.sparkinfer.spark.registry.ModelBinding;
@@ -10,20 +9,11 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
-import ai.onnxruntime.OrtSession;
-import io.github.sparkinfer.device.Device;
-import io.github.sparkinfer.device.DeviceFallback;
-import io.github.sparkinfer.device.DeviceResolver;
-import io.github.sparkinfer.device.DeviceRunLimiter;
-import io.github.sparkinfer.device.ExecutionProviderOptions;
 import io.github.sparkinfer.device.LoadedModel;
-import io.github.sparkinfer.device.ModelLoadException;
 import io.github.sparkinfer.device.ModelRun;
-import io.github.sparkinfer.device.SchedulingProperties;
-import io.github.sparkinfer.device.ModelCache;
 import io.github.sparkinfer.device.OrtEnvironments;
-import io.github.sparkinfer.device.SessionSettings;
 import io.github.sparkinfer.device.TensorSpec;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -31,23 +21,28 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import org.apache.hadoop.conf.Configuration;
-import org.apache.spark.SparkEnv;
-import org.apache.spark.TaskContext;
-import org.apache.spark.deploy.SparkHadoopUtil;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.SpecializedGetters;
 import org.apache.spark.sql.catalyst.expressions.SpecificInternalRow;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.StructType;
+import org.apache.spark.unsafe.types.UTF8String;
 
 /**
  * One task's calls of one model: the direct input and output buffers of a batch, the shared
  * session, and the result of each row. Rows are added one by one ({@link #add}); {@link #run} then
  * calls the model once for all of them; {@link #result} gives a row's result. Rows with a null
  * argument take no place in the model's batch and get a null result.
+ *
+ * <p>A row the model cannot take goes by the binding's row error policy ({@link RowErrors}): one
+ * whose values do not fit an input is known as it is added; one that ONNX Runtime rejects is found
+ * by running the failed batch again in halves, down to single rows, so the batch's other rows are
+ * still computed (and under fail, the error names the row).
  */
 public final class ModelCall {
+  /** {@link #add}'s position codes below this are rows rejected as they were added. */
+  private static final int REJECTED = -2;
+
   private final ModelBinding binding;
   private final PredictionMetrics metrics;
   private final int[] argumentOrdinals;
@@ -58,6 +53,13 @@ public final class ModelCall {
   private final boolean fixedBatch;
   private final SpecificInternalRow resultRow;
   private final SpecificInternalRow structResult;
+  private final SpecificInternalRow reportedResult;
+  private final RowErrors rowErrors;
+  private final long[] rowOfPosition;
+  private final String[] positionErrors;
+  private final List<String> addErrors = new ArrayList<>();
+  private boolean anyPositionError;
+  private long rowsAdded;
   private int modelRows;
   private LoadedModel loaded;
 
@@ -91,9 +93,14 @@ public final class ModelCall {
     for (int i = 0; i < outputs.length; i++) {
       outputs[i] = new OutputBuffer(binding.modelName(), selected.get(i), batchSize);
     }
-    DataType resultType = binding.resultType();
-    this.resultRow = new SpecificInternalRow(new StructType().add("result", resultType));
-    this.structResult = outputs.length > 1 ? new SpecificInternalRow((StructType) resultType) : null;
+    DataType valueType = binding.valueType();
+    this.resultRow = new SpecificInternalRow(new StructType().add("result", binding.resultType()));
+    this.structResult = outputs.length > 1 ? new SpecificInternalRow((StructType) valueType) : null;
+    this.reportedResult = binding.reportsErrors()
+        ? new SpecificInternalRow((StructType) binding.resultType()) : null;
+    this.rowErrors = new RowErrors(binding, metrics);
+    this.rowOfPosition = new long[batchSize];
+    this.positionErrors = new String[batchSize];
   }
 
   int batchSize() {
@@ -103,16 +110,22 @@ public final class ModelCall {
   /** Starts a new batch. */
   void clear() {
     modelRows = 0;
+    addErrors.clear();
+    if (anyPositionError) {
+      Arrays.fill(positionErrors, null);
+      anyPositionError = false;
+    }
     for (InputBuffer buffer : inputs) {
       buffer.startBatch();
     }
   }
 
   /**
-   * Writes a row's arguments into the batch; returns the row's position in the model's batch, or
-   * -1 when an argument is null.
+   * Writes a row's arguments into the batch; returns the row's position in the model's batch, -1
+   * when an argument is null, or a code below -1 when the row is rejected (onError=null).
    */
   int add(InternalRow arguments) {
+    long row = rowsAdded++;
     SpecializedGetters source = arguments;
     if (byStructField) {
       int structOrdinal = argumentOrdinals[0];
@@ -128,9 +141,21 @@ public final class ModelCall {
         return -1;
       }
     }
-    for (InputBuffer buffer : inputs) {
-      buffer.write(source, modelRows, binding.batchSize());
+    try {
+      for (InputBuffer buffer : inputs) {
+        buffer.write(source, modelRows, binding.batchSize());
+      }
+    } catch (PredictionException e) {
+      if (modelRows == 0) {
+        // A rejected first row must not set a dynamic length for the rows after it.
+        for (InputBuffer buffer : inputs) {
+          buffer.startBatch();
+        }
+      }
+      addErrors.add(rowErrors.reject(row, e.getMessage(), e));
+      return REJECTED - (addErrors.size() - 1);
     }
+    rowOfPosition[modelRows] = row;
     return modelRows++;
   }
 
@@ -139,12 +164,54 @@ public final class ModelCall {
     if (modelRows == 0) {
       return;
     }
-    int tensorRows = fixedBatch ? binding.batchSize() : modelRows;
-    if (tensorRows > modelRows) {
+    if (fixedBatch && modelRows < binding.batchSize()) {
       for (InputBuffer buffer : inputs) {
-        buffer.zeroRows(modelRows, tensorRows);
+        buffer.zeroRows(modelRows, binding.batchSize());
       }
     }
+    try {
+      runRows(0, modelRows, true);
+    } catch (OrtException e) {
+      if (modelRows == 1) {
+        rejectPosition(0, e);
+      } else {
+        // Find the rows ONNX Runtime rejects; the others are still computed.
+        int middle = modelRows >>> 1;
+        runOrSplit(0, middle);
+        runOrSplit(middle, modelRows);
+      }
+    }
+  }
+
+  private void runOrSplit(int from, int to) {
+    try {
+      runRows(from, to, false);
+    } catch (OrtException e) {
+      if (to - from == 1) {
+        rejectPosition(from, e);
+      } else {
+        int middle = (from + to) >>> 1;
+        runOrSplit(from, middle);
+        runOrSplit(middle, to);
+      }
+    }
+  }
+
+  private void rejectPosition(int position, OrtException e) {
+    String reason = "Model '" + binding.modelName() + "' cannot take this row: " + e.getMessage() + ". Its"
+        + " inputs are " + binding.describeInputs() + "; this row gave " + describeShapes(1);
+    positionErrors[position] = rowErrors.reject(rowOfPosition[position], reason, e);
+    anyPositionError = true;
+  }
+
+  /**
+   * Runs rows [from, to) of the batch. The whole batch ({@code whole}) runs on the buffers in place,
+   * into pinned outputs where their shapes are known; a part (a retry) runs on a copy of its rows
+   * and its outputs are copied to the rows' places.
+   */
+  private void runRows(int from, int to, boolean whole) throws OrtException {
+    int rows = to - from;
+    int tensorRows = fixedBatch ? binding.batchSize() : rows;
     LoadedModel model = loaded();
     OrtEnvironment environment = OrtEnvironments.get();
     Map<String, Long> dimensions = new HashMap<>();
@@ -154,33 +221,28 @@ public final class ModelCall {
     try {
       for (InputBuffer buffer : inputs) {
         buffer.recordDimensions(tensorRows, dimensions);
-        inputTensors.put(buffer.layout().input().name(), buffer.tensor(environment, tensorRows));
+        inputTensors.put(buffer.layout().input().name(),
+            whole ? buffer.tensor(environment, tensorRows) : buffer.tensor(environment, from, rows, tensorRows));
       }
       for (OutputBuffer output : outputs) {
-        if (output.prepare(tensorRows, dimensions)) {
+        if (whole && output.prepare(tensorRows, dimensions)) {
           pinned.put(output.name(), output.pinnedTensor(environment));
         } else {
           requested.add(output.name());
         }
       }
       long start = System.nanoTime();
-      try (ModelRun result = run(model, inputTensors, requested, pinned)) {
+      try (ModelRun result = ExecutorSessions.run(model, inputTensors, requested, pinned)) {
         for (OutputBuffer output : outputs) {
           if (!pinned.containsKey(output.name())) {
             OnnxValue value = result.result().get(output.name()).orElseThrow();
-            output.collect(value, tensorRows);
+            output.collect(value, tensorRows, rows, from);
           }
         }
       }
       metrics.modelTime.add(System.nanoTime() - start);
       metrics.batches.add(1);
-      metrics.modelRows.add(modelRows);
-    } catch (OrtException e) {
-      throw new PredictionException(
-          "Model '" + binding.modelName() + "' failed on a batch of " + tensorRows + " rows with "
-              + describeShapes(tensorRows) + ": " + e.getMessage() + ". The model's inputs are "
-              + binding.describeInputs() + "; check that the columns' values fit them",
-          e);
+      metrics.modelRows.add(rows);
     } finally {
       inputTensors.values().forEach(OnnxTensor::close);
       pinned.values().forEach(OnnxTensor::close);
@@ -188,19 +250,30 @@ public final class ModelCall {
   }
 
   /**
-   * The one-field row holding the result at {@code position} (null for -1). Reused: read it
-   * before asking for the next.
+   * The one-field row holding the result at {@code position} (null for -1 or a rejected row, with
+   * its reason when the call reports errors). Reused: read it before asking for the next.
    */
   InternalRow result(int position) {
-    if (position < 0) {
-      resultRow.setNullAt(0);
+    String error = position <= REJECTED ? addErrors.get(REJECTED - position)
+        : position >= 0 && anyPositionError ? positionErrors[position] : null;
+    SpecificInternalRow target = reportedResult != null ? reportedResult : resultRow;
+    if (position == -1 || error != null) {
+      target.setNullAt(0);
     } else if (structResult == null) {
-      outputs[0].read(position, resultRow, 0);
+      outputs[0].read(position, target, 0);
     } else {
       for (int i = 0; i < outputs.length; i++) {
         outputs[i].read(position, structResult, i);
       }
-      resultRow.update(0, structResult);
+      target.update(0, structResult);
+    }
+    if (reportedResult != null) {
+      if (error == null) {
+        reportedResult.setNullAt(1);
+      } else {
+        reportedResult.update(1, UTF8String.fromString(error));
+      }
+      resultRow.update(0, reportedResult);
     }
     return resultRow;
   }
@@ -219,112 +292,8 @@ public final class ModelCall {
 
   private LoadedModel loaded() {
     if (loaded == null) {
-      loaded = acquire(binding, metrics);
+      loaded = ExecutorSessions.acquire(binding, metrics);
     }
     return loaded;
-  }
-
-  /**
-   * The executor's shared session for this model on this task's device (Spark's assignment, else
-   * spark.sparkinfer.device), checked against the plan's signature. Records the binding decision
-   * and counts a fallback.
-   */
-  public static LoadedModel acquire(ModelBinding binding, PredictionMetrics metrics) {
-    Map<String, String> settings = new HashMap<>();
-    SparkEnv environment = SparkEnv.get();
-    if (environment != null) {
-      for (scala.Tuple2<String, String> entry : environment.conf().getAllWithPrefix(SchedulingProperties.PREFIX)) {
-        settings.put(SchedulingProperties.PREFIX + entry._1(), entry._2());
-      }
-    }
-    settings.putAll(binding.deviceSettings());
-    TaskContext task = TaskContext.get();
-    Device requested;
-    try {
-      requested = DeviceResolver.resolve(task, settings);
-    } catch (IllegalArgumentException e) {
-      throw new PredictionException("Cannot run model '" + binding.modelName() + "': " + e.getMessage(), e);
-    }
-    int threads = binding.intraOpThreads();
-    if (threads <= 0) {
-      threads = task == null ? 1 : Math.max(task.cpus(), 1);
-    }
-    SessionSettings sessionSettings = SessionSettings.builder()
-        .intraOpThreads(threads)
-        .device(requested)
-        .providerOptions(ExecutionProviderOptions.fromSettings(settings))
-        .fallback(DeviceFallback.fromSettings(settings))
-        .build();
-    LoadedModel model;
-    try {
-      Configuration configuration = hadoopConfiguration();
-      String precision = CompressedModels.effective(binding.precision(), requested);
-      model = ModelCache.shared().acquire(
-          CompressedModels.source(binding.source(), precision, binding.int8Scheme(), configuration), sessionSettings,
-          configuration);
-    } catch (ModelLoadException e) {
-      throw new PredictionException(e.getMessage(), e);
-    }
-    if (!model.signature().equals(binding.signature())) {
-      throw new PredictionException(
-          "Model '" + binding.modelName() + "' at " + binding.source().uri() + " changed after the"
-              + " query was planned: it was planned for " + binding.signature() + " but the file now"
-              + " has " + model.signature() + ". Run the query again");
-    }
-    if (model.isFallback()) {
-      metrics.fallbackTasks.add(1);
-    }
-    metrics.deviceBindings.add(describeBinding(task, settings, model));
-    return model;
-  }
-
-  private static String describeBinding(TaskContext task, Map<String, String> settings, LoadedModel model) {
-    String assigned = "none";
-    if (task != null) {
-      String gpu = settings.getOrDefault(SchedulingProperties.GPU_RESOURCE, SchedulingProperties.GPU_RESOURCE_DEFAULT);
-      String npu = settings.getOrDefault(SchedulingProperties.NPU_RESOURCE, SchedulingProperties.NPU_RESOURCE_DEFAULT);
-      Map<String, org.apache.spark.resource.ResourceInformation> resources = task.resourcesJMap();
-      org.apache.spark.resource.ResourceInformation information =
-          resources.containsKey(gpu) ? resources.get(gpu) : resources.get(npu);
-      if (information != null) {
-        assigned = String.join(",", information.addresses());
-      }
-    }
-    SparkEnv environment = SparkEnv.get();
-    return "partition=" + (task == null ? -1 : task.partitionId())
-        + " executor=" + (environment == null ? "none" : environment.executorId())
-        + " assigned=" + assigned
-        + " requested=" + model.requestedDevice()
-        + " bound=" + model.device()
-        + " provider=" + model.executionProvider()
-        + " threads=" + model.settings().intraOpThreads()
-        + " fallback=" + model.fallbackReason().orElse("none").replace('\n', ' ');
-  }
-
-  /**
-   * Runs the session under this device's run limit (spark.sparkinfer.device.concurrentRuns). The
-   * returned run holds the session until the caller closes it, after reading the outputs.
-   */
-  @SuppressWarnings("try")
-  public static ModelRun run(
-      LoadedModel model,
-      Map<String, ? extends ai.onnxruntime.OnnxTensorLike> inputs,
-      Set<String> requested,
-      Map<String, ? extends OnnxValue> pinned) throws OrtException {
-    try (DeviceRunLimiter.Permit permit = DeviceRunLimiter.shared().acquire(model.device())) {
-      return model.run(inputs, requested, pinned);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new PredictionException("Interrupted while waiting to run model on " + model.device(), e);
-    } catch (IllegalStateException e) {
-      throw new PredictionException(e.getMessage(), e);
-    }
-  }
-
-  public static Configuration hadoopConfiguration() {
-    SparkEnv environment = SparkEnv.get();
-    return environment == null
-        ? new Configuration()
-        : SparkHadoopUtil.get().newConfiguration(environment.conf());
   }
 }

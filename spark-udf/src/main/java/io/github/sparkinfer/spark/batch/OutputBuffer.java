@@ -79,29 +79,47 @@ final class OutputBuffer {
         environment, DirectBuffers.prefix(buffer, bytes), shape.clone(), InputBuffer.javaType(type));
   }
 
-  /** Copies an output that ONNX Runtime allocated itself into this buffer. */
-  void collect(OnnxValue value, int rows) {
+  /**
+   * Copies the first {@code rows} rows of an output that ONNX Runtime allocated itself (for a
+   * tensor of {@code tensorRows} rows) into this buffer, from row {@code offset} on.
+   */
+  void collect(OnnxValue value, int tensorRows, int rows, int offset) {
     if (!(value instanceof OnnxTensor)) {
       throw new PredictionException(
           "Model '" + modelName + "' output '" + output.name() + "' is not a tensor: " + value.getInfo());
     }
     OnnxTensor tensor = (OnnxTensor) value;
     long[] actual = ((TensorInfo) tensor.getInfo()).getShape();
-    if (actual.length != output.rank() || actual[0] != rows) {
+    if (actual.length != output.rank() || actual[0] != tensorRows) {
       throw new PredictionException(
           "Model '" + modelName + "' output '" + output.name() + "' has shape "
-              + java.util.Arrays.toString(actual) + " for a batch of " + rows + " rows; sparkinfer"
+              + java.util.Arrays.toString(actual) + " for a batch of " + tensorRows + " rows; sparkinfer"
               + " expects rank " + output.rank() + " with the batch first (" + output.shapeString() + ")");
+    }
+    if (offset > 0 && shape != null && valuesPerRow != valuesPerRow(actual)) {
+      throw new PredictionException(
+          "Model '" + modelName + "' output '" + output.name() + "' has shape " + java.util.Arrays.toString(actual)
+              + " for a part of a batch whose other rows had " + valuesPerRow + " values each");
     }
     setShape(actual);
     ByteBuffer data = tensor.getByteBuffer();
-    long bytes = (long) rows * valuesPerRow * elementSize;
-    if (data.remaining() != bytes) {
+    long rowBytes = (long) valuesPerRow * elementSize;
+    if (data.remaining() != tensorRows * rowBytes) {
       throw new PredictionException(
           "Model '" + modelName + "' output '" + output.name() + "' returned " + data.remaining()
-              + " bytes for shape " + java.util.Arrays.toString(actual) + ", expected " + bytes);
+              + " bytes for shape " + java.util.Arrays.toString(actual) + ", expected " + tensorRows * rowBytes);
     }
-    DirectBuffers.prefix(buffer, bytes).put(data);
+    ensureCapacity((offset + rows) * rowBytes);
+    data.limit((int) (rows * rowBytes));
+    DirectBuffers.slice(buffer, offset * rowBytes, rows * rowBytes).put(data);
+  }
+
+  private static long valuesPerRow(long[] shape) {
+    long perRow = 1;
+    for (int i = 1; i < shape.length; i++) {
+      perRow *= shape[i];
+    }
+    return perRow;
   }
 
   private void setShape(long[] newShape) {
@@ -200,9 +218,14 @@ final class OutputBuffer {
     }
   }
 
+  /** Grows the buffer, keeping what it holds: parts of a batch run again are collected one by one. */
   private void ensureCapacity(long bytes) {
     if (buffer == null || buffer.capacity() < bytes) {
-      buffer = DirectBuffers.allocate(bytes);
+      ByteBuffer grown = DirectBuffers.allocate(bytes);
+      if (buffer != null) {
+        Platform.copyMemory(null, address, null, DirectBuffers.address(grown), buffer.capacity());
+      }
+      buffer = grown;
       address = DirectBuffers.address(buffer);
     }
   }

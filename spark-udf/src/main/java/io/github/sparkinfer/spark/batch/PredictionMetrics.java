@@ -9,6 +9,8 @@ public final class PredictionMetrics implements java.io.Serializable {
   public final SQLMetric outputRows;
   public final SQLMetric modelRows;
   public final SQLMetric nullRows;
+  /** Rows the model could not take, given a null result (onError=null). */
+  public final SQLMetric errorRows;
   public final SQLMetric batches;
   public final SQLMetric modelTime;
   // Text models only; null otherwise.
@@ -23,6 +25,7 @@ public final class PredictionMetrics implements java.io.Serializable {
       SQLMetric outputRows,
       SQLMetric modelRows,
       SQLMetric nullRows,
+      SQLMetric errorRows,
       SQLMetric batches,
       SQLMetric modelTime,
       SQLMetric tokens,
@@ -34,6 +37,7 @@ public final class PredictionMetrics implements java.io.Serializable {
     this.outputRows = outputRows;
     this.modelRows = modelRows;
     this.nullRows = nullRows;
+    this.errorRows = errorRows;
     this.batches = batches;
     this.modelTime = modelTime;
     this.tokens = tokens;

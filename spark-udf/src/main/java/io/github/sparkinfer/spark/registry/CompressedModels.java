@@ -65,10 +65,10 @@ public final class CompressedModels {
    * The int8 scheme setting for {@code model}: its per-model key, else the session key, else auto;
    * anything but auto, u8s8, u8s8-paired, u8u8 or u8s8-reduced is an analysis error naming the key.
    */
-  static String int8Scheme(String model, SQLConf conf) {
+  static String int8Scheme(String model, java.util.Map<String, String> settings) {
     String modelKey = InferenceProperties.MODEL_PREFIX + model + InferenceProperties.MODEL_INT8_SCHEME_SUFFIX;
-    String key = conf.contains(modelKey) ? modelKey : InferenceProperties.INT8_SCHEME;
-    String value = conf.getConfString(key, InferenceProperties.INT8_SCHEME_DEFAULT);
+    String key = settings.containsKey(modelKey) ? modelKey : InferenceProperties.INT8_SCHEME;
+    String value = settings.getOrDefault(key, InferenceProperties.INT8_SCHEME_DEFAULT);
     String scheme = value.trim().toLowerCase(Locale.ROOT);
     if (!scheme.equals("auto")) {
       try {

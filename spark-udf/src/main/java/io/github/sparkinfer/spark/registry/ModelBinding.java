@@ -35,6 +35,14 @@ public final class ModelBinding implements Serializable {
   private final String precision;
   private final String int8Scheme;
   private final StageResources stageResources;
+  private final RowErrorPolicy onError;
+  private final boolean reportErrors;
+
+  /** Name of the field that holds the reason in a result that reports errors. */
+  public static final String ERROR_FIELD = "error";
+
+  /** Name of the field that holds the model's result in a result that reports errors. */
+  public static final String RESULT_FIELD = "result";
 
   ModelBinding(
       String modelName,
@@ -54,6 +62,8 @@ public final class ModelBinding implements Serializable {
     this.precision = "fp32";
     this.int8Scheme = "auto";
     this.stageResources = StageResources.NONE;
+    this.onError = RowErrorPolicy.FAIL;
+    this.reportErrors = false;
   }
 
   /** A copy of {@code base} with other text, device, precision and stage settings. */
@@ -63,7 +73,9 @@ public final class ModelBinding implements Serializable {
       java.util.Map<String, String> deviceSettings,
       String precision,
       String int8Scheme,
-      StageResources stageResources) {
+      StageResources stageResources,
+      RowErrorPolicy onError,
+      boolean reportErrors) {
     this.modelName = base.modelName;
     this.source = base.source;
     this.signature = base.signature;
@@ -75,6 +87,8 @@ public final class ModelBinding implements Serializable {
     this.precision = precision;
     this.int8Scheme = int8Scheme;
     this.stageResources = stageResources;
+    this.onError = onError;
+    this.reportErrors = reportErrors;
   }
 
   public String modelName() {
@@ -105,17 +119,17 @@ public final class ModelBinding implements Serializable {
 
   /** A copy of this binding for a text model: strings are tokenized into its inputs. */
   ModelBinding withText(TextSettings settings) {
-    return new ModelBinding(this, settings, deviceSettings, precision, int8Scheme, stageResources);
+    return new ModelBinding(this, settings, deviceSettings, precision, int8Scheme, stageResources, onError, reportErrors);
   }
 
   /** A copy with the session's device settings, which take precedence over the executors' own. */
   ModelBinding withDeviceSettings(java.util.Map<String, String> settings) {
-    return new ModelBinding(this, text, settings, precision, int8Scheme, stageResources);
+    return new ModelBinding(this, text, settings, precision, int8Scheme, stageResources, onError, reportErrors);
   }
 
   /** A copy whose inference stage asks Spark for {@code resources}. */
   ModelBinding withStageResources(StageResources resources) {
-    return new ModelBinding(this, text, deviceSettings, precision, int8Scheme, resources);
+    return new ModelBinding(this, text, deviceSettings, precision, int8Scheme, resources, onError, reportErrors);
   }
 
   /** What the stage that runs this model asks Spark for; {@link StageResources#NONE} by default. */
@@ -128,7 +142,7 @@ public final class ModelBinding implements Serializable {
    * {@code scheme} says (auto, u8s8, u8s8-paired, u8u8 or u8s8-reduced).
    */
   ModelBinding withPrecision(String value, String scheme) {
-    return new ModelBinding(this, text, deviceSettings, value, scheme, stageResources);
+    return new ModelBinding(this, text, deviceSettings, value, scheme, stageResources, onError, reportErrors);
   }
 
   public String precision() {
@@ -155,8 +169,41 @@ public final class ModelBinding implements Serializable {
     return text;
   }
 
-  /** One output: its column type. Several: a struct with one field per output, in model order. */
+  /** A copy with this row error policy; with {@code report} the result also carries the reason. */
+  ModelBinding withRowErrors(RowErrorPolicy policy, boolean report) {
+    return new ModelBinding(this, text, deviceSettings, precision, int8Scheme, stageResources, policy, report);
+  }
+
+  /** What a row the model cannot take does. */
+  public RowErrorPolicy onError() {
+    return onError;
+  }
+
+  /** Whether the result is struct&lt;result, error&gt; (predict_with_error, embed_with_error). */
+  public boolean reportsErrors() {
+    return reportErrors;
+  }
+
+  /**
+   * The type of a call's result: {@code valueType} itself, or struct&lt;result: valueType, error:
+   * string&gt; when the call reports errors.
+   */
+  public DataType resultType(DataType valueType) {
+    if (!reportErrors) {
+      return valueType;
+    }
+    return DataTypes.createStructType(List.of(
+        DataTypes.createStructField(RESULT_FIELD, valueType, true),
+        DataTypes.createStructField(ERROR_FIELD, DataTypes.StringType, true)));
+  }
+
+  /** predict()'s result type: {@link #valueType()}, with the reason when the call reports errors. */
   public DataType resultType() {
+    return resultType(valueType());
+  }
+
+  /** One output: its column type. Several: a struct with one field per output, in model order. */
+  public DataType valueType() {
     if (selectedOutputs.size() == 1) {
       return outputType(selectedOutputs.get(0));
     }
@@ -332,7 +379,9 @@ public final class ModelBinding implements Serializable {
         && deviceSettings.equals(that.deviceSettings)
         && precision.equals(that.precision)
         && int8Scheme.equals(that.int8Scheme)
-        && stageResources.equals(that.stageResources);
+        && stageResources.equals(that.stageResources)
+        && onError == that.onError
+        && reportErrors == that.reportErrors;
   }
 
   @Override

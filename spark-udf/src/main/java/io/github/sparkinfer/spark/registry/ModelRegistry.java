@@ -30,6 +30,7 @@ import io.github.sparkinfer.partitioning.StageResources;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
+import io.github.sparkinfer.spark.InferenceProperties;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalInt;
@@ -65,7 +66,7 @@ public final class ModelRegistry {
    * default), and its signature, read by loading the model once in this JVM's cache.
    */
   public static ModelBinding resolve(String name, OptionalInt batchSizeArgument, List<String> outputsArgument) {
-    return resolve(name, batchSizeArgument, outputsArgument, null);
+    return resolve(name, CallSettings.none().withBatchSize(batchSizeArgument).withOutputs(outputsArgument));
   }
 
   /**
@@ -74,8 +75,14 @@ public final class ModelRegistry {
    */
   public static ModelBinding resolve(String name, OptionalInt batchSizeArgument, List<String> outputsArgument,
       StageResources stageResourcesArgument) {
-    SQLConf conf = SQLConf.get();
-    String path = conf.getConfString(MODEL_PREFIX + name + MODEL_PATH_SUFFIX, null);
+    return resolve(name, CallSettings.none().withBatchSize(batchSizeArgument).withOutputs(outputsArgument)
+        .withStageResources(stageResourcesArgument));
+  }
+
+  /** Resolves model {@code name} with what the call sets for itself over the session's keys. */
+  public static ModelBinding resolve(String name, CallSettings call) {
+    SettingsView conf = new SettingsView(SQLConf.get(), call.settings());
+    String path = conf.get(MODEL_PREFIX + name + MODEL_PATH_SUFFIX, null);
     if (path == null || path.isBlank()) {
       List<String> registered = registeredModels();
       throw Errors.analysis(
@@ -84,18 +91,18 @@ public final class ModelRegistry {
               + ". Register it with SET " + MODEL_PREFIX + name + MODEL_PATH_SUFFIX + "=<URI of the .onnx file>"
               + " or SparkInference.register(spark, ModelSpec.builder(\"" + name + "\").path(...).build())");
     }
-    String modelBatchSize = conf.getConfString(MODEL_PREFIX + name + MODEL_BATCH_SIZE_SUFFIX, null);
-    boolean explicitBatchSize = batchSizeArgument.isPresent() || (modelBatchSize != null && !modelBatchSize.isBlank());
+    OptionalInt batchSizeArgument = call.batchSize();
+    boolean explicitBatchSize = batchSizeArgument.isPresent() || conf.isSet(MODEL_PREFIX + name + MODEL_BATCH_SIZE_SUFFIX);
     int batchSize = batchSizeArgument.isPresent()
         ? batchSizeInRange(name, "the call's batch size", batchSizeArgument.getAsInt())
         : batchSizeInRange(name, MODEL_PREFIX + name + MODEL_BATCH_SIZE_SUFFIX,
-            positiveInt(conf, name, MODEL_PREFIX + name + MODEL_BATCH_SIZE_SUFFIX,
-                batchSizeInRange(name, BATCH_SIZE, positiveInt(conf, name, BATCH_SIZE, BATCH_SIZE_DEFAULT))));
-    int threads = nonNegativeInt(conf, name, MODEL_PREFIX + name + MODEL_INTRA_OP_THREADS_SUFFIX,
-        nonNegativeInt(conf, name, INTRA_OP_THREADS, INTRA_OP_THREADS_DEFAULT));
-    List<String> outputs = outputsArgument;
+            conf.positiveInt(name, MODEL_PREFIX + name + MODEL_BATCH_SIZE_SUFFIX,
+                batchSizeInRange(name, BATCH_SIZE, conf.positiveInt(name, BATCH_SIZE, BATCH_SIZE_DEFAULT))));
+    int threads = conf.nonNegativeInt(name, MODEL_PREFIX + name + MODEL_INTRA_OP_THREADS_SUFFIX,
+        conf.nonNegativeInt(name, INTRA_OP_THREADS, INTRA_OP_THREADS_DEFAULT));
+    List<String> outputs = call.outputs();
     if (outputs.isEmpty()) {
-      String configured = conf.getConfString(MODEL_PREFIX + name + MODEL_OUTPUTS_SUFFIX, "");
+      String configured = conf.get(MODEL_PREFIX + name + MODEL_OUTPUTS_SUFFIX, "");
       outputs = Arrays.stream(configured.split(","))
           .map(String::trim)
           .filter(output -> !output.isEmpty())
@@ -109,9 +116,9 @@ public final class ModelRegistry {
       throw Errors.analysis(e.getMessage(), e);
     }
     String precision = CompressedModels.parse(name, MODEL_PREFIX + name + MODEL_PRECISION_SUFFIX,
-        conf.getConfString(MODEL_PREFIX + name + MODEL_PRECISION_SUFFIX, "fp32"));
-    String tokenizerKey = conf.getConfString(MODEL_PREFIX + name + MODEL_TOKENIZER_SUFFIX, null);
-    boolean textModel = tokenizerKey != null && !tokenizerKey.isBlank();
+        conf.get(MODEL_PREFIX + name + MODEL_PRECISION_SUFFIX, "fp32"));
+    String tokenizer = conf.get(MODEL_PREFIX + name + MODEL_TOKENIZER_SUFFIX, null);
+    boolean textModel = tokenizer != null && !tokenizer.isBlank();
     boolean dynamicallyQuantized = precision.equals("int8") || precision.equals("auto") || isDynamicallyQuantized(source);
     if (textModel && !explicitBatchSize && dynamicallyQuantized) {
       // One scale per batch: a text's vector would depend on its batch mates. Exact unless asked otherwise.
@@ -123,12 +130,24 @@ public final class ModelRegistry {
     } catch (ModelBindingException e) {
       throw Errors.analysis(e.getMessage(), e);
     }
-    java.util.Map<String, String> deviceSettings = deviceSettings();
+    Map<String, String> all = conf.all();
+    Map<String, String> deviceSettings = deviceSettings(all);
     checkDeviceSettings(name, deviceSettings);
-    binding = binding.withDeviceSettings(deviceSettings).withPrecision(precision, CompressedModels.int8Scheme(name, conf))
-        .withStageResources(stageResources(name, stageResourcesArgument));
-    String tokenizer = conf.getConfString(MODEL_PREFIX + name + MODEL_TOKENIZER_SUFFIX, null);
-    return tokenizer == null || tokenizer.isBlank() ? binding : binding.withText(textSettings(conf, binding, tokenizer.trim()));
+    binding = binding.withDeviceSettings(deviceSettings)
+        .withPrecision(precision, CompressedModels.int8Scheme(name, all))
+        .withStageResources(stageResources(name, all, call.stageResources()))
+        .withRowErrors(rowErrorPolicy(name, conf, call), call.reportErrors());
+    return textModel ? binding.withText(textSettings(conf, binding, tokenizer.trim())) : binding;
+  }
+
+  /** The call's policy, else the model's key, else the session's, else fail. */
+  private static RowErrorPolicy rowErrorPolicy(String name, SettingsView conf, CallSettings call) {
+    if (call.onError() != null) {
+      return call.onError();
+    }
+    String modelKey = MODEL_PREFIX + name + InferenceProperties.MODEL_ON_ERROR_SUFFIX;
+    String key = conf.isSet(modelKey) ? modelKey : InferenceProperties.ON_ERROR;
+    return RowErrorPolicy.parse(name, key, conf.get(key, InferenceProperties.ON_ERROR_DEFAULT));
   }
 
   /**
@@ -136,11 +155,10 @@ public final class ModelRegistry {
    * executors now, so that a request Spark would reject or never schedule fails the query at
    * analysis instead of leaving a job waiting.
    */
-  private static StageResources stageResources(String name, StageResources argument) {
+  private static StageResources stageResources(String name, Map<String, String> settings, StageResources argument) {
     StageResources resources;
     try {
-      resources = argument != null ? argument
-          : StageResources.fromConfiguration(CollectionConverters.asJava(SQLConf.get().getAllConfs()), name);
+      resources = argument != null ? argument : StageResources.fromConfiguration(settings, name);
       StageResourceProfiles.check(SparkSession.active().sparkContext().getConf(), resources, name);
     } catch (IllegalArgumentException e) {
       throw Errors.analysis(e.getMessage(), e);
@@ -151,9 +169,9 @@ public final class ModelRegistry {
   private static final List<String> DEVICE_PREFIXES = io.github.sparkinfer.device.SchedulingProperties.DEVICE_SETTING_PREFIXES;
 
   /** The session's device keys: shipped in the plan, so a SET in a notebook reaches the executors. */
-  private static java.util.Map<String, String> deviceSettings() {
+  private static java.util.Map<String, String> deviceSettings(Map<String, String> all) {
     java.util.Map<String, String> settings = new java.util.TreeMap<>();
-    CollectionConverters.asJava(SQLConf.get().getAllConfs()).forEach((key, value) -> {
+    all.forEach((key, value) -> {
       if (DEVICE_PREFIXES.stream().anyMatch(key::startsWith)) {
         settings.put(key, value);
       }
@@ -187,7 +205,7 @@ public final class ModelRegistry {
     }
   }
 
-  private static TextSettings textSettings(SQLConf conf, ModelBinding binding, String tokenizerUri) {
+  private static TextSettings textSettings(SettingsView conf, ModelBinding binding, String tokenizerUri) {
     String name = binding.modelName();
     String prefix = MODEL_PREFIX + name;
     for (io.github.sparkinfer.device.TensorSpec input : binding.signature().inputs()) {
@@ -216,22 +234,22 @@ public final class ModelRegistry {
     } catch (ModelLoadException e) {
       throw Errors.analysis(e.getMessage().replace("Cannot load model", "Cannot load the tokenizer of model"), e);
     }
-    int maxLength = positiveInt(conf, name, prefix + MODEL_MAX_LENGTH_SUFFIX,
+    int maxLength = conf.positiveInt(name, prefix + MODEL_MAX_LENGTH_SUFFIX,
         defaultMaxLength(binding, localTokenizer));
     TextSettings.Pooling pooling = TextSettings.Pooling.parse(name, prefix + MODEL_POOLING_SUFFIX,
-        conf.getConfString(prefix + MODEL_POOLING_SUFFIX, "mean"));
-    String normalizeText = conf.getConfString(prefix + MODEL_NORMALIZE_SUFFIX, "true").trim();
+        conf.get(prefix + MODEL_POOLING_SUFFIX, "mean"));
+    String normalizeText = conf.get(prefix + MODEL_NORMALIZE_SUFFIX, "true").trim();
     if (!normalizeText.equalsIgnoreCase("true") && !normalizeText.equalsIgnoreCase("false")) {
       throw Errors.analysis("Invalid value '" + normalizeText + "' for " + prefix + MODEL_NORMALIZE_SUFFIX
           + " (model '" + name + "'): use true or false");
     }
     // 0: unset, chosen on the executor by the device the model runs on.
-    long tokenBudget = optionalPositiveInt(conf, name, prefix + MODEL_TOKEN_BUDGET_SUFFIX);
+    long tokenBudget = conf.optionalPositiveInt(name, prefix + MODEL_TOKEN_BUDGET_SUFFIX);
     if (tokenBudget == 0) {
-      tokenBudget = optionalPositiveInt(conf, name, TOKEN_BUDGET);
+      tokenBudget = conf.optionalPositiveInt(name, TOKEN_BUDGET);
     }
-    int windowRows = positiveInt(conf, name, SORT_WINDOW_ROWS, SORT_WINDOW_ROWS_DEFAULT);
-    String output = conf.getConfString(prefix + MODEL_EMBEDDING_OUTPUT_SUFFIX, "").trim();
+    int windowRows = conf.positiveInt(name, SORT_WINDOW_ROWS, SORT_WINDOW_ROWS_DEFAULT);
+    String output = conf.get(prefix + MODEL_EMBEDDING_OUTPUT_SUFFIX, "").trim();
     if (output.isEmpty()) {
       output = TextSettings.defaultEmbeddingOutput(binding);
     } else {
@@ -305,43 +323,5 @@ public final class ModelRegistry {
           + " Larger batches do not run faster; they only hold more rows in memory");
     }
     return value;
-  }
-
-  private static int positiveInt(SQLConf conf, String model, String key, int fallback) {
-    int value = parseInt(conf, model, key, fallback);
-    if (value < 1) {
-      throw Errors.analysis(
-          "Invalid value " + value + " for " + key + " (model '" + model + "'): must be at least 1");
-    }
-    return value;
-  }
-
-  /** The key's value, at least 1, or 0 when it is not set. */
-  private static int optionalPositiveInt(SQLConf conf, String model, String key) {
-    String text = conf.getConfString(key, null);
-    return text == null || text.isBlank() ? 0 : positiveInt(conf, model, key, 1);
-  }
-
-  private static int nonNegativeInt(SQLConf conf, String model, String key, int fallback) {
-    int value = parseInt(conf, model, key, fallback);
-    if (value < 0) {
-      throw Errors.analysis(
-          "Invalid value " + value + " for " + key + " (model '" + model + "'): must be 0 (follow"
-              + " spark.task.cpus) or more");
-    }
-    return value;
-  }
-
-  private static int parseInt(SQLConf conf, String model, String key, int fallback) {
-    String text = conf.getConfString(key, null);
-    if (text == null || text.isBlank()) {
-      return fallback;
-    }
-    try {
-      return Integer.parseInt(text.trim());
-    } catch (NumberFormatException e) {
-      throw Errors.analysis(
-          "Invalid value '" + text + "' for " + key + " (model '" + model + "'): not a whole number");
-    }
   }
 }

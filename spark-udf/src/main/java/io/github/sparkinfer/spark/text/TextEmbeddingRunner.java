@@ -3,8 +3,9 @@ package io.github.sparkinfer.spark.text;
 import io.github.sparkinfer.spark.PredictionException;
 import io.github.sparkinfer.spark.batch.DirectBuffers;
 import io.github.sparkinfer.spark.batch.HeldRows;
-import io.github.sparkinfer.spark.batch.ModelCall;
+import io.github.sparkinfer.spark.batch.ExecutorSessions;
 import io.github.sparkinfer.spark.batch.PredictionMetrics;
+import io.github.sparkinfer.spark.batch.RowErrors;
 import io.github.sparkinfer.spark.registry.ModelBinding;
 import io.github.sparkinfer.spark.registry.TextSettings;
 
@@ -63,18 +64,17 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
   private final List<TensorSpec> modelInputs;
   private final Window[] windows;
   private final JoinedRow joined = new JoinedRow();
-  private final SpecificInternalRow resultRow =
-      new SpecificInternalRow(new StructType().add("embedding", DataTypes.createArrayType(DataTypes.FloatType, false)));
-  private final UnsafeArrayData vector = new UnsafeArrayData();
-  private byte[] vectorBytes = new byte[0];
+  private final SpecificInternalRow resultRow;
+  private final SpecificInternalRow reportedResult;
+  private final RowErrors rowErrors;
+  private long rowsRead;
+  private final EmbeddingPooling pooling;
   private HuggingFaceTokenizer tokenizer;
   private io.github.sparkinfer.device.LoadedModel loaded;
   private Window current;
   private Window next;
   private int cursor;
-  private ByteBuffer idsBuffer = DirectBuffers.allocate(8);
-  private ByteBuffer maskBuffer = DirectBuffers.allocate(8);
-  private ByteBuffer typesBuffer = DirectBuffers.allocate(8);
+  private final TokenBuffers tokenBuffers = new TokenBuffers();
   private ByteBuffer outputBuffer = DirectBuffers.allocate(8);
   private long tokenCount;
   private long paddedCount;
@@ -88,11 +88,15 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
     float[] vectors = new float[0];
     int dimension;
     boolean[] isNull;
+    // The reason a row got no vector (onError=null), else null; and the first row's index in the partition.
+    final String[] errors;
+    long firstRow;
 
     Window(int capacity) {
       rows = new InternalRow[capacity];
       texts = new String[capacity];
       isNull = new boolean[capacity];
+      errors = new String[capacity];
     }
   }
 
@@ -112,6 +116,13 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
     this.holdProjection = holdProjection;
     this.outputProjection = outputProjection;
     this.metrics = metrics;
+    this.rowErrors = new RowErrors(binding, metrics);
+    this.pooling = new EmbeddingPooling(text.pooling(), text.normalize());
+    this.resultRow = new SpecificInternalRow(new StructType().add("embedding",
+        binding.resultType(DataTypes.createArrayType(DataTypes.FloatType, false))));
+    this.reportedResult = binding.reportsErrors()
+        ? new SpecificInternalRow((StructType) binding.resultType(DataTypes.createArrayType(DataTypes.FloatType, false)))
+        : null;
     this.embeddingOutput = binding.signature().outputs().stream()
         .filter(output -> output.name().equals(text.embeddingOutput())).findFirst().orElseThrow();
     this.modelInputs = binding.signature().inputs();
@@ -155,16 +166,28 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
       throw new NoSuchElementException();
     }
     int row = cursor++;
-    if (current.isNull[row]) {
-      resultRow.setNullAt(0);
+    String error = current.errors[row];
+    SpecificInternalRow target = reportedResult != null ? reportedResult : resultRow;
+    if (current.isNull[row] || error != null) {
+      target.setNullAt(0);
     } else {
-      resultRow.update(0, vector(current, row));
+      target.update(0, vector(current, row));
+    }
+    if (reportedResult != null) {
+      if (error == null) {
+        reportedResult.setNullAt(1);
+      } else {
+        reportedResult.update(1, org.apache.spark.unsafe.types.UTF8String.fromString(error));
+      }
+      resultRow.update(0, reportedResult);
     }
     return outputProjection.apply(joined.apply(current.rows[row], resultRow));
   }
 
   private Window read(Window window) {
     window.count = 0;
+    window.firstRow = rowsRead;
+    java.util.Arrays.fill(window.errors, null);
     while (window.count < window.rows.length && input.hasNext()) {
       InternalRow row = input.next();
       InternalRow arguments = argumentProjection == null ? row : argumentProjection.apply(row);
@@ -175,18 +198,26 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
       window.rows[slot] = HeldRows.hold(holdProjection == null ? row : holdProjection.apply(row), window.rows[slot]);
     }
     int count = window.count;
-    window.tokens = count == 0 ? null : tokenizerThread.submit(() -> tokenize(window.texts, count));
+    rowsRead += count;
+    window.tokens = count == 0 ? null : tokenizerThread.submit(() -> tokenize(window, count));
     metrics.outputRows.add(count);
     return window;
   }
 
-  private long[][] tokenize(String[] texts, int count) {
+  /** On the tokenizer thread; a text the tokenizer fails on goes by the row error policy. */
+  private long[][] tokenize(Window window, int count) {
     long start = System.nanoTime();
     HuggingFaceTokenizer words = tokenizer();
+    String[] texts = window.texts;
     long[][] ids = new long[count][];
     for (int i = 0; i < count; i++) {
       if (texts[i] != null) {
-        ids[i] = words.encode(texts[i]).getIds();
+        try {
+          ids[i] = words.encode(texts[i]).getIds();
+        } catch (RuntimeException e) {
+          window.errors[i] = rowErrors.reject(window.firstRow + i, "The tokenizer of model '" + binding.modelName()
+              + "' failed on this text (" + texts[i].length() + " characters): " + e, e);
+        }
       }
     }
     metrics.tokenizeTime.add(System.nanoTime() - start);
@@ -195,7 +226,7 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
 
   private HuggingFaceTokenizer tokenizer() {
     if (tokenizer == null) {
-      tokenizer = TokenizerCache.get(binding.modelName(), text, ModelCall.hadoopConfiguration());
+      tokenizer = TokenizerCache.get(binding.modelName(), text, ExecutorSessions.hadoopConfiguration());
     }
     return tokenizer;
   }
@@ -222,7 +253,7 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
         present[rows] = i;
         lengths[rows] = ids[i].length;
         rows++;
-      } else {
+      } else if (window.errors[i] == null) {
         metrics.nullRows.add(1);
       }
     }
@@ -230,35 +261,42 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
       for (int i = 0; i < batch.length; i++) {
         batch[i] = present[batch[i]];
       }
-      run(window, ids, batch);
+      runOrSplit(window, ids, batch);
     }
     if (paddedCount > 0) {
       metrics.paddingPercent.set(Math.round(100.0 * (paddedCount - tokenCount) / paddedCount));
     }
   }
 
-  /** Runs one batch of window rows (longest first) and stores their pooled vectors. */
-  private void run(Window window, long[][] ids, int[] batch) {
-    int rows = batch.length;
-    int length = ids[batch[0]].length;
-    long cells = (long) rows * length;
-    idsBuffer = ensure(idsBuffer, cells * 8);
-    maskBuffer = ensure(maskBuffer, cells * 8);
-    typesBuffer = ensure(typesBuffer, cells * 8);
-    long idsAddress = DirectBuffers.address(idsBuffer);
-    long maskAddress = DirectBuffers.address(maskBuffer);
-    Platform.setMemory(idsAddress, (byte) 0, cells * 8);
-    Platform.setMemory(maskAddress, (byte) 0, cells * 8);
-    Platform.setMemory(DirectBuffers.address(typesBuffer), (byte) 0, cells * 8);
-    long realTokens = 0;
-    for (int r = 0; r < rows; r++) {
-      long[] tokens = ids[batch[r]];
-      Platform.copyMemory(tokens, Platform.LONG_ARRAY_OFFSET, null, idsAddress + (long) r * length * 8, tokens.length * 8L);
-      for (int t = 0; t < tokens.length; t++) {
-        Platform.putLong(null, maskAddress + ((long) r * length + t) * 8, 1L);
+  /**
+   * Runs a batch; when ONNX Runtime rejects it, runs its halves, down to single texts, so that the
+   * texts it cannot take are found and the others still get their vectors.
+   */
+  private void runOrSplit(Window window, long[][] ids, int[] batch) {
+    try {
+      run(window, ids, batch);
+    } catch (OrtException e) {
+      if (batch.length == 1) {
+        window.errors[batch[0]] = rowErrors.reject(window.firstRow + batch[0], "Model '" + binding.modelName()
+            + "' cannot take this text (" + ids[batch[0]].length + " tokens): " + e.getMessage() + ". Its inputs are "
+            + binding.describeInputs(), e);
+      } else {
+        int middle = batch.length >>> 1;
+        runOrSplit(window, ids, java.util.Arrays.copyOfRange(batch, 0, middle));
+        runOrSplit(window, ids, java.util.Arrays.copyOfRange(batch, middle, batch.length));
       }
-      realTokens += tokens.length;
     }
+  }
+
+  /** Runs one batch of window rows and stores their pooled vectors. */
+  private void run(Window window, long[][] ids, int[] batch) throws OrtException {
+    int rows = batch.length;
+    int length = 0;
+    for (int row : batch) {
+      length = Math.max(length, ids[row].length);
+    }
+    long cells = (long) rows * length;
+    long realTokens = tokenBuffers.fill(ids, batch, length);
     OrtEnvironment environment = OrtEnvironments.get();
     io.github.sparkinfer.device.LoadedModel model = model();
     Map<String, OnnxTensor> inputs = new LinkedHashMap<>();
@@ -266,9 +304,7 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
     long[] shape = {rows, length};
     try {
       for (TensorSpec spec : modelInputs) {
-        ByteBuffer source = spec.name().equals(TextSettings.INPUT_IDS) ? idsBuffer
-            : spec.name().equals(TextSettings.ATTENTION_MASK) ? maskBuffer : typesBuffer;
-        inputs.put(spec.name(), tensor(environment, source, spec.elementType(), shape, cells));
+        inputs.put(spec.name(), tokenBuffers.tensor(environment, spec, shape));
       }
       long[] outputShape = outputShape(rows, length);
       long start = System.nanoTime();
@@ -278,12 +314,12 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
         pinned = OnnxTensor.createTensor(environment, DirectBuffers.prefix(outputBuffer, outputCells * 4), outputShape,
             OnnxJavaType.FLOAT);
         try (ModelRun ignored =
-            ModelCall.run(model, inputs, java.util.Set.of(), Map.of(embeddingOutput.name(), pinned))) {
+            ExecutorSessions.run(model, inputs, java.util.Set.of(), Map.of(embeddingOutput.name(), pinned))) {
           // The output is in outputBuffer.
         }
       } else {
         try (ModelRun result =
-            ModelCall.run(model, inputs, java.util.Set.of(embeddingOutput.name()), Map.of())) {
+            ExecutorSessions.run(model, inputs, java.util.Set.of(embeddingOutput.name()), Map.of())) {
           OnnxTensor tensor = (OnnxTensor) result.result().get(0);
           outputShape = ((TensorInfo) tensor.getInfo()).getShape();
           ByteBuffer data = tensor.getByteBuffer();
@@ -293,10 +329,6 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
       }
       metrics.modelTime.add(System.nanoTime() - start);
       pool(window, ids, batch, length, outputShape);
-    } catch (OrtException e) {
-      throw new PredictionException(
-          "Model '" + binding.modelName() + "' failed on a batch of " + rows + " texts of up to " + length
-              + " tokens: " + e.getMessage() + ". Its inputs are " + binding.describeInputs(), e);
     } finally {
       inputs.values().forEach(OnnxTensor::close);
       if (pinned != null) {
@@ -328,57 +360,11 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
       window.vectors = new float[window.rows.length * dimension];
       window.dimension = dimension;
     }
-    long address = DirectBuffers.address(outputBuffer);
-    float[] sum = new float[dimension];
-    for (int r = 0; r < batch.length; r++) {
-      java.util.Arrays.fill(sum, 0f);
-      int tokens = ids[batch[r]].length;
-      if (shape.length == 2) {
-        addRow(address + (long) r * dimension * 4, dimension, sum);
-      } else if (text.pooling() == TextSettings.Pooling.CLS) {
-        addRow(address + (long) r * length * dimension * 4, dimension, sum);
-      } else {
-        for (int t = 0; t < tokens; t++) {
-          addRow(address + ((long) r * length + t) * dimension * 4, dimension, sum);
-        }
-        for (int k = 0; k < dimension; k++) {
-          sum[k] /= tokens;
-        }
-      }
-      if (text.normalize()) {
-        double norm = 0;
-        for (float value : sum) {
-          norm += (double) value * value;
-        }
-        float scale = norm > 0 ? (float) (1.0 / Math.sqrt(norm)) : 0f;
-        for (int k = 0; k < dimension; k++) {
-          sum[k] *= scale;
-        }
-      }
-      System.arraycopy(sum, 0, window.vectors, batch[r] * dimension, dimension);
-    }
+    pooling.pool(DirectBuffers.address(outputBuffer), shape, ids, batch, length, window.vectors);
   }
 
-  private static void addRow(long address, int dimension, float[] sum) {
-    for (int k = 0; k < dimension; k++) {
-      sum[k] += Platform.getFloat(null, address + 4L * k);
-    }
-  }
-
-  /** One row's vector as an UnsafeArrayData over a reused byte array. */
   private UnsafeArrayData vector(Window window, int row) {
-    int dimension = window.dimension;
-    int header = UnsafeArrayData.calculateHeaderPortionInBytes(dimension);
-    int size = header + ((dimension * 4 + 7) & ~7);
-    if (vectorBytes.length < size) {
-      vectorBytes = new byte[size];
-    }
-    java.util.Arrays.fill(vectorBytes, 0, size, (byte) 0);
-    Platform.putLong(vectorBytes, Platform.BYTE_ARRAY_OFFSET, dimension);
-    Platform.copyMemory(window.vectors, Platform.FLOAT_ARRAY_OFFSET + 4L * row * dimension, vectorBytes,
-        Platform.BYTE_ARRAY_OFFSET + header, 4L * dimension);
-    vector.pointTo(vectorBytes, Platform.BYTE_ARRAY_OFFSET, size);
-    return vector;
+    return pooling.vector(window.vectors, row, window.dimension);
   }
 
   /** Batches under the model's token budget: its setting, else the default for the device it runs on. */
@@ -394,23 +380,9 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
 
   private io.github.sparkinfer.device.LoadedModel model() {
     if (loaded == null) {
-      loaded = ModelCall.acquire(binding, metrics);
+      loaded = ExecutorSessions.acquire(binding, metrics);
     }
     return loaded;
-  }
-
-  private static OnnxTensor tensor(
-      OrtEnvironment environment, ByteBuffer longs, TensorElementType type, long[] shape, long cells)
-      throws OrtException {
-    if (type == TensorElementType.INT64) {
-      return OnnxTensor.createTensor(environment, DirectBuffers.prefix(longs, cells * 8), shape, OnnxJavaType.INT64);
-    }
-    // int32 token inputs: narrow in place into the buffer's first half.
-    long address = DirectBuffers.address(longs);
-    for (long i = 0; i < cells; i++) {
-      Platform.putInt(null, address + 4 * i, (int) Platform.getLong(null, address + 8 * i));
-    }
-    return OnnxTensor.createTensor(environment, DirectBuffers.prefix(longs, cells * 4), shape, OnnxJavaType.INT32);
   }
 
   private static ByteBuffer ensure(ByteBuffer buffer, long bytes) {

@@ -51,6 +51,7 @@ case class BatchPredictExec(
     "numOutputRows" -> SQLMetrics.createMetric(sparkContext, "number of output rows"),
     "modelRows" -> SQLMetrics.createMetric(sparkContext, "rows sent to the model"),
     "nullRows" -> SQLMetrics.createMetric(sparkContext, "rows with a null argument (no model call)"),
+    "errorRows" -> SQLMetrics.createMetric(sparkContext, "rows the model could not take (onError=null)"),
     "batches" -> SQLMetrics.createMetric(sparkContext, "model batches"),
     "modelTime" -> SQLMetrics.createNanoTimingMetric(sparkContext, "inference time"),
     "fallbackTasks" -> SQLMetrics.createMetric(sparkContext, "tasks on a fallback device"),
@@ -112,7 +113,7 @@ case class BatchPredictExec(
     val kept = passThrough
     val outputAttributes = output
     val predictionMetrics = new PredictionMetrics(
-      longMetric("numOutputRows"), longMetric("modelRows"), longMetric("nullRows"),
+      longMetric("numOutputRows"), longMetric("modelRows"), longMetric("nullRows"), longMetric("errorRows"),
       longMetric("batches"), longMetric("modelTime"), metrics.get("tokens").orNull,
       metrics.get("paddingTokens").orNull, metrics.get("paddingPercent").orNull,
       metrics.get("tokenizeTime").orNull, longMetric("fallbackTasks"), deviceBindings)

@@ -75,7 +75,7 @@ case class PredictExpression(binding: ModelBinding, children: Seq[Expression]) e
     }
   }
 
-  override def prettyName: String = "predict"
+  override def prettyName: String = if (binding.reportsErrors()) "predict_with_error" else "predict"
 
   override protected def withNewChildrenInternal(
       newChildren: IndexedSeq[Expression]): PredictExpression = copy(children = newChildren)
@@ -84,7 +84,7 @@ case class PredictExpression(binding: ModelBinding, children: Seq[Expression]) e
 /** embed(model, text): one pooled, normalized vector per text, from a model with a tokenizer. */
 case class EmbedExpression(binding: ModelBinding, children: Seq[Expression]) extends ModelInvocation {
 
-  override def dataType: DataType = ArrayType(FloatType, containsNull = false)
+  override def dataType: DataType = binding.resultType(ArrayType(FloatType, containsNull = false))
 
   override def checkInputDataTypes(): TypeCheckResult = {
     if (binding.text() == null) {
@@ -101,7 +101,7 @@ case class EmbedExpression(binding: ModelBinding, children: Seq[Expression]) ext
     }
   }
 
-  override def prettyName: String = "embed"
+  override def prettyName: String = if (binding.reportsErrors()) "embed_with_error" else "embed"
 
   override protected def withNewChildrenInternal(
       newChildren: IndexedSeq[Expression]): EmbedExpression = copy(children = newChildren)

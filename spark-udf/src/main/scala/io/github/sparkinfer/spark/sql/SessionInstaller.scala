@@ -14,6 +14,8 @@ object SessionInstaller {
     // Analysis: the SQL functions, resolved against the model registry (usage for DESCRIBE FUNCTION).
     extensions.injectFunction(SqlFunctions.predictDescriptor)
     extensions.injectFunction(SqlFunctions.embedDescriptor)
+    extensions.injectFunction(SqlFunctions.predictWithErrorDescriptor)
+    extensions.injectFunction(SqlFunctions.embedWithErrorDescriptor)
     extensions.injectFunction(SqlFunctions.tokenizeDescriptor)
     extensions.injectFunction(SqlFunctions.compareOutputsDescriptor)
     extensions.injectTableFunction(SqlFunctions.modelInfoDescriptor)
@@ -36,6 +38,9 @@ object SessionInstaller {
     state.functionRegistry.registerFunction(predictId, predictInfo, predictBuilder)
     val (embedId, embedInfo, embedBuilder) = SqlFunctions.embedDescriptor
     state.functionRegistry.registerFunction(embedId, embedInfo, embedBuilder)
+    Seq(SqlFunctions.predictWithErrorDescriptor, SqlFunctions.embedWithErrorDescriptor).foreach {
+      case (id, info, builder) => state.functionRegistry.registerFunction(id, info, builder)
+    }
     val (tokenizeId, tokenizeInfo, tokenizeBuilder) = SqlFunctions.tokenizeDescriptor
     state.functionRegistry.registerFunction(tokenizeId, tokenizeInfo, tokenizeBuilder)
     val (compareId, compareInfo, compareBuilder) = SqlFunctions.compareOutputsDescriptor

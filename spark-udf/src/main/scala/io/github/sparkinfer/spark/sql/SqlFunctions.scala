@@ -1,5 +1,6 @@
 package io.github.sparkinfer.spark.sql
 
+import io.github.sparkinfer.spark.registry.CallSettings
 import io.github.sparkinfer.spark.registry.Errors
 import io.github.sparkinfer.spark.registry.InputDescriptions
 import io.github.sparkinfer.spark.registry.ModelBinding
@@ -61,6 +62,38 @@ object SqlFunctions {
       > SET spark.sparkinfer.model.minilm.tokenizer=hdfs://nn/models/tokenizer.json;
       > SELECT id, _FUNC_('minilm', body) AS embedding FROM docs;
   """)
+
+  val PredictWithErrorName = "predict_with_error"
+  val EmbedWithErrorName = "embed_with_error"
+
+  val predictWithErrorInfo = new ExpressionInfo(
+    classOf[PredictExpression].getName, null, PredictWithErrorName,
+    "_FUNC_(model, input1[, input2, ...]) - predict(), returning struct<result, error>: a row the" +
+      " model cannot take (an array of the wrong length, a null element, a value ONNX Runtime" +
+      " rejects) gets a null result and the reason in `error`, and the other rows of its batch are" +
+      " still computed; `error` is null for every other row. It never fails a query for such a row.",
+    """
+    Examples:
+      > SELECT id, p.result AS scores, p.error FROM (SELECT id, _FUNC_('mlp', features) AS p FROM t);
+  """)
+
+  val embedWithErrorInfo = new ExpressionInfo(
+    classOf[EmbedExpression].getName, null, EmbedWithErrorName,
+    "_FUNC_(model, text) - embed(), returning struct<result, error>: a text the tokenizer or the" +
+      " model cannot take gets a null result and the reason in `error`; the others are computed.",
+    "")
+
+  def predictWithErrorDescriptor: (FunctionIdentifier, ExpressionInfo, Seq[Expression] => Expression) =
+    (FunctionIdentifier(PredictWithErrorName), predictWithErrorInfo, arguments => {
+      val binding = ModelRegistry.resolve(modelName(PredictWithErrorName, arguments), CallSettings.none().reportingErrors())
+      PredictExpression(binding, textToInputs(binding, arguments.tail))
+    })
+
+  def embedWithErrorDescriptor: (FunctionIdentifier, ExpressionInfo, Seq[Expression] => Expression) =
+    (FunctionIdentifier(EmbedWithErrorName), embedWithErrorInfo, arguments =>
+      EmbedExpression(
+        ModelRegistry.resolve(modelName(EmbedWithErrorName, arguments), CallSettings.none().reportingErrors()),
+        arguments.tail))
 
   def embedDescriptor: (FunctionIdentifier, ExpressionInfo, Seq[Expression] => Expression) =
     (FunctionIdentifier(EmbedName), embedInfo, buildEmbed)

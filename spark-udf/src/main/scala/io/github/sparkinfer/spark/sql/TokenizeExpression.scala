@@ -1,7 +1,7 @@
 package io.github.sparkinfer.spark.sql
 
 import io.github.sparkinfer.spark.InferenceProperties
-import io.github.sparkinfer.spark.batch.ModelCall
+import io.github.sparkinfer.spark.batch.ExecutorSessions
 import io.github.sparkinfer.spark.registry.ModelBinding
 import io.github.sparkinfer.spark.registry.TextSettings
 import io.github.sparkinfer.spark.text.TokenizerCache
@@ -38,7 +38,7 @@ case class TokenizeExpression(binding: ModelBinding, child: Expression)
   }
 
   @transient private lazy val tokenizer =
-    TokenizerCache.get(binding.modelName, binding.text(), ModelCall.hadoopConfiguration())
+    TokenizerCache.get(binding.modelName, binding.text(), ExecutorSessions.hadoopConfiguration())
 
   override protected def nullSafeEval(input: Any): Any = {
     val maxLength = binding.text().maxLength()

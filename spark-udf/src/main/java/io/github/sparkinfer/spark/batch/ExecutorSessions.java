@@ -1,0 +1,138 @@
+package io.github.sparkinfer.spark.batch;
+
+import io.github.sparkinfer.spark.PredictionException;
+import io.github.sparkinfer.spark.registry.CompressedModels;
+import io.github.sparkinfer.spark.registry.ModelBinding;
+
+import ai.onnxruntime.OnnxValue;
+import ai.onnxruntime.OrtException;
+import io.github.sparkinfer.device.Device;
+import io.github.sparkinfer.device.DeviceFallback;
+import io.github.sparkinfer.device.DeviceResolver;
+import io.github.sparkinfer.device.DeviceRunLimiter;
+import io.github.sparkinfer.device.ExecutionProviderOptions;
+import io.github.sparkinfer.device.LoadedModel;
+import io.github.sparkinfer.device.ModelCache;
+import io.github.sparkinfer.device.ModelLoadException;
+import io.github.sparkinfer.device.ModelRun;
+import io.github.sparkinfer.device.SchedulingProperties;
+import io.github.sparkinfer.device.SessionSettings;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Set;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.SparkEnv;
+import org.apache.spark.TaskContext;
+import org.apache.spark.deploy.SparkHadoopUtil;
+
+/**
+ * A task's access to the executor's shared sessions: the session a binding runs on (on the task's
+ * device), a run under the device's run limit, and the executor's Hadoop configuration.
+ */
+public final class ExecutorSessions {
+  private ExecutorSessions() {}
+
+  /**
+   * The executor's shared session for this model on this task's device (Spark's assignment, else
+   * spark.sparkinfer.device), checked against the plan's signature. Records the binding decision
+   * and counts a fallback.
+   */
+  public static LoadedModel acquire(ModelBinding binding, PredictionMetrics metrics) {
+    Map<String, String> settings = new HashMap<>();
+    SparkEnv environment = SparkEnv.get();
+    if (environment != null) {
+      for (scala.Tuple2<String, String> entry : environment.conf().getAllWithPrefix(SchedulingProperties.PREFIX)) {
+        settings.put(SchedulingProperties.PREFIX + entry._1(), entry._2());
+      }
+    }
+    settings.putAll(binding.deviceSettings());
+    TaskContext task = TaskContext.get();
+    Device requested;
+    try {
+      requested = DeviceResolver.resolve(task, settings);
+    } catch (IllegalArgumentException e) {
+      throw new PredictionException("Cannot run model '" + binding.modelName() + "': " + e.getMessage(), e);
+    }
+    int threads = binding.intraOpThreads();
+    if (threads <= 0) {
+      threads = task == null ? 1 : Math.max(task.cpus(), 1);
+    }
+    SessionSettings sessionSettings = SessionSettings.builder()
+        .intraOpThreads(threads)
+        .device(requested)
+        .providerOptions(ExecutionProviderOptions.fromSettings(settings))
+        .fallback(DeviceFallback.fromSettings(settings))
+        .build();
+    LoadedModel model;
+    try {
+      Configuration configuration = hadoopConfiguration();
+      String precision = CompressedModels.effective(binding.precision(), requested);
+      model = ModelCache.shared().acquire(
+          CompressedModels.source(binding.source(), precision, binding.int8Scheme(), configuration), sessionSettings,
+          configuration);
+    } catch (ModelLoadException e) {
+      throw new PredictionException(e.getMessage(), e);
+    }
+    if (!model.signature().equals(binding.signature())) {
+      throw new PredictionException(
+          "Model '" + binding.modelName() + "' at " + binding.source().uri() + " changed after the"
+              + " query was planned: it was planned for " + binding.signature() + " but the file now"
+              + " has " + model.signature() + ". Run the query again");
+    }
+    if (model.isFallback()) {
+      metrics.fallbackTasks.add(1);
+    }
+    metrics.deviceBindings.add(describeBinding(task, settings, model));
+    return model;
+  }
+
+  private static String describeBinding(TaskContext task, Map<String, String> settings, LoadedModel model) {
+    String assigned = "none";
+    if (task != null) {
+      String gpu = settings.getOrDefault(SchedulingProperties.GPU_RESOURCE, SchedulingProperties.GPU_RESOURCE_DEFAULT);
+      String npu = settings.getOrDefault(SchedulingProperties.NPU_RESOURCE, SchedulingProperties.NPU_RESOURCE_DEFAULT);
+      Map<String, org.apache.spark.resource.ResourceInformation> resources = task.resourcesJMap();
+      org.apache.spark.resource.ResourceInformation information =
+          resources.containsKey(gpu) ? resources.get(gpu) : resources.get(npu);
+      if (information != null) {
+        assigned = String.join(",", information.addresses());
+      }
+    }
+    SparkEnv environment = SparkEnv.get();
+    return "partition=" + (task == null ? -1 : task.partitionId())
+        + " executor=" + (environment == null ? "none" : environment.executorId())
+        + " assigned=" + assigned
+        + " requested=" + model.requestedDevice()
+        + " bound=" + model.device()
+        + " provider=" + model.executionProvider()
+        + " threads=" + model.settings().intraOpThreads()
+        + " fallback=" + model.fallbackReason().orElse("none").replace('\n', ' ');
+  }
+
+  /**
+   * Runs the session under this device's run limit (spark.sparkinfer.device.concurrentRuns). The
+   * returned run holds the session until the caller closes it, after reading the outputs.
+   */
+  @SuppressWarnings("try")
+  public static ModelRun run(
+      LoadedModel model,
+      Map<String, ? extends ai.onnxruntime.OnnxTensorLike> inputs,
+      Set<String> requested,
+      Map<String, ? extends OnnxValue> pinned) throws OrtException {
+    try (DeviceRunLimiter.Permit permit = DeviceRunLimiter.shared().acquire(model.device())) {
+      return model.run(inputs, requested, pinned);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new PredictionException("Interrupted while waiting to run model on " + model.device(), e);
+    } catch (IllegalStateException e) {
+      throw new PredictionException(e.getMessage(), e);
+    }
+  }
+
+  public static Configuration hadoopConfiguration() {
+    SparkEnv environment = SparkEnv.get();
+    return environment == null
+        ? new Configuration()
+        : SparkHadoopUtil.get().newConfiguration(environment.conf());
+  }
+}

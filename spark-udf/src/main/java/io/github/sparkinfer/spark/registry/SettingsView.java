@@ -1,0 +1,75 @@
+package io.github.sparkinfer.spark.registry;
+
+import java.util.Map;
+import java.util.TreeMap;
+import org.apache.spark.sql.internal.SQLConf;
+import scala.jdk.javaapi.CollectionConverters;
+
+/**
+ * The settings one model call is resolved with: the session's SQL configuration with the call's
+ * own settings (a DataFrame API or ML stage option, by full key) over it, so the precedence is
+ * call > per-model key > session key > default. Whole-number values are checked here, naming the
+ * key, the model and the value.
+ */
+final class SettingsView {
+  private final SQLConf conf;
+  private final Map<String, String> overrides;
+
+  SettingsView(SQLConf conf, Map<String, String> overrides) {
+    this.conf = conf;
+    this.overrides = Map.copyOf(overrides);
+  }
+
+  String get(String key, String fallback) {
+    return overrides.containsKey(key) ? overrides.get(key) : conf.getConfString(key, fallback);
+  }
+
+  boolean isSet(String key) {
+    String value = get(key, null);
+    return value != null && !value.isBlank();
+  }
+
+  /** Every setting, the call's over the session's. */
+  Map<String, String> all() {
+    Map<String, String> all = new TreeMap<>(CollectionConverters.asJava(conf.getAllConfs()));
+    all.putAll(overrides);
+    return all;
+  }
+
+  int positiveInt(String model, String key, int fallback) {
+    int value = parseInt(model, key, fallback);
+    if (value < 1) {
+      throw Errors.analysis(
+          "Invalid value " + value + " for " + key + " (model '" + model + "'): must be at least 1");
+    }
+    return value;
+  }
+
+  /** The key's value, at least 1, or 0 when it is not set. */
+  int optionalPositiveInt(String model, String key) {
+    return isSet(key) ? positiveInt(model, key, 1) : 0;
+  }
+
+  int nonNegativeInt(String model, String key, int fallback) {
+    int value = parseInt(model, key, fallback);
+    if (value < 0) {
+      throw Errors.analysis(
+          "Invalid value " + value + " for " + key + " (model '" + model + "'): must be 0 (follow"
+              + " spark.task.cpus) or more");
+    }
+    return value;
+  }
+
+  private int parseInt(String model, String key, int fallback) {
+    String text = get(key, null);
+    if (text == null || text.isBlank()) {
+      return fallback;
+    }
+    try {
+      return Integer.parseInt(text.trim());
+    } catch (NumberFormatException e) {
+      throw Errors.analysis(
+          "Invalid value '" + text + "' for " + key + " (model '" + model + "'): not a whole number");
+    }
+  }
+}
