@@ -104,6 +104,15 @@ public final class InferenceProperties {
 
   public static final String ON_ERROR_DEFAULT = "fail";
 
+  /**
+   * Session-wide: the most bytes the buffers of one model batch may hold (inputs and outputs), such
+   * as 64m. A batch size whose fixed-size rows would need more is lowered to fit, with a WARN;
+   * rows of dynamic size end a batch when it is full. Unset: min(256 MiB, executor memory / (4 ×
+   * task slots per executor)), so the buffers of all of an executor's tasks stay well inside its
+   * memory.
+   */
+  public static final String MAX_BATCH_BYTES = "spark.sparkinfer.maxBatchBytes";
+
   /** Session-wide rows per model call. */
   public static final String BATCH_SIZE = "spark.sparkinfer.batchSize";
 

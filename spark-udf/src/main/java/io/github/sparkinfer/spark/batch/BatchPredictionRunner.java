@@ -18,8 +18,9 @@ public final class BatchPredictionRunner implements Iterator<InternalRow> {
   private final UnsafeProjection holdProjection;
   private final UnsafeProjection outputProjection;
   private final PredictionMetrics metrics;
-  private final InternalRow[] rows;
-  private final int[] positions;
+  // Grown as rows arrive, up to the batch size: memory follows the data.
+  private InternalRow[] rows;
+  private int[] positions;
   private final JoinedRow joined = new JoinedRow();
   private int filled;
   private int cursor;
@@ -41,8 +42,8 @@ public final class BatchPredictionRunner implements Iterator<InternalRow> {
     this.holdProjection = holdProjection;
     this.outputProjection = outputProjection;
     this.metrics = metrics;
-    this.rows = new InternalRow[call.batchSize()];
-    this.positions = new int[call.batchSize()];
+    this.rows = new InternalRow[Math.min(call.batchSize(), InputBuffer.INITIAL_ROWS)];
+    this.positions = new int[rows.length];
   }
 
   @Override
@@ -69,7 +70,12 @@ public final class BatchPredictionRunner implements Iterator<InternalRow> {
     filled = 0;
     cursor = 0;
     call.clear();
-    while (filled < rows.length && input.hasNext()) {
+    while (filled < call.batchSize() && !call.full() && input.hasNext()) {
+      if (filled == rows.length) {
+        int grown = (int) Math.min(call.batchSize(), 2L * rows.length);
+        rows = java.util.Arrays.copyOf(rows, grown);
+        positions = java.util.Arrays.copyOf(positions, grown);
+      }
       InternalRow row = input.next();
       positions[filled] = call.add(argumentProjection == null ? row : argumentProjection.apply(row));
       rows[filled] = HeldRows.hold(holdProjection == null ? row : holdProjection.apply(row), rows[filled]);

@@ -18,7 +18,7 @@ public final class ColumnarPredictionRunner implements Iterator<InternalRow> {
   private final Iterator<ColumnarBatch> input;
   private final UnsafeProjection outputProjection;
   private final PredictionMetrics metrics;
-  private final int[] positions;
+  private int[] positions;
   private final JoinedRow joined = new JoinedRow();
   private ColumnarBatch batch;
   private int batchRows;
@@ -35,7 +35,7 @@ public final class ColumnarPredictionRunner implements Iterator<InternalRow> {
     this.input = input;
     this.outputProjection = outputProjection;
     this.metrics = metrics;
-    this.positions = new int[call.batchSize()];
+    this.positions = new int[Math.min(call.batchSize(), InputBuffer.INITIAL_ROWS)];
   }
 
   @Override
@@ -72,12 +72,18 @@ public final class ColumnarPredictionRunner implements Iterator<InternalRow> {
   /** Runs the model over the batch's rows from {@code from}, at most one model batch of them. */
   private void runSlice(int from) {
     start = from;
-    end = Math.min(batchRows, from + call.batchSize());
     cursor = from;
     call.clear();
-    for (int row = start; row < end; row++) {
+    int row = start;
+    int limit = (int) Math.min(batchRows, (long) from + call.batchSize());
+    while (row < limit && !call.full()) {
+      if (row - start == positions.length) {
+        positions = java.util.Arrays.copyOf(positions, (int) Math.min(call.batchSize(), 2L * positions.length));
+      }
       positions[row - start] = call.add(batch.getRow(row));
+      row++;
     }
+    end = row;
     call.run();
     metrics.outputRows.add(end - start);
   }

@@ -45,6 +45,7 @@ final class InputBuffer {
   private final int sparkElementCode;
   private final boolean sameElementType;
   private final int ordinal;
+  private final int batchRows;
   private ByteBuffer buffer;
   private long address;
   private int valuesPerRow;
@@ -58,11 +59,22 @@ final class InputBuffer {
     this.sameElementType = matches(sparkElementCode, modelType);
     this.ordinal = ordinal;
     this.valuesPerRow = layout.fixedValuesPerRow();
-    if (valuesPerRow > 0) {
-      ensureCapacity((long) batchSize * valuesPerRow * elementSize);
-    } else {
-      ensureCapacity((long) batchSize * elementSize);
-    }
+    this.batchRows = batchSize;
+    // Memory follows the rows that arrive, not the batch size: room for a few rows to start with.
+    ensureRows(Math.min(batchSize, INITIAL_ROWS));
+  }
+
+  /** Rows the buffer holds at first; it doubles as rows arrive, up to the batch size. */
+  static final int INITIAL_ROWS = 64;
+
+  /** Bytes of one row in this batch (0 before a dynamic-length batch's first row). */
+  long rowBytes() {
+    return (long) Math.max(valuesPerRow, 0) * elementSize;
+  }
+
+  /** Bytes this buffer holds now. */
+  long capacity() {
+    return buffer.capacity();
   }
 
   InputLayout layout() {
@@ -98,6 +110,7 @@ final class InputBuffer {
   }
 
   private void writeScalar(SpecializedGetters source, int row) {
+    ensureRows(row + 1);
     long destination = address + (long) row * elementSize;
     if (modelType == TensorElementType.FLOAT || modelType == TensorElementType.DOUBLE) {
       putFloating(destination, readDouble(source, ordinal));
@@ -164,12 +177,12 @@ final class InputBuffer {
   /** Checks the row's length against the input and returns where the row's values go. */
   private long rowAddress(int row, int length, int batchSize) {
     if (valuesPerRow < 0) {
-      // Dynamic length: the batch's first row sets it, and the buffer grows to fit.
+      // Dynamic length: the batch's first row sets it.
       valuesPerRow = length;
-      ensureCapacity((long) batchSize * length * elementSize);
     } else if (length != valuesPerRow) {
       throw wrongLength(length);
     }
+    ensureRows(row + 1);
     return address + (long) row * valuesPerRow * elementSize;
   }
 
@@ -313,16 +326,26 @@ final class InputBuffer {
 
   /** Fills rows [from, to) with zeros: padding for models with a fixed batch size. */
   void zeroRows(int from, int to) {
+    ensureRows(to);
     int perRow = Math.max(valuesPerRow, 1);
     Platform.setMemory(address + (long) from * perRow * elementSize, (byte) 0,
         (long) (to - from) * perRow * elementSize);
   }
 
-  private void ensureCapacity(long bytes) {
-    if (buffer == null || buffer.capacity() < bytes) {
-      buffer = DirectBuffers.allocate(bytes);
-      address = DirectBuffers.address(buffer);
+  /** Room for {@code rows} rows, growing by doubling and keeping the rows written so far. */
+  private void ensureRows(int rows) {
+    long needed = (long) rows * Math.max(valuesPerRow, 1) * elementSize;
+    if (buffer != null && buffer.capacity() >= needed) {
+      return;
     }
+    long rowBytes = (long) Math.max(valuesPerRow, 1) * elementSize;
+    long grown = buffer == null ? needed : Math.max(needed, Math.min(2L * buffer.capacity(), batchRows * rowBytes));
+    ByteBuffer larger = DirectBuffers.allocate(grown);
+    if (buffer != null) {
+      Platform.copyMemory(null, address, null, DirectBuffers.address(larger), buffer.capacity());
+    }
+    buffer = larger;
+    address = DirectBuffers.address(buffer);
   }
 
   private PredictionException wrongLength(int length) {

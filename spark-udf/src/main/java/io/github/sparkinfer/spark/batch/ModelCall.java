@@ -55,8 +55,9 @@ public final class ModelCall {
   private final SpecificInternalRow structResult;
   private final SpecificInternalRow reportedResult;
   private final RowErrors rowErrors;
-  private final long[] rowOfPosition;
-  private final String[] positionErrors;
+  private long[] rowOfPosition = new long[InputBuffer.INITIAL_ROWS];
+  private String[] positionErrors = new String[InputBuffer.INITIAL_ROWS];
+  private long peakBufferBytes;
   private final List<String> addErrors = new ArrayList<>();
   private boolean anyPositionError;
   private long rowsAdded;
@@ -99,8 +100,6 @@ public final class ModelCall {
     this.reportedResult = binding.reportsErrors()
         ? new SpecificInternalRow((StructType) binding.resultType()) : null;
     this.rowErrors = new RowErrors(binding, metrics);
-    this.rowOfPosition = new long[batchSize];
-    this.positionErrors = new String[batchSize];
   }
 
   int batchSize() {
@@ -155,8 +154,31 @@ public final class ModelCall {
       addErrors.add(rowErrors.reject(row, e.getMessage(), e));
       return REJECTED - (addErrors.size() - 1);
     }
+    if (modelRows == rowOfPosition.length) {
+      int grown = (int) Math.min(binding.batchSize(), 2L * rowOfPosition.length);
+      rowOfPosition = Arrays.copyOf(rowOfPosition, grown);
+      positionErrors = Arrays.copyOf(positionErrors, grown);
+    }
     rowOfPosition[modelRows] = row;
     return modelRows++;
+  }
+
+  /**
+   * Whether the batch is full: batchSize rows, or buffers at the batch byte budget
+   * (spark.sparkinfer.maxBatchBytes) for rows whose size only their values tell.
+   */
+  boolean full() {
+    if (modelRows >= binding.batchSize()) {
+      return true;
+    }
+    long bytes = 0;
+    for (InputBuffer buffer : inputs) {
+      bytes += buffer.rowBytes() * modelRows;
+    }
+    for (OutputBuffer output : outputs) {
+      bytes += output.rowBytes() * modelRows;
+    }
+    return bytes >= binding.maxBatchBytes();
   }
 
   /** Runs the model once over the rows added since {@link #clear}, if there are any. */
@@ -171,6 +193,7 @@ public final class ModelCall {
     }
     try {
       runRows(0, modelRows, true);
+      recordBufferBytes();
     } catch (OrtException e) {
       if (modelRows == 1) {
         rejectPosition(0, e);
@@ -180,6 +203,21 @@ public final class ModelCall {
         runOrSplit(0, middle);
         runOrSplit(middle, modelRows);
       }
+    }
+  }
+
+  /** The largest the task's input and output buffers have been: memory follows the rows, not the setting. */
+  private void recordBufferBytes() {
+    long bytes = 0;
+    for (InputBuffer buffer : inputs) {
+      bytes += buffer.capacity();
+    }
+    for (OutputBuffer output : outputs) {
+      bytes += output.capacity();
+    }
+    if (bytes > peakBufferBytes) {
+      peakBufferBytes = bytes;
+      metrics.bufferBytes.set(bytes);
     }
   }
 

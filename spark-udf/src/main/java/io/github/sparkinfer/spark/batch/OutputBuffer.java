@@ -40,8 +40,20 @@ final class OutputBuffer {
     this.output = output;
     this.type = output.elementType();
     this.elementSize = type.byteSize();
+    // Allocated for the rows of the first batch that runs: memory follows the data.
+    ensureCapacity(8);
     int fixed = InputLayout.fixedValuesPerRow(output);
-    ensureCapacity((long) batchSize * Math.max(fixed, 1) * elementSize);
+    this.valuesPerRow = Math.max(fixed, 0);
+  }
+
+  /** Bytes of one row's output, as the last batch had it (0 before the first; fixed shapes: known). */
+  long rowBytes() {
+    return (long) valuesPerRow * elementSize;
+  }
+
+  /** Bytes this buffer holds now. */
+  long capacity() {
+    return buffer.capacity();
   }
 
   String name() {

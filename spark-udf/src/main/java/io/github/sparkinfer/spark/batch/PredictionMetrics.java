@@ -12,6 +12,8 @@ public final class PredictionMetrics implements java.io.Serializable {
   /** Rows the model could not take, given a null result (onError=null). */
   public final SQLMetric errorRows;
   public final SQLMetric batches;
+  /** Peak bytes of one task's batch buffers (a size metric: per task, summed over tasks). */
+  public final SQLMetric bufferBytes;
   public final SQLMetric modelTime;
   // Text models only; null otherwise.
   public final SQLMetric tokens;
@@ -27,6 +29,7 @@ public final class PredictionMetrics implements java.io.Serializable {
       SQLMetric nullRows,
       SQLMetric errorRows,
       SQLMetric batches,
+      SQLMetric bufferBytes,
       SQLMetric modelTime,
       SQLMetric tokens,
       SQLMetric paddingTokens,
@@ -39,6 +42,7 @@ public final class PredictionMetrics implements java.io.Serializable {
     this.nullRows = nullRows;
     this.errorRows = errorRows;
     this.batches = batches;
+    this.bufferBytes = bufferBytes;
     this.modelTime = modelTime;
     this.tokens = tokens;
     this.paddingTokens = paddingTokens;

@@ -37,6 +37,7 @@ public final class ModelBinding implements Serializable {
   private final StageResources stageResources;
   private final RowErrorPolicy onError;
   private final boolean reportErrors;
+  private final long maxBatchBytes;
 
   /** Name of the field that holds the reason in a result that reports errors. */
   public static final String ERROR_FIELD = "error";
@@ -64,6 +65,7 @@ public final class ModelBinding implements Serializable {
     this.stageResources = StageResources.NONE;
     this.onError = RowErrorPolicy.FAIL;
     this.reportErrors = false;
+    this.maxBatchBytes = Integer.MAX_VALUE;
   }
 
   /** A copy of {@code base} with other text, device, precision and stage settings. */
@@ -75,7 +77,8 @@ public final class ModelBinding implements Serializable {
       String int8Scheme,
       StageResources stageResources,
       RowErrorPolicy onError,
-      boolean reportErrors) {
+      boolean reportErrors,
+      long maxBatchBytes) {
     this.modelName = base.modelName;
     this.source = base.source;
     this.signature = base.signature;
@@ -89,6 +92,7 @@ public final class ModelBinding implements Serializable {
     this.stageResources = stageResources;
     this.onError = onError;
     this.reportErrors = reportErrors;
+    this.maxBatchBytes = maxBatchBytes;
   }
 
   public String modelName() {
@@ -119,17 +123,17 @@ public final class ModelBinding implements Serializable {
 
   /** A copy of this binding for a text model: strings are tokenized into its inputs. */
   ModelBinding withText(TextSettings settings) {
-    return new ModelBinding(this, settings, deviceSettings, precision, int8Scheme, stageResources, onError, reportErrors);
+    return new ModelBinding(this, settings, deviceSettings, precision, int8Scheme, stageResources, onError, reportErrors, maxBatchBytes);
   }
 
   /** A copy with the session's device settings, which take precedence over the executors' own. */
   ModelBinding withDeviceSettings(java.util.Map<String, String> settings) {
-    return new ModelBinding(this, text, settings, precision, int8Scheme, stageResources, onError, reportErrors);
+    return new ModelBinding(this, text, settings, precision, int8Scheme, stageResources, onError, reportErrors, maxBatchBytes);
   }
 
   /** A copy whose inference stage asks Spark for {@code resources}. */
   ModelBinding withStageResources(StageResources resources) {
-    return new ModelBinding(this, text, deviceSettings, precision, int8Scheme, resources, onError, reportErrors);
+    return new ModelBinding(this, text, deviceSettings, precision, int8Scheme, resources, onError, reportErrors, maxBatchBytes);
   }
 
   /** What the stage that runs this model asks Spark for; {@link StageResources#NONE} by default. */
@@ -142,7 +146,7 @@ public final class ModelBinding implements Serializable {
    * {@code scheme} says (auto, u8s8, u8s8-paired, u8u8 or u8s8-reduced).
    */
   ModelBinding withPrecision(String value, String scheme) {
-    return new ModelBinding(this, text, deviceSettings, value, scheme, stageResources, onError, reportErrors);
+    return new ModelBinding(this, text, deviceSettings, value, scheme, stageResources, onError, reportErrors, maxBatchBytes);
   }
 
   public String precision() {
@@ -171,7 +175,17 @@ public final class ModelBinding implements Serializable {
 
   /** A copy with this row error policy; with {@code report} the result also carries the reason. */
   ModelBinding withRowErrors(RowErrorPolicy policy, boolean report) {
-    return new ModelBinding(this, text, deviceSettings, precision, int8Scheme, stageResources, policy, report);
+    return new ModelBinding(this, text, deviceSettings, precision, int8Scheme, stageResources, policy, report, maxBatchBytes);
+  }
+
+  /** A copy whose batches hold at most {@code bytes} of input and output buffers. */
+  ModelBinding withMaxBatchBytes(long bytes) {
+    return new ModelBinding(this, text, deviceSettings, precision, int8Scheme, stageResources, onError, reportErrors, bytes);
+  }
+
+  /** The most bytes one batch's buffers may hold (spark.sparkinfer.maxBatchBytes). */
+  public long maxBatchBytes() {
+    return maxBatchBytes;
   }
 
   /** What a row the model cannot take does. */
@@ -381,7 +395,8 @@ public final class ModelBinding implements Serializable {
         && int8Scheme.equals(that.int8Scheme)
         && stageResources.equals(that.stageResources)
         && onError == that.onError
-        && reportErrors == that.reportErrors;
+        && reportErrors == that.reportErrors
+        && maxBatchBytes == that.maxBatchBytes;
   }
 
   @Override

@@ -124,9 +124,15 @@ public final class ModelRegistry {
       // One scale per batch: a text's vector would depend on its batch mates. Exact unless asked otherwise.
       batchSize = 1;
     }
+    long maxBatchBytes = BatchMemory.maxBatchBytes(conf, name, SparkSession.active().sparkContext());
     ModelBinding binding;
     try {
       binding = new ModelBinding(name, source, model.signature(), batchSize, threads, outputs);
+      int fitted = BatchMemory.fit(name, binding.batchSize(),
+          BatchMemory.fixedRowBytes(model.signature(), binding.selectedOutputs()), maxBatchBytes);
+      if (fitted != binding.batchSize()) {
+        binding = new ModelBinding(name, source, model.signature(), fitted, threads, outputs);
+      }
     } catch (ModelBindingException e) {
       throw Errors.analysis(e.getMessage(), e);
     }
@@ -136,7 +142,8 @@ public final class ModelRegistry {
     binding = binding.withDeviceSettings(deviceSettings)
         .withPrecision(precision, CompressedModels.int8Scheme(name, all))
         .withStageResources(stageResources(name, all, call.stageResources()))
-        .withRowErrors(rowErrorPolicy(name, conf, call), call.reportErrors());
+        .withRowErrors(rowErrorPolicy(name, conf, call), call.reportErrors())
+        .withMaxBatchBytes(maxBatchBytes);
     return textModel ? binding.withText(textSettings(conf, binding, tokenizer.trim())) : binding;
   }
 
@@ -249,6 +256,10 @@ public final class ModelRegistry {
       tokenBudget = conf.optionalPositiveInt(name, TOKEN_BUDGET);
     }
     int windowRows = conf.positiveInt(name, SORT_WINDOW_ROWS, SORT_WINDOW_ROWS_DEFAULT);
+    if (windowRows > io.github.sparkinfer.spark.InferenceProperties.BATCH_SIZE_MAX) {
+      throw Errors.analysis("Invalid value " + windowRows + " for " + SORT_WINDOW_ROWS + " (model '" + name + "'): must be"
+          + " from 1 to " + io.github.sparkinfer.spark.InferenceProperties.BATCH_SIZE_MAX + " rows");
+    }
     String output = conf.get(prefix + MODEL_EMBEDDING_OUTPUT_SUFFIX, "").trim();
     if (output.isEmpty()) {
       output = TextSettings.defaultEmbeddingOutput(binding);
@@ -259,6 +270,7 @@ public final class ModelRegistry {
             + MODEL_EMBEDDING_OUTPUT_SUFFIX + "): its outputs are " + binding.signature().outputs());
       }
     }
+    tokenBudget = BatchMemory.fitTokenBudget(binding, output, tokenBudget);
     return new TextSettings(tokenizer, maxLength, pooling, Boolean.parseBoolean(normalizeText), tokenBudget,
         windowRows, output);
   }

@@ -53,6 +53,7 @@ case class BatchPredictExec(
     "nullRows" -> SQLMetrics.createMetric(sparkContext, "rows with a null argument (no model call)"),
     "errorRows" -> SQLMetrics.createMetric(sparkContext, "rows the model could not take (onError=null)"),
     "batches" -> SQLMetrics.createMetric(sparkContext, "model batches"),
+    "bufferBytes" -> SQLMetrics.createSizeMetric(sparkContext, "batch buffer memory (peak per task)"),
     "modelTime" -> SQLMetrics.createNanoTimingMetric(sparkContext, "inference time"),
     "fallbackTasks" -> SQLMetrics.createMetric(sparkContext, "tasks on a fallback device"),
     "stageProfile" -> SQLMetrics.createMetric(sparkContext, "resource profile id of the stage"),
@@ -114,7 +115,7 @@ case class BatchPredictExec(
     val outputAttributes = output
     val predictionMetrics = new PredictionMetrics(
       longMetric("numOutputRows"), longMetric("modelRows"), longMetric("nullRows"), longMetric("errorRows"),
-      longMetric("batches"), longMetric("modelTime"), metrics.get("tokens").orNull,
+      longMetric("batches"), longMetric("bufferBytes"), longMetric("modelTime"), metrics.get("tokens").orNull,
       metrics.get("paddingTokens").orNull, metrics.get("paddingPercent").orNull,
       metrics.get("tokenizeTime").orNull, longMetric("fallbackTasks"), deviceBindings)
 
