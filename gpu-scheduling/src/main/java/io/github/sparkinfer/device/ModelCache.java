@@ -105,6 +105,8 @@ public final class ModelCache implements AutoCloseable {
 
     ModelFiles.Remote file = ModelFiles.find(source, hadoopConfiguration);
     CachedModel model = get(new ModelKey(file.version(), settings), source, file);
+    // Loaded for another source of the same file, perhaps without a hash: check this one's.
+    files.verify(source, model.localFile());
     // Two model names may point at one file; each caller sees the name it asked for.
     return model.as(source);
   }

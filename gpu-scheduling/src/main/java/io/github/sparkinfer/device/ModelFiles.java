@@ -113,6 +113,48 @@ final class ModelFiles {
    * place atomically, so a file under the final name is always complete.
    */
   LocalCopy copy(ModelSource source, Remote file) {
+    LocalCopy copy = copyUnchecked(source, file);
+    verify(source, copy.file());
+    return copy;
+  }
+
+  // The SHA-256 of each local copy, computed once per JVM (a version's copy never changes).
+  private final java.util.concurrent.ConcurrentMap<Path, String> digests = new java.util.concurrent.ConcurrentHashMap<>();
+
+  /**
+   * Checks the local copy against the source's expected SHA-256, if it has one; a copy that does
+   * not match is deleted, so a fixed file is copied again.
+   */
+  void verify(ModelSource source, Path local) {
+    if (source.sha256().isEmpty()) {
+      return;
+    }
+    String actual = digests.computeIfAbsent(local, ModelFiles::sha256Of);
+    if (!actual.equals(source.sha256().get())) {
+      digests.remove(local);
+      deleteQuietly(local);
+      throw ModelLoadException.of(source, "its SHA-256 is " + actual + ", but " + source.sha256Key() + " expects "
+          + source.sha256().get(), "The file is not the one that was registered: check where it came from, or set "
+          + source.sha256Key() + " to the new file's hash", null);
+    }
+  }
+
+  private static String sha256Of(Path file) {
+    try (InputStream input = Files.newInputStream(file)) {
+      java.security.MessageDigest digest = java.security.MessageDigest.getInstance("SHA-256");
+      byte[] chunk = new byte[1 << 16];
+      for (int read = input.read(chunk); read >= 0; read = input.read(chunk)) {
+        digest.update(chunk, 0, read);
+      }
+      return java.util.HexFormat.of().formatHex(digest.digest());
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException("Cannot read " + file + " to check its SHA-256", e);
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private LocalCopy copyUnchecked(ModelSource source, Remote file) {
     String name = file.version.localFileName();
     Path target = directory.resolve(name);
     long length = file.version.length();

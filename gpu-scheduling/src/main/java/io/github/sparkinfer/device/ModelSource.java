@@ -10,18 +10,52 @@ import java.util.Optional;
  * words messages: two sources with the same name and URI are equal whatever their keys. Immutable.
  */
 public final class ModelSource implements Serializable {
-  private static final long serialVersionUID = 2L;
+  private static final long serialVersionUID = 3L;
 
   private final String name;
   private final String uri;
   private final String registrationKey;
   private final boolean onnxFile;
+  private final String sha256;
+  private final String sha256Key;
 
   private ModelSource(String name, String uri, String registrationKey, boolean onnxFile) {
+    this(name, uri, registrationKey, onnxFile, null, null);
+  }
+
+  private ModelSource(String name, String uri, String registrationKey, boolean onnxFile, String sha256,
+      String sha256Key) {
     this.name = Objects.requireNonNull(name, "name");
     this.uri = Objects.requireNonNull(uri, "uri");
     this.registrationKey = registrationKey;
     this.onnxFile = onnxFile;
+    this.sha256 = sha256;
+    this.sha256Key = sha256Key;
+  }
+
+  /**
+   * This source, whose file must have the SHA-256 {@code hex} (64 hex digits, any case), as the
+   * setting {@code key} says: the local copy is checked before anything reads it.
+   *
+   * @throws IllegalArgumentException when {@code hex} is not 64 hex digits
+   */
+  public ModelSource withSha256(String hex, String key) {
+    String normalized = Objects.requireNonNull(hex, "hex").trim().toLowerCase(java.util.Locale.ROOT);
+    if (!normalized.matches("[0-9a-f]{64}")) {
+      throw new IllegalArgumentException("Invalid value '" + hex + "' for " + key + " (model '" + name
+          + "'): a SHA-256 is 64 hexadecimal digits, as sha256sum prints it");
+    }
+    return new ModelSource(name, uri, registrationKey, onnxFile, normalized, key);
+  }
+
+  /** The SHA-256 the file must have, lower-case hex, if one was given. */
+  public Optional<String> sha256() {
+    return Optional.ofNullable(sha256);
+  }
+
+  /** The setting that gave {@link #sha256()}. */
+  String sha256Key() {
+    return sha256Key == null ? "the expected SHA-256" : sha256Key;
   }
 
   /** A model's .onnx file given by its URI alone (a program's own call, not a setting). */
@@ -42,7 +76,10 @@ public final class ModelSource implements Serializable {
     return new ModelSource(name, uri, Objects.requireNonNull(registrationKey, "registrationKey"), false);
   }
 
-  /** This source with another URI (a compressed copy, say), registered as this one is. */
+  /**
+   * This source with another URI (a compressed copy, say), registered as this one is. The expected
+   * SHA-256 is dropped: it was the original's.
+   */
   public ModelSource withUri(String otherUri) {
     return new ModelSource(name, otherUri, registrationKey, onnxFile);
   }

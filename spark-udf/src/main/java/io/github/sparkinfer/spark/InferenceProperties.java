@@ -14,6 +14,13 @@ public final class InferenceProperties {
   /** Per-model: Hadoop FileSystem URI of the .onnx file (file:, hdfs:, s3a:, ...). Required. */
   public static final String MODEL_PATH_SUFFIX = ".path";
 
+  /**
+   * Per-model: the SHA-256 (64 hex digits, as sha256sum prints it) the .onnx file must have. Each
+   * executor checks its local copy before ONNX Runtime reads it; a mismatch fails the query naming
+   * the expected and the actual hash.
+   */
+  public static final String MODEL_SHA256_SUFFIX = ".sha256";
+
   /** Per-model: rows per model call. Falls back to {@link #BATCH_SIZE}. */
   public static final String MODEL_BATCH_SIZE_SUFFIX = ".batchSize";
 

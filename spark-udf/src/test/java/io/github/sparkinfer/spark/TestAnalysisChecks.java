@@ -133,6 +133,48 @@ class TestAnalysisChecks {
     }
   }
 
+  @Test
+  void sha256IsCheckedOnTheCopyBeforeAnyJob() throws Exception {
+    String actual = java.util.HexFormat.of().formatHex(
+        java.security.MessageDigest.getInstance("SHA-256").digest(java.nio.file.Files.readAllBytes(mlpFile)));
+    Path copy = folder.resolve("pinned/mlp.onnx");
+    java.nio.file.Files.createDirectories(copy.getParent());
+    java.nio.file.Files.copy(mlpFile, copy);
+    spark.conf().set("spark.sparkinfer.model.pinned.path", copy.toUri().toString());
+    try {
+      spark.conf().set("spark.sparkinfer.model.pinned.sha256", actual.toUpperCase(java.util.Locale.ROOT));
+      assertThat(spark.sql("SELECT predict('pinned', array_repeat(CAST(1 AS FLOAT), 16))").collectAsList()).hasSize(1);
+      String wrong = "0".repeat(64);
+      spark.conf().set("spark.sparkinfer.model.pinned.sha256", wrong);
+      assertFailsBeforeAnyJob("SELECT predict('pinned', array_repeat(CAST(1 AS FLOAT), 16))",
+          "Cannot load model 'pinned' from " + copy.toUri() + ": its SHA-256 is " + actual
+              + ", but spark.sparkinfer.model.pinned.sha256 expects " + wrong);
+      spark.conf().set("spark.sparkinfer.model.pinned.sha256", "abc");
+      assertFailsBeforeAnyJob("SELECT predict('pinned', array_repeat(CAST(1 AS FLOAT), 16))",
+          "Invalid value 'abc' for spark.sparkinfer.model.pinned.sha256 (model 'pinned'): a SHA-256 is 64 hexadecimal digits");
+    } finally {
+      SparkInference.unregister(spark, "pinned");
+      spark.conf().unset("spark.sparkinfer.model.pinned.sha256");
+    }
+  }
+
+  @Test
+  void modelWithAnInputNoColumnCanFeedIsRefusedAtAnalysis() throws Exception {
+    Path file = folder.resolve("flags.onnx");
+    OnnxModelBuilder.create("flags")
+        .input("flag", OnnxElementType.BOOL, "batch")
+        .node("Cast", List.of("flag"), List.of("value"), io.github.sparkinfer.compression.Attribute.ofInt("to", 1))
+        .output("value", OnnxElementType.FLOAT, "batch")
+        .writeTo(file);
+    spark.conf().set("spark.sparkinfer.model.flags.path", file.toUri().toString());
+    try {
+      assertFailsBeforeAnyJob("SELECT predict('flags', true)",
+          "Model 'flags' input 'flag' has element type", "which no Spark column can feed");
+    } finally {
+      SparkInference.unregister(spark, "flags");
+    }
+  }
+
   // Protobuf wire format, just enough to drop a graph's outputs: ModelProto.graph is field 7,
   // GraphProto.output field 12.
   private static byte[] rewriteField(byte[] message, int field, java.util.function.UnaryOperator<byte[]> rewrite) {

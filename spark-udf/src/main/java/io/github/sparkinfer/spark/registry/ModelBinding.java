@@ -56,6 +56,14 @@ public final class ModelBinding implements Serializable {
     this.source = source;
     this.signature = signature;
     this.intraOpThreads = intraOpThreads;
+    for (TensorSpec input : signature.inputs()) {
+      if (input.elementType() == TensorElementType.UNSUPPORTED) {
+        throw new ModelBindingException(
+            "Model '" + modelName + "' input '" + input.name() + "' has element type " + input.onnxTypeName()
+                + ", which no Spark column can feed (sparkinfer feeds float, double, int32 and int64 inputs)."
+                + " Export the model with inputs of those types");
+      }
+    }
     this.selectedOutputs = selectOutputs(modelName, signature, outputNames);
     this.batchSize = fixedBatchSize(signature).orElse(batchSize);
     this.text = null;

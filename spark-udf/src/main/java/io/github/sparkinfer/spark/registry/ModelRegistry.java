@@ -109,6 +109,14 @@ public final class ModelRegistry {
           .collect(Collectors.toList());
     }
     ModelSource source = ModelSource.registered(name, path.trim(), MODEL_PREFIX + name + MODEL_PATH_SUFFIX);
+    String sha256Key = MODEL_PREFIX + name + InferenceProperties.MODEL_SHA256_SUFFIX;
+    if (conf.isSet(sha256Key)) {
+      try {
+        source = source.withSha256(conf.get(sha256Key, null), sha256Key);
+      } catch (IllegalArgumentException e) {
+        throw Errors.analysis(e.getMessage(), e);
+      }
+    }
     LoadedModel model;
     try {
       model = ModelCache.shared().acquire(source, driverSettings(threads), driverHadoopConfiguration());
