@@ -60,6 +60,7 @@ public final class ModelCache implements AutoCloseable {
   private final ConcurrentMap<ModelSource, LongAdder> loadsBySource = new ConcurrentHashMap<>();
   private final DeviceFallbacks fallbacks = new DeviceFallbacks();
   private final Supplier<Set<String>> availableProviders;
+  private final AllowedRoots allowedRoots;
   private volatile boolean closed = false;
 
   /** A cache whose local copies go to {@code cacheDirectory}; tests use their own folder. */
@@ -72,8 +73,40 @@ public final class ModelCache implements AutoCloseable {
    * build lacks, to reach the failures of creating sessions with them.
    */
   ModelCache(Path cacheDirectory, Supplier<Set<String>> availableProviders) {
+    this(cacheDirectory, availableProviders, AllowedRoots.unrestricted());
+  }
+
+  /** A cache that loads only files {@code allowedRoots} allows. */
+  ModelCache(Path cacheDirectory, AllowedRoots allowedRoots) {
+    this(cacheDirectory, ExecutionProviders::available, allowedRoots);
+  }
+
+  private ModelCache(Path cacheDirectory, Supplier<Set<String>> availableProviders, AllowedRoots allowedRoots) {
     this.files = new ModelFiles(cacheDirectory);
     this.availableProviders = Objects.requireNonNull(availableProviders, "availableProviders");
+    this.allowedRoots = Objects.requireNonNull(allowedRoots, "allowedRoots");
+  }
+
+  /** Where this cache may load files from. */
+  public AllowedRoots allowedRoots() {
+    return allowedRoots;
+  }
+
+  /**
+   * Refuses a source outside the allowed roots before anything is read; a file sparkinfer made
+   * from one (a compressed copy) only from this cache's own folder.
+   */
+  private void checkAllowed(ModelSource source) {
+    if (source.derivedFrom().isPresent()) {
+      allowedRoots.check(source, source.derivedFrom().get());
+      Path made = java.nio.file.Paths.get(new org.apache.hadoop.fs.Path(source.uri()).toUri().getPath()).normalize();
+      if (!made.startsWith(files.directory().toAbsolutePath().normalize())) {
+        throw ModelLoadException.of(source, "a file made from " + source.derivedFrom().get() + " must lie in the model"
+            + " cache folder " + files.directory(), "This is a bug in sparkinfer: report it", null);
+      }
+    } else {
+      allowedRoots.check(source, source.uri());
+    }
   }
 
   /**
@@ -102,6 +135,7 @@ public final class ModelCache implements AutoCloseable {
     Objects.requireNonNull(settings, "settings");
     Objects.requireNonNull(hadoopConfiguration, "hadoopConfiguration");
     checkOpen();
+    checkAllowed(source);
 
     ModelFiles.Remote file = ModelFiles.find(source, hadoopConfiguration);
     CachedModel model = get(new ModelKey(file.version(), settings), source, file);
@@ -121,6 +155,7 @@ public final class ModelCache implements AutoCloseable {
     Objects.requireNonNull(source, "source");
     Objects.requireNonNull(hadoopConfiguration, "hadoopConfiguration");
     checkOpen();
+    checkAllowed(source);
     return files.copy(source, ModelFiles.find(source, hadoopConfiguration)).file();
   }
 

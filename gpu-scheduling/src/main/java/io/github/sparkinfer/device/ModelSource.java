@@ -18,19 +18,21 @@ public final class ModelSource implements Serializable {
   private final boolean onnxFile;
   private final String sha256;
   private final String sha256Key;
+  private final String derivedFrom;
 
   private ModelSource(String name, String uri, String registrationKey, boolean onnxFile) {
-    this(name, uri, registrationKey, onnxFile, null, null);
+    this(name, uri, registrationKey, onnxFile, null, null, null);
   }
 
   private ModelSource(String name, String uri, String registrationKey, boolean onnxFile, String sha256,
-      String sha256Key) {
+      String sha256Key, String derivedFrom) {
     this.name = Objects.requireNonNull(name, "name");
     this.uri = Objects.requireNonNull(uri, "uri");
     this.registrationKey = registrationKey;
     this.onnxFile = onnxFile;
     this.sha256 = sha256;
     this.sha256Key = sha256Key;
+    this.derivedFrom = derivedFrom;
   }
 
   /**
@@ -45,7 +47,7 @@ public final class ModelSource implements Serializable {
       throw new IllegalArgumentException("Invalid value '" + hex + "' for " + key + " (model '" + name
           + "'): a SHA-256 is 64 hexadecimal digits, as sha256sum prints it");
     }
-    return new ModelSource(name, uri, registrationKey, onnxFile, normalized, key);
+    return new ModelSource(name, uri, registrationKey, onnxFile, normalized, key, derivedFrom);
   }
 
   /** The SHA-256 the file must have, lower-case hex, if one was given. */
@@ -77,11 +79,18 @@ public final class ModelSource implements Serializable {
   }
 
   /**
-   * This source with another URI (a compressed copy, say), registered as this one is. The expected
-   * SHA-256 is dropped: it was the original's.
+   * A file sparkinfer made from this source's (a compressed copy in the model cache, say),
+   * registered as this one is. The expected SHA-256 is dropped: it was the original's. The cache
+   * loads such a file only from its own folder, and checks the original's URI against the allowed
+   * roots.
    */
   public ModelSource withUri(String otherUri) {
-    return new ModelSource(name, otherUri, registrationKey, onnxFile);
+    return new ModelSource(name, otherUri, registrationKey, onnxFile, null, null, derivedFrom != null ? derivedFrom : uri);
+  }
+
+  /** The URI of the file this one was made from, for a file sparkinfer made. */
+  Optional<String> derivedFrom() {
+    return Optional.ofNullable(derivedFrom);
   }
 
   /** The setting that registered this file, if one did. */

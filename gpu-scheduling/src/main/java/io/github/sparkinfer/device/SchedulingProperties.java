@@ -28,6 +28,14 @@ public final class SchedulingProperties {
   public static final java.util.List<String> DEVICE_SETTING_PREFIXES =
       java.util.List.of(PREFIX + "device", CUDA_PREFIX, TENSORRT_PREFIX, CANN_PREFIX);
 
+  /**
+   * Application-wide (static: read from the SparkConf of the driver and the executors; a SQL SET
+   * cannot change it): comma-separated folders (URIs) that model and tokenizer files must lie
+   * under, such as {@code hdfs://nn/models/,s3a://bucket/models/,file:/opt/models/}. Unset: any
+   * storage URI, and no URL scheme (http, https, ftp, sftp). See {@link AllowedRoots}.
+   */
+  public static final String MODEL_ALLOWED_ROOTS = "spark.sparkinfer.model.allowedRoots";
+
   /** Local folder where model files are copied from their URIs, once per file version. */
   public static final String CACHE_DIRECTORY = "spark.sparkinfer.cache.dir";
 

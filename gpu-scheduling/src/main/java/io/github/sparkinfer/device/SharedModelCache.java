@@ -20,8 +20,9 @@ final class SharedModelCache {
   static final ModelCache INSTANCE = create();
 
   private static ModelCache create() {
+    AllowedRoots roots = AllowedRoots.parseOrRefuseAll(configured(SchedulingProperties.MODEL_ALLOWED_ROOTS, ""));
     ModelCache cache = new ModelCache(Paths.get(configured(SchedulingProperties.CACHE_DIRECTORY,
-        SchedulingProperties.CACHE_DIRECTORY_DEFAULT)));
+        SchedulingProperties.CACHE_DIRECTORY_DEFAULT)), roots);
     Duration grace = gracePeriod();
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       ShutdownSummary summary = cache.closeAll(grace);

@@ -175,6 +175,18 @@ class TestAnalysisChecks {
     }
   }
 
+  @Test
+  void allowedRootsCannotBeSetFromASession() {
+    spark.conf().set("spark.sparkinfer.model.allowedRoots", "file:/");
+    try {
+      assertFailsBeforeAnyJob(QUERY,
+          "Cannot call model 'mlp': spark.sparkinfer.model.allowedRoots is a static setting of the application (unset),"
+              + " so the session's value 'file:/' is not used");
+    } finally {
+      spark.conf().unset("spark.sparkinfer.model.allowedRoots");
+    }
+  }
+
   // Protobuf wire format, just enough to drop a graph's outputs: ModelProto.graph is field 7,
   // GraphProto.output field 12.
   private static byte[] rewriteField(byte[] message, int field, java.util.function.UnaryOperator<byte[]> rewrite) {

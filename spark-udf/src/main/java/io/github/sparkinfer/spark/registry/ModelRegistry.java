@@ -82,6 +82,7 @@ public final class ModelRegistry {
   /** Resolves model {@code name} with what the call sets for itself over the session's keys. */
   public static ModelBinding resolve(String name, CallSettings call) {
     SettingsView conf = new SettingsView(SQLConf.get(), call.settings());
+    checkRootsNotSetInSession(name);
     String path = conf.get(MODEL_PREFIX + name + MODEL_PATH_SUFFIX, null);
     if (path == null || path.isBlank()) {
       List<String> registered = registeredModels();
@@ -153,6 +154,22 @@ public final class ModelRegistry {
         .withRowErrors(rowErrorPolicy(name, conf, call), call.reportErrors())
         .withMaxBatchBytes(maxBatchBytes);
     return textModel ? binding.withText(textSettings(conf, binding, tokenizer.trim())) : binding;
+  }
+
+  /**
+   * The allowed roots are the application's (its SparkConf): a session value that differs (a SET)
+   * would not be used, so it is refused rather than silently ignored.
+   */
+  private static void checkRootsNotSetInSession(String name) {
+    String key = io.github.sparkinfer.device.SchedulingProperties.MODEL_ALLOWED_ROOTS;
+    String session = SQLConf.get().getConfString(key, null);
+    String application = SparkSession.active().sparkContext().getConf().get(key, null);
+    if (session != null && !session.equals(application)) {
+      throw Errors.analysis("Cannot call model '" + name + "': " + key + " is a static setting of the application ("
+          + (application == null ? "unset" : "'" + application + "'") + "), so the session's value '" + session
+          + "' is not used. Set it in the application's configuration (spark-submit --conf or spark-defaults.conf),"
+          + " and RESET " + key + " in this session");
+    }
   }
 
   /** The call's policy, else the model's key, else the session's, else fail. */
