@@ -43,11 +43,12 @@ final class ModelFileVersion {
   }
 
   /**
-   * Name of this version's copy in the local cache folder: a hash of (URI, modification time,
-   * length), so every executor JVM on a machine picks the same name for the same version, then the
-   * original file name, so people can tell the files apart.
+   * Name of this version's own folder in the local cache: a hash of (URI, modification time,
+   * length), so every executor JVM on a machine picks the same folder for the same version. The
+   * model file keeps its own name in it ({@link #localBaseName()}), next to the external-data files
+   * it references, which nothing outside the folder can reach.
    */
-  String localFileName() {
+  String localFolderName() {
     String identity = uri + '\n' + modificationTime + '\n' + length;
     byte[] digest = sha256(identity.getBytes(StandardCharsets.UTF_8));
     StringBuilder name = new StringBuilder();
@@ -55,7 +56,12 @@ final class ModelFileVersion {
     for (int i = 0; i < 16; i++) {
       name.append(HEX[(digest[i] >> 4) & 0xF]).append(HEX[digest[i] & 0xF]);
     }
-    return name.append('-').append(safeBaseName()).toString();
+    return name.toString();
+  }
+
+  /** The file's own name, safe characters only. */
+  String localBaseName() {
+    return safeBaseName();
   }
 
   private String safeBaseName() {

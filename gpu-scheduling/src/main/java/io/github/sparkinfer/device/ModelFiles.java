@@ -23,8 +23,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Model files as the cache sees them: found through the Hadoop FileSystem API (file:, hdfs:, s3a:,
- * ...) with their version, and copied once per version into a local folder that the executors of
- * one machine share. Thread-safe.
+ * ...) with their version, and copied once per version into a folder of its own in a local
+ * cache that is the executor user's alone. Thread-safe.
  */
 final class ModelFiles {
   private static final Logger LOG = LoggerFactory.getLogger(ModelFiles.class);
@@ -154,30 +154,33 @@ final class ModelFiles {
     }
   }
 
+  /**
+   * Copies a version into a folder of its own unless it is there already: the .onnx first to a
+   * temporary file, whose external-data references are read and checked (relative, inside the
+   * folder), then each data file from the model's remote folder, then the .onnx into place, so a
+   * model file under its final name always has its data next to it. Executors of one machine may
+   * copy the same version at once: each writes its own temporary files and renames them into place
+   * atomically. Folders are the executor user's alone (0700), files too (0600).
+   */
   private LocalCopy copyUnchecked(ModelSource source, Remote file) {
-    String name = file.version.localFileName();
-    Path target = directory.resolve(name);
+    Path folder = directory.resolve(file.version.localFolderName());
+    Path target = folder.resolve(file.version.localBaseName());
     long length = file.version.length();
     // Sessions with other settings share the copy; within this JVM it is made once.
-    synchronized (copyLocks.computeIfAbsent(name, ignored -> new Object())) {
+    synchronized (copyLocks.computeIfAbsent(folder.toString(), ignored -> new Object())) {
       try {
         if (isComplete(target, length)) {
           return new LocalCopy(target, false);
         }
-        Files.createDirectories(directory);
-        // Not Files.createTempFile: its owner-only permissions would hide the copy from executors
-        // of other users on this machine.
-        Path temporary = directory.resolve(name + "." + UUID.randomUUID() + ".tmp");
+        PrivateFiles.createFolder(directory);
+        PrivateFiles.createFolder(folder);
+        Path temporary = folder.resolve("." + target.getFileName() + "." + UUID.randomUUID() + ".tmp");
         try {
-          try (InputStream input = file.fileSystem.open(file.status.getPath());
-              OutputStream output = Files.newOutputStream(
-                  temporary, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-            input.transferTo(output);
-          }
-          long copied = Files.size(temporary);
-          if (copied != length) {
-            throw new IOException(
-                "read " + copied + " bytes of " + length + "; the file changed while being copied");
+          copyInto(file.fileSystem, file.status.getPath(), temporary, length);
+          if (source.onnxFile()) {
+            for (String location : ExternalData.locations(source, temporary)) {
+              copyData(source, file, folder, location);
+            }
           }
           moveIntoPlace(temporary, target, length);
         } finally {
@@ -187,11 +190,54 @@ final class ModelFiles {
         return new LocalCopy(target, true);
       } catch (IOException e) {
         throw ModelLoadException.of(source,
-            "copying it to the local cache folder " + directory + " failed (" + e + ")",
+            "copying it to the local cache folder " + folder + " failed (" + e + ")",
             "Check that the executors may read the file and that " + directory + " ("
                 + SchedulingProperties.CACHE_DIRECTORY + ") is writable and has room for it",
             e);
       }
+    }
+  }
+
+  /** One external-data file, from the model's remote folder to the same relative place in its local one. */
+  private void copyData(ModelSource source, Remote model, Path folder, String location) throws IOException {
+    org.apache.hadoop.fs.Path remote = new org.apache.hadoop.fs.Path(model.status.getPath().getParent(), location);
+    FileStatus status;
+    try {
+      status = model.fileSystem.getFileStatus(remote);
+    } catch (FileNotFoundException e) {
+      throw ModelLoadException.of(source, "its external data '" + location + "' is not at " + remote,
+          "Put the model's data files next to its .onnx file, as it was saved", e);
+    }
+    Path target = folder.resolve(location).normalize();
+    if (!target.startsWith(folder)) {
+      throw ModelLoadException.of(source, "its external data '" + location + "' leaves the model's folder",
+          "Save the model with its data files next to the .onnx file", null);
+    }
+    if (isComplete(target, status.getLen())) {
+      return;
+    }
+    for (Path parent = target.getParent(); !parent.equals(folder); parent = parent.getParent()) {
+      PrivateFiles.createFolder(parent);
+    }
+    Path temporary = target.resolveSibling("." + target.getFileName() + "." + UUID.randomUUID() + ".tmp");
+    try {
+      copyInto(model.fileSystem, remote, temporary, status.getLen());
+      moveIntoPlace(temporary, target, status.getLen());
+    } finally {
+      Files.deleteIfExists(temporary);
+    }
+  }
+
+  /** Copies a remote file to a new private local file, checking that it is whole. */
+  private static void copyInto(FileSystem fileSystem, org.apache.hadoop.fs.Path remote, Path local, long length)
+      throws IOException {
+    try (InputStream input = fileSystem.open(remote); OutputStream output = PrivateFiles.newFile(local)) {
+      input.transferTo(output);
+    }
+    long copied = Files.size(local);
+    if (copied != length) {
+      throw new IOException("read " + copied + " bytes of " + length + " from " + remote
+          + "; the file changed while being copied");
     }
   }
 

@@ -39,9 +39,12 @@ public final class SchedulingProperties {
   /** Local folder where model files are copied from their URIs, once per file version. */
   public static final String CACHE_DIRECTORY = "spark.sparkinfer.cache.dir";
 
-  /** Default: a folder under java.io.tmpdir, shared by the executors of one machine. */
+  /**
+   * Default: a folder under java.io.tmpdir for each user, shared by that user's executors on one
+   * machine and readable by that user alone.
+   */
   public static final String CACHE_DIRECTORY_DEFAULT =
-      System.getProperty("java.io.tmpdir") + "/sparkinfer-model-cache";
+      System.getProperty("java.io.tmpdir") + "/sparkinfer-model-cache-" + System.getProperty("user.name");
 
   /**
    * Executor-wide: how long the model cache's shutdown (a JVM shutdown hook, so also after SIGTERM)

@@ -76,8 +76,27 @@ final class OnnxModels {
   }
 
   static byte[] model(List<byte[]> nodes, List<byte[]> inputs, List<byte[]> outputs) {
+    return model(nodes, List.of(), inputs, outputs);
+  }
+
+  /**
+   * y = x · w, x float [batch, rows], w a float [rows, columns] initializer whose bytes are external
+   * data at {@code location} (offset 0), as onnx.save(..., save_as_external_data=True) writes them.
+   */
+  static byte[] externalMatMul(String location, int rows, int columns) {
+    Message weights = new Message().varint(1, rows).varint(1, columns).varint(2, FLOAT).string(8, "w")
+        .bytes(13, new Message().string(1, "location").string(2, location).toByteArray())
+        .bytes(13, new Message().string(1, "offset").string(2, "0").toByteArray())
+        .bytes(13, new Message().string(1, "length").string(2, String.valueOf(4L * rows * columns)).toByteArray())
+        .varint(14, 1);
+    return model(List.of(node("MatMul", List.of("x", "w"), List.of("y"))), List.of(weights.toByteArray()),
+        List.of(tensorValue("x", FLOAT, "batch", rows)), List.of(tensorValue("y", FLOAT, "batch", columns)));
+  }
+
+  static byte[] model(List<byte[]> nodes, List<byte[]> initializers, List<byte[]> inputs, List<byte[]> outputs) {
     Message graph = new Message();
     nodes.forEach(node -> graph.bytes(1, node));
+    initializers.forEach(initializer -> graph.bytes(5, initializer));
     graph.string(2, "test");
     inputs.forEach(input -> graph.bytes(11, input));
     outputs.forEach(output -> graph.bytes(12, output));

@@ -138,7 +138,7 @@ class TestModelCacheHdfs {
     // The local copy is the file's bytes, and nothing else is left in the cache folder.
     List<Path> copies = filesIn(cache.cacheDirectory());
     assertThat(copies).containsExactly(((CachedModel) model).localFile());
-    assertThat(copies.get(0).getFileName().toString()).endsWith("-m.onnx");
+    assertThat(copies.get(0).getFileName().toString()).isEqualTo("m.onnx");
     assertThat(Files.readAllBytes(copies.get(0))).isEqualTo(miniLmBytes);
 
     OrtEnvironment environment = OrtEnvironments.get();
@@ -260,6 +260,30 @@ class TestModelCacheHdfs {
 
   /** Writes {@code bytes} to {@code path} on the cluster, replacing any file; returns its URI. */
   @Test
+  void modelWithExternalWeightsLoadsFromHdfsWithItsDataFile() throws Exception {
+    float[] weights = new float[8 * 3];
+    java.nio.ByteBuffer bytes = java.nio.ByteBuffer.allocate(4 * weights.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    for (int i = 0; i < weights.length; i++) {
+      weights[i] = 0.5f * i - 4;
+      bytes.putFloat(weights[i]);
+    }
+    write("/external/data/w.bin", bytes.array());
+    String uri = write("/external/m.onnx", OnnxModels.externalMatMul("data/w.bin", 8, 3));
+    LoadedModel model = cache.acquire(ModelSource.of("ext", uri), ONE_THREAD, executorConfiguration);
+    float[] x = {1, 0, 0, 0, 0, 0, 0, 2};
+    try (OnnxTensor input = OnnxTensor.createTensor(OrtEnvironments.get(), java.nio.FloatBuffer.wrap(x), new long[] {1, 8});
+        OrtSession.Result result = model.session().run(Map.of("x", input))) {
+      // Row 0 plus twice row 7 of the weights, as written.
+      float[] y = ((float[][]) result.get(0).getValue())[0];
+      for (int j = 0; j < 3; j++) {
+        assertThat(y[j]).isEqualTo(weights[j] + 2 * weights[7 * 3 + j]);
+      }
+    }
+    assertThat(filesIn(temp.resolve("cache"))).extracting(file -> file.getFileName().toString())
+        .containsExactlyInAnyOrder("m.onnx", "w.bin");
+  }
+
+  @Test
   void unknownHostNamesTheModelTheUriAndTheHost() {
     String uri = "hdfs://nonexistent-host.invalid:8020/models/m.onnx";
     Throwable failure = catchThrowable(
@@ -334,8 +358,9 @@ class TestModelCacheHdfs {
   }
 
   private static List<Path> filesIn(Path folder) throws IOException {
-    try (Stream<Path> files = Files.list(folder)) {
-      return files.sorted().collect(Collectors.toList());
+    // Each version's copy lives in a folder of its own.
+    try (Stream<Path> files = Files.walk(folder)) {
+      return files.filter(Files::isRegularFile).sorted().collect(Collectors.toList());
     }
   }
 

@@ -9,36 +9,37 @@ class TestModelFileVersion {
       new ModelFileVersion("hdfs://nn/models/m.onnx", 1_700_000_000_000L, 22_972_370L);
 
   @Test
-  void localFileNameIsTheSameForTheSameVersion() {
+  void localFolderIsTheSameForTheSameVersion() {
     ModelFileVersion same =
         new ModelFileVersion("hdfs://nn/models/m.onnx", 1_700_000_000_000L, 22_972_370L);
 
     assertThat(same).isEqualTo(VERSION).hasSameHashCodeAs(VERSION);
-    assertThat(same.localFileName()).isEqualTo(VERSION.localFileName());
-    assertThat(VERSION.localFileName()).matches("[0-9a-f]{32}-m\\.onnx");
+    assertThat(same.localFolderName()).isEqualTo(VERSION.localFolderName());
+    assertThat(VERSION.localFolderName()).matches("[0-9a-f]{32}");
+    assertThat(VERSION.localBaseName()).isEqualTo("m.onnx");
   }
 
   @Test
-  void localFileNameChangesWithUriModificationTimeAndLength() {
+  void localFolderChangesWithUriModificationTimeAndLength() {
     assertThat(new ModelFileVersion("hdfs://nn/models/n.onnx", 1_700_000_000_000L, 22_972_370L))
         .isNotEqualTo(VERSION)
-        .extracting(ModelFileVersion::localFileName)
-        .isNotEqualTo(VERSION.localFileName());
+        .extracting(ModelFileVersion::localFolderName)
+        .isNotEqualTo(VERSION.localFolderName());
     assertThat(new ModelFileVersion("hdfs://nn/models/m.onnx", 1_700_000_000_001L, 22_972_370L))
         .isNotEqualTo(VERSION)
-        .extracting(ModelFileVersion::localFileName)
-        .isNotEqualTo(VERSION.localFileName());
+        .extracting(ModelFileVersion::localFolderName)
+        .isNotEqualTo(VERSION.localFolderName());
     assertThat(new ModelFileVersion("hdfs://nn/models/m.onnx", 1_700_000_000_000L, 22_972_371L))
         .isNotEqualTo(VERSION)
-        .extracting(ModelFileVersion::localFileName)
-        .isNotEqualTo(VERSION.localFileName());
+        .extracting(ModelFileVersion::localFolderName)
+        .isNotEqualTo(VERSION.localFolderName());
   }
 
   @Test
-  void localFileNameKeepsOnlySafeCharacters() {
-    assertThat(new ModelFileVersion("s3a://bucket/my model (v2).onnx", 1L, 2L).localFileName())
-        .endsWith("-my_model__v2_.onnx");
-    assertThat(new ModelFileVersion("s3a://bucket/", 1L, 2L).localFileName())
-        .endsWith("-model.onnx");
+  void localBaseNameKeepsOnlySafeCharacters() {
+    assertThat(new ModelFileVersion("s3a://bucket/my model (v2).onnx", 1L, 2L).localBaseName())
+        .isEqualTo("my_model__v2_.onnx");
+    assertThat(new ModelFileVersion("s3a://bucket/", 1L, 2L).localBaseName())
+        .isEqualTo("model.onnx");
   }
 }
