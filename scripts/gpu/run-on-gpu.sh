@@ -26,7 +26,7 @@ if [ -z "${SKIP_GPU_TESTS:-}" ]; then
 echo "== GPU tests"
 # shellcheck disable=SC2086
 "$java" $jvm org.junit.platform.console.ConsoleLauncher execute \
-  --scan-class-path "$here/sparkinfer-spark-udf-tests.jar" --include-tag gpu \
+  --scan-class-path "$here/sparkinfer-spark-udf-tests.jar:$here/sparkinfer-gpu-scheduling-tests.jar" --include-tag gpu \
   --details=tree --disable-banner 2>&1 | tee "$out/gpu-tests.log" | grep -vE "^\s+at |^[0-9]{2}/[0-9]{2}/[0-9]{2} " | tail -60
 tests=${PIPESTATUS[0]}
 fi

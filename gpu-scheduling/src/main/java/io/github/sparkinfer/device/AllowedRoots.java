@@ -19,10 +19,13 @@ import java.util.Set;
  * <p>Unset, any storage URI is allowed (file:, hdfs:, s3a:, abfs:, gs:, ...), as a single-user job
  * reads what its own user may read anyway; URL schemes (http, https, ftp, sftp) are refused unless
  * a root allows them, since they make the driver and executors fetch from any host (server-side
- * request forgery). Shared servers set the roots. Immutable.
+ * request forgery), and so are the operating system's /proc, /sys and /dev. Shared servers set the
+ * roots. Immutable.
  */
 public final class AllowedRoots {
   private static final Set<String> URL_SCHEMES = Set.of("http", "https", "ftp", "sftp", "webhdfs", "swebhdfs");
+  // Process and device files (a process's environment, say), never models: refused even without roots.
+  private static final List<String> SYSTEM_FOLDERS = List.of("/proc/", "/sys/", "/dev/");
 
   private final List<URI> roots;
   private final String invalid;
@@ -118,6 +121,10 @@ public final class AllowedRoots {
             + SchedulingProperties.MODEL_ALLOWED_ROOTS + " allows it (it would make Spark fetch from any host)",
             "Copy the model to your storage (hdfs:, s3a:, file:), or have the application set "
                 + SchedulingProperties.MODEL_ALLOWED_ROOTS + " to include " + schemeAndAuthority(normalized) + "/...", null);
+      }
+      if (scheme.equals("file") && path != null && SYSTEM_FOLDERS.stream().anyMatch(path::startsWith)) {
+        throw ModelLoadException.of(source, "it is a file of the operating system (" + path + "), not a model",
+            source.registrationFix("Register the model's own file"), null);
       }
       return;
     }

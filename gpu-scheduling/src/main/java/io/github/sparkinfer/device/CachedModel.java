@@ -29,7 +29,8 @@ final class CachedModel implements LoadedModel {
       List<String> executionProviders,
       ModelSignature signature,
       OrtSession session,
-      Path localFile) {
+      Path localFile,
+      java.util.function.LongSupplier clock) {
     this(
         source,
         settings,
@@ -38,7 +39,7 @@ final class CachedModel implements LoadedModel {
         null,
         signature,
         localFile,
-        new SessionLifetime(Objects.requireNonNull(session, "session")));
+        new SessionLifetime(Objects.requireNonNull(session, "session"), clock));
   }
 
   private CachedModel(
@@ -88,7 +89,8 @@ final class CachedModel implements LoadedModel {
       throws OrtException {
     if (!lifetime.hold()) {
       throw new IllegalStateException(
-          "Model '" + source.name() + "' (" + source.uri() + ") is being closed: the executor is shutting down");
+          "Model '" + source.name() + "' (" + source.uri() + ") is closed: the executor is shutting down, or the"
+              + " cache closed the unused session (acquire it again)");
     }
     try {
       return new ModelRun(lifetime.session().run(inputs, outputs, pinnedOutputs), lifetime);
@@ -151,6 +153,11 @@ final class CachedModel implements LoadedModel {
         signature,
         localFile,
         lifetime);
+  }
+
+  /** The session's lifetime, shared by every view of it. */
+  SessionLifetime lifetime() {
+    return lifetime;
   }
 
   boolean isClosed() {

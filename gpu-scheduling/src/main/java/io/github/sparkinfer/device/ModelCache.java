@@ -61,6 +61,7 @@ public final class ModelCache implements AutoCloseable {
   private final DeviceFallbacks fallbacks = new DeviceFallbacks();
   private final Supplier<Set<String>> availableProviders;
   private final AllowedRoots allowedRoots;
+  private final SessionEviction eviction;
   private volatile boolean closed = false;
 
   /** A cache whose local copies go to {@code cacheDirectory}; tests use their own folder. */
@@ -73,18 +74,64 @@ public final class ModelCache implements AutoCloseable {
    * build lacks, to reach the failures of creating sessions with them.
    */
   ModelCache(Path cacheDirectory, Supplier<Set<String>> availableProviders) {
-    this(cacheDirectory, availableProviders, AllowedRoots.unrestricted());
+    this(cacheDirectory, availableProviders, AllowedRoots.unrestricted(), CachePolicy.DEFAULT, System::nanoTime);
   }
 
   /** A cache that loads only files {@code allowedRoots} allows. */
   ModelCache(Path cacheDirectory, AllowedRoots allowedRoots) {
-    this(cacheDirectory, ExecutionProviders::available, allowedRoots);
+    this(cacheDirectory, ExecutionProviders::available, allowedRoots, CachePolicy.DEFAULT, System::nanoTime);
   }
 
-  private ModelCache(Path cacheDirectory, Supplier<Set<String>> availableProviders, AllowedRoots allowedRoots) {
+  /** A cache that closes unused sessions as {@code policy} says, by {@code clock} (nanoseconds). */
+  ModelCache(Path cacheDirectory, AllowedRoots allowedRoots, CachePolicy policy, java.util.function.LongSupplier clock) {
+    this(cacheDirectory, ExecutionProviders::available, allowedRoots, policy, clock);
+  }
+
+  private ModelCache(Path cacheDirectory, Supplier<Set<String>> availableProviders, AllowedRoots allowedRoots,
+      CachePolicy policy, java.util.function.LongSupplier clock) {
     this.files = new ModelFiles(cacheDirectory);
     this.availableProviders = Objects.requireNonNull(availableProviders, "availableProviders");
     this.allowedRoots = Objects.requireNonNull(allowedRoots, "allowedRoots");
+    this.eviction = new SessionEviction(policy, clock);
+  }
+
+  /**
+   * A task's hold on {@code model}'s session between its runs, given back by closing it (at the end
+   * of the task): the session is not closed as unused while any task holds it.
+   */
+  public AutoCloseable lease(LoadedModel model) {
+    if (!(model instanceof CachedModel) || !((CachedModel) model).lifetime().lease()) {
+      return () -> { };
+    }
+    SessionLifetime lifetime = ((CachedModel) model).lifetime();
+    java.util.concurrent.atomic.AtomicBoolean open = new java.util.concurrent.atomic.AtomicBoolean(true);
+    return () -> {
+      if (open.getAndSet(false)) {
+        lifetime.unlease();
+        evictUnused();
+      }
+    };
+  }
+
+  /**
+   * Closes the sessions no run and no task holds that the cache policy says to close: replaced
+   * versions, idle ones, and the least recently used beyond a device's limits; deletes the local
+   * copies no open session uses. Runs after every acquire and lease, and on a timer in executors.
+   *
+   * @return the sessions closed
+   */
+  public int evictUnused() {
+    return closed ? 0 : eviction.evict(models);
+  }
+
+  /** Sessions closed as unused so far. */
+  long evictionCount() {
+    return eviction.closedCount();
+  }
+
+  /** How this cache closes unused sessions. */
+  CachePolicy policy() {
+    return eviction.policy();
   }
 
   /** Where this cache may load files from. */
@@ -138,9 +185,11 @@ public final class ModelCache implements AutoCloseable {
     checkAllowed(source);
 
     ModelFiles.Remote file = ModelFiles.find(source, hadoopConfiguration);
+    eviction.found(file.version());
     CachedModel model = get(new ModelKey(file.version(), settings), source, file);
     // Loaded for another source of the same file, perhaps without a hash: check this one's.
     files.verify(source, model.localFile());
+    evictUnused();
     // Two model names may point at one file; each caller sees the name it asked for.
     return model.as(source);
   }
@@ -386,7 +435,7 @@ public final class ModelCache implements AutoCloseable {
     try {
       model =
           new CachedModel(
-              source, key.settings, providers, Signatures.of(session), session, copy.file());
+              source, key.settings, providers, Signatures.of(session), session, copy.file(), eviction.clock());
     } catch (OrtException | RuntimeException e) {
       closeQuietly(session);
       throw ModelLoadException.of(

@@ -36,6 +36,25 @@ public final class SchedulingProperties {
    */
   public static final String MODEL_ALLOWED_ROOTS = "spark.sparkinfer.model.allowedRoots";
 
+  /**
+   * Executor-wide: a session no run and no task has used for this long is closed, and its local copy
+   * deleted; 0 never. Replaced versions are closed as soon as their last user is done, whatever this says.
+   */
+  public static final String CACHE_IDLE_TIMEOUT = "spark.sparkinfer.cache.idleTimeout";
+
+  public static final String CACHE_IDLE_TIMEOUT_DEFAULT = "30min";
+
+  /** Executor-wide: most open sessions per device; beyond it the least recently used unused one is closed. 0: no limit. */
+  public static final String CACHE_MAX_SESSIONS = "spark.sparkinfer.cache.maxSessionsPerDevice";
+
+  public static final int CACHE_MAX_SESSIONS_DEFAULT = 16;
+
+  /**
+   * Executor-wide: most bytes of model files (the .onnx and its external data) with an open session
+   * per device, such as 40g; beyond it the least recently used unused session is closed. 0: no limit.
+   */
+  public static final String CACHE_MAX_BYTES = "spark.sparkinfer.cache.maxBytesPerDevice";
+
   /** Local folder where model files are copied from their URIs, once per file version. */
   public static final String CACHE_DIRECTORY = "spark.sparkinfer.cache.dir";
 

@@ -18,12 +18,23 @@ import ai.onnxruntime.OrtSession;
 final class SessionLifetime {
   private final OrtSession session;
   private int holds;
+  // Tasks that hold the session between their runs (a task's lease, given back when it ends).
+  private int leases;
+  // The cache's clock (System.nanoTime, or a test's).
+  private final java.util.function.LongSupplier clock;
+  private long lastUsedNanos;
   private boolean closing;
   private boolean closed;
   private Throwable lateCloseFailure;
 
   SessionLifetime(OrtSession session) {
+    this(session, System::nanoTime);
+  }
+
+  SessionLifetime(OrtSession session, java.util.function.LongSupplier clock) {
     this.session = session;
+    this.clock = clock;
+    this.lastUsedNanos = clock.getAsLong();
   }
 
   OrtSession session() {
@@ -40,6 +51,51 @@ final class SessionLifetime {
       return false;
     }
     holds++;
+    lastUsedNanos = clock.getAsLong();
+    return true;
+  }
+
+  /** A task's hold between its runs: the session is not evicted while a task has it. */
+  synchronized boolean lease() {
+    if (closing) {
+      return false;
+    }
+    leases++;
+    lastUsedNanos = clock.getAsLong();
+    return true;
+  }
+
+  synchronized void unlease() {
+    if (leases <= 0) {
+      throw new IllegalStateException("A session lease was given back twice");
+    }
+    leases--;
+    lastUsedNanos = clock.getAsLong();
+  }
+
+  /** Whether no run and no task holds the session. */
+  synchronized boolean isUnused() {
+    return holds == 0 && leases == 0 && !closing;
+  }
+
+  /** When a run or a task last took or gave back the session (by the cache's clock). */
+  synchronized long lastUsedNanos() {
+    return lastUsedNanos;
+  }
+
+  /**
+   * Closes the session now if no run and no task holds it, atomically with {@link #hold} and
+   * {@link #lease}: none can start in between.
+   *
+   * @return whether this call closed it
+   */
+  synchronized boolean closeIfUnused() throws OrtException {
+    if (holds > 0 || leases > 0 || closing) {
+      return false;
+    }
+    closing = true;
+    closed = true;
+    session.close();
     return true;
   }
 
@@ -48,6 +104,7 @@ final class SessionLifetime {
       throw new IllegalStateException("A session hold was released twice");
     }
     holds--;
+    lastUsedNanos = clock.getAsLong();
     if (holds == 0) {
       notifyAll();
       if (closing && !closed) {

@@ -21,8 +21,26 @@ final class SharedModelCache {
 
   private static ModelCache create() {
     AllowedRoots roots = AllowedRoots.parseOrRefuseAll(configured(SchedulingProperties.MODEL_ALLOWED_ROOTS, ""));
+    CachePolicy policy = CachePolicy.fromSettings(SharedModelCache::configured);
     ModelCache cache = new ModelCache(Paths.get(configured(SchedulingProperties.CACHE_DIRECTORY,
-        SchedulingProperties.CACHE_DIRECTORY_DEFAULT)), roots);
+        SchedulingProperties.CACHE_DIRECTORY_DEFAULT)), roots, policy, System::nanoTime);
+    if (!policy.idleTimeout().isZero()) {
+      // Idle sessions close even when no task comes: a long-lived executor or server gives memory back.
+      long period = Math.max(1_000, Math.min(60_000, policy.idleTimeout().toMillis() / 4));
+      java.util.concurrent.ScheduledExecutorService timer = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
+          runnable -> {
+            Thread thread = new Thread(runnable, "sparkinfer-model-cache-eviction");
+            thread.setDaemon(true);
+            return thread;
+          });
+      timer.scheduleWithFixedDelay(() -> {
+        try {
+          cache.evictUnused();
+        } catch (RuntimeException e) {
+          LOG.warn("Closing unused model sessions failed", e);
+        }
+      }, period, period, java.util.concurrent.TimeUnit.MILLISECONDS);
+    }
     Duration grace = gracePeriod();
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       ShutdownSummary summary = cache.closeAll(grace);

@@ -88,6 +88,8 @@ class TestAllowedRoots {
           .isInstanceOf(ModelLoadException.class)
           .hasMessageContaining("Cannot load model 'web' from " + uri + ": the scheme http: is refused unless"
               + " spark.sparkinfer.model.allowedRoots allows it");
+      assertThatThrownBy(() -> open.acquire(ModelSource.of("env", "file:///proc/self/environ"), ONE_THREAD, hadoop))
+          .hasMessageContaining("Cannot load model 'env' from file:///proc/self/environ: it is a file of the operating system (/proc/");
       // Unrestricted still reads any storage file.
       assertThat(open.acquire(ModelSource.of("tiny", outside.resolve("secret.onnx").toString()), ONE_THREAD, hadoop))
           .isNotNull();

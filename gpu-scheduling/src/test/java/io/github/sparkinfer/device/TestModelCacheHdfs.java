@@ -189,6 +189,8 @@ class TestModelCacheHdfs {
     FileStatus oldStatus = hdfs.getFileStatus(new org.apache.hadoop.fs.Path(uri));
 
     LoadedModel first = cache.acquire(source, ONE_THREAD, executorConfiguration);
+    // A task still running the old version holds it.
+    AutoCloseable task = cache.lease(first);
     assertThat(cache.acquire(source, ONE_THREAD, executorConfiguration)).isSameAs(first);
 
     write("/models/replaced.onnx", after);
@@ -204,13 +206,15 @@ class TestModelCacheHdfs {
     assertThat(cache.acquire(source, ONE_THREAD, executorConfiguration)).isSameAs(second);
     assertThat(cache.loadCount(source)).isEqualTo(2);
     assertThat(cache.copyCount()).isEqualTo(2);
-    // Both versions' copies stay: tasks may still run the old session.
+    // Both versions' copies stay while a task runs the old session.
     List<Path> copies = filesIn(cache.cacheDirectory());
     assertThat(copies).hasSize(2);
     assertThat(copies.stream().map(TestModelCacheHdfs::readAll))
         .containsExactlyInAnyOrder(before, after);
-    // The old session still runs.
+    // The old session still runs; once its task ends, it is closed and its copy deleted.
     assertThat(first.session().getInputNames()).containsExactly("x");
+    task.close();
+    assertThat(filesIn(cache.cacheDirectory())).hasSize(1);
   }
 
   @Test

@@ -62,7 +62,7 @@ class TestModelCacheShutdown {
     assertThatThrownBy(() -> run(model))
         .isInstanceOf(IllegalStateException.class)
         .hasMessageContaining("Model 'tiny'")
-        .hasMessageContaining("is being closed: the executor is shutting down");
+        .hasMessageContaining("is closed: the executor is shutting down");
 
     // The last run out closes it.
     inFlight.close();

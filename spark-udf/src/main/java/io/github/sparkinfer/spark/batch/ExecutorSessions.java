@@ -79,6 +79,17 @@ public final class ExecutorSessions {
               + " query was planned: it was planned for " + binding.signature() + " but the file now"
               + " has " + model.signature() + ". Run the query again");
     }
+    if (task != null) {
+      // The task holds the session until it ends, so the cache never closes it between its batches.
+      AutoCloseable lease = ModelCache.shared().lease(model);
+      task.addTaskCompletionListener((org.apache.spark.util.TaskCompletionListener) context -> {
+        try {
+          lease.close();
+        } catch (Exception e) {
+          throw new IllegalStateException(e);
+        }
+      });
+    }
     if (model.isFallback()) {
       metrics.fallbackTasks.add(1);
     }

@@ -102,8 +102,10 @@ public final class CompressedModels {
     // Resolved here, on the executor that runs the model: auto follows this machine's CPU.
     Int8Scheme scheme = target != Precision.INT8 ? null
         : int8Scheme.equals("auto") ? Int8Scheme.forThisProcessor() : Int8Scheme.fromShortName(int8Scheme);
-    Path compressed = COMPRESSED.computeIfAbsent(local + "#" + precision + "#" + (scheme == null ? "" : scheme.shortName()),
-        key -> compress(original, local, target, scheme, !int8Scheme.equals("auto")));
+    // Made again when the cache deleted it with the original's local copy (an evicted version).
+    Path compressed = COMPRESSED.compute(local + "#" + precision + "#" + (scheme == null ? "" : scheme.shortName()),
+        (key, made) -> made != null && java.nio.file.Files.isRegularFile(made) ? made
+            : compress(original, local, target, scheme, !int8Scheme.equals("auto")));
     return original.withUri(compressed.toUri().toString());
   }
 

@@ -1,0 +1,163 @@
+package io.github.sparkinfer.device;
+
+import ai.onnxruntime.OrtException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongSupplier;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Closes the model cache's sessions that nobody uses, as the {@link CachePolicy} says: replaced
+ * versions, idle ones, and the least recently used beyond the count or byte limit of their
+ * device. A session is closed only when no run and no task holds it (checked atomically with new
+ * holds), and the local copy of its version is deleted once no open session uses it.
+ */
+final class SessionEviction {
+  private static final Logger LOG = LoggerFactory.getLogger(SessionEviction.class);
+
+  private final CachePolicy policy;
+  private final LongSupplier clock;
+  private final ConcurrentMap<String, ModelFileVersion> latest = new ConcurrentHashMap<>();
+  private final AtomicLong closed = new AtomicLong();
+
+  SessionEviction(CachePolicy policy, LongSupplier clock) {
+    this.policy = policy;
+    this.clock = clock;
+  }
+
+  CachePolicy policy() {
+    return policy;
+  }
+
+  /** The clock idle times are measured by (nanoseconds). */
+  LongSupplier clock() {
+    return clock;
+  }
+
+  /** The newest version of its URI that a caller has found: older ones are closed when unused. */
+  void found(ModelFileVersion version) {
+    latest.merge(version.uri(), version,
+        (known, found) -> found.modificationTime() >= known.modificationTime() ? found : known);
+  }
+
+  /** Sessions this has closed. */
+  long closedCount() {
+    return closed.get();
+  }
+
+  /** One session and the cache keys that map to it (a CPU session also serves the devices that fell back to it). */
+  private static final class Entry {
+    final CachedModel model;
+    final ModelFileVersion version;
+    final List<Map.Entry<ModelKey, CompletableFuture<CachedModel>>> keys = new ArrayList<>();
+    final long bytes;
+
+    Entry(CachedModel model, ModelFileVersion version) {
+      this.model = model;
+      this.version = version;
+      this.bytes = folderBytes(model.localFile().getParent());
+    }
+  }
+
+  /** Applies the policy once; returns the sessions closed. */
+  synchronized int evict(ConcurrentMap<ModelKey, CompletableFuture<CachedModel>> models) {
+    Map<SessionLifetime, Entry> sessions = new IdentityHashMap<>();
+    for (Map.Entry<ModelKey, CompletableFuture<CachedModel>> mapping : models.entrySet()) {
+      CompletableFuture<CachedModel> loading = mapping.getValue();
+      if (!loading.isDone() || loading.isCompletedExceptionally()) {
+        continue;
+      }
+      CachedModel model = loading.join();
+      sessions.computeIfAbsent(model.lifetime(), ignored -> new Entry(model, mapping.getKey().version))
+          .keys.add(mapping);
+    }
+    int count = 0;
+    long now = clock.getAsLong();
+    long idle = policy.idleTimeout().toNanos();
+    Map<Device, List<Entry>> byDevice = new HashMap<>();
+    for (Entry entry : sessions.values()) {
+      ModelFileVersion newest = latest.get(entry.version.uri());
+      if (newest != null && !newest.equals(entry.version)) {
+        count += close(entry, models, "a newer version of its file is in use (" + newest + ")");
+      } else if (idle > 0 && now - entry.model.lifetime().lastUsedNanos() > idle) {
+        count += close(entry, models, "unused for more than " + policy.idleTimeout());
+      } else {
+        byDevice.computeIfAbsent(entry.model.device(), ignored -> new ArrayList<>()).add(entry);
+      }
+    }
+    for (Map.Entry<Device, List<Entry>> device : byDevice.entrySet()) {
+      List<Entry> open = device.getValue();
+      open.sort(Comparator.comparingLong(entry -> entry.model.lifetime().lastUsedNanos()));
+      long bytes = open.stream().mapToLong(entry -> entry.bytes).sum();
+      int sessionCount = open.size();
+      for (Entry entry : open) {
+        boolean tooMany = policy.maxSessionsPerDevice() > 0 && sessionCount > policy.maxSessionsPerDevice();
+        boolean tooLarge = policy.maxBytesPerDevice() > 0 && bytes > policy.maxBytesPerDevice();
+        if (!tooMany && !tooLarge) {
+          break;
+        }
+        int done = close(entry, models, tooMany
+            ? "more than " + policy.maxSessionsPerDevice() + " sessions on " + device.getKey()
+            : "more than " + policy.maxBytesPerDevice() + " bytes of models on " + device.getKey());
+        if (done > 0) {
+          count += done;
+          sessionCount--;
+          bytes -= entry.bytes;
+        }
+      }
+    }
+    return count;
+  }
+
+  private int close(Entry entry, ConcurrentMap<ModelKey, CompletableFuture<CachedModel>> models, String why) {
+    try {
+      if (!entry.model.lifetime().closeIfUnused()) {
+        return 0;  // a run or a task holds it: tried again later
+      }
+    } catch (OrtException | RuntimeException e) {
+      LOG.warn("Cannot close the session of {}", entry.model, e);
+    }
+    for (Map.Entry<ModelKey, CompletableFuture<CachedModel>> mapping : entry.keys) {
+      models.remove(mapping.getKey(), mapping.getValue());
+    }
+    closed.incrementAndGet();
+    Path folder = entry.model.localFile().getParent();
+    boolean folderInUse = models.values().stream()
+        .filter(loading -> loading.isDone() && !loading.isCompletedExceptionally())
+        .anyMatch(loading -> loading.join().localFile().getParent().equals(folder));
+    if (!folderInUse) {
+      deleteFolder(folder);
+    }
+    LOG.info("Closed the session of {}: {}{}", entry.model, why, folderInUse ? "" : "; deleted its local copy " + folder);
+    return 1;
+  }
+
+  private static long folderBytes(Path folder) {
+    try (Stream<Path> files = Files.walk(folder)) {
+      return files.filter(Files::isRegularFile).mapToLong(file -> file.toFile().length()).sum();
+    } catch (IOException | RuntimeException e) {
+      return 0;
+    }
+  }
+
+  private static void deleteFolder(Path folder) {
+    try (Stream<Path> files = Files.walk(folder)) {
+      files.sorted(Comparator.reverseOrder()).forEach(ModelFiles::deleteQuietly);
+    } catch (IOException | RuntimeException e) {
+      LOG.warn("Cannot delete the local copy {}", folder, e);
+    }
+  }
+}
