@@ -26,10 +26,13 @@ import org.slf4j.LoggerFactory;
  * session settings, loaded once and shared by every task of the JVM.
  *
  * <p>Model files are read through the Hadoop FileSystem API (file:, hdfs:, s3a:, ...) and copied
- * once per version to a local folder ({@link SchedulingProperties#CACHE_DIRECTORY}) that the
- * executors of one machine share. The file's status is read on every {@link #acquire}, so a file
- * replaced at the same URI is noticed and loaded as a new version. Sessions of older versions stay
- * open until the cache is closed, because tasks may still be running them.
+ * once per version, with their external data, into a folder of their own in a local cache ({@link
+ * SchedulingProperties#CACHE_DIRECTORY}) that only the executor's user may read, after the {@link
+ * AllowedRoots} allow the URI. The file's status is read on every {@link #acquire}, so a file
+ * replaced at the same URI is noticed and loaded as a new version. Sessions no run and no task
+ * ({@link #lease}) holds are closed as the {@link CachePolicy} says (older versions, idle ones, a
+ * device's least recently used beyond its limits; {@link SessionEviction}), and their local copies
+ * deleted.
  *
  * <p>Sessions are bound to the device of their {@link SessionSettings}: tasks on one GPU share one
  * session, another GPU gets its own. When a session cannot be created on its accelerator, the
