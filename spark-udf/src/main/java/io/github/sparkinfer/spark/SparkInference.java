@@ -88,6 +88,19 @@ public final class SparkInference {
     return records;
   }
 
+  /**
+   * Per-batch model run times of an executed query's model calls, over all their tasks: {@code
+   * [batches, p50 ms, p99 ms]} (the percentiles within about 9 %; NaN when no batch ran).
+   */
+  public static double[] batchLatency(Dataset<?> executed) {
+    io.github.sparkinfer.spark.batch.BatchLatencies all = new io.github.sparkinfer.spark.batch.BatchLatencies();
+    for (io.github.sparkinfer.spark.plan.BatchPredictExec node :
+        io.github.sparkinfer.spark.plan.BatchPredictNodes.in(executed.queryExecution().executedPlan())) {
+      all.merge(node.batchLatencies());
+    }
+    return new double[] {all.count(), all.percentileMillis(0.5), all.percentileMillis(0.99)};
+  }
+
   static org.apache.spark.sql.classic.SparkSession classic(SparkSession spark) {
     if (!(spark instanceof org.apache.spark.sql.classic.SparkSession)) {
       throw new IllegalArgumentException(

@@ -151,6 +151,43 @@ class TestGpuInference {
   }
 
   @Test
+  void batchesThatRunOutOfGpuMemoryAreSplitAndGiveTheSameResults() throws Exception {
+    float[][] directCpu = TestModels.runFloatModel(mlp, "features", features);
+    runOnTheGpu();
+    // A 32 MiB arena: a task's batch of 25,000 rows needs about 60 MB of activations; 6,000 rows fit.
+    spark.conf().set("spark.sparkinfer.cuda.gpuMemLimit", "32m");
+    spark.conf().set("spark.sparkinfer.cuda.arenaExtendStrategy", "kSameAsRequested");
+    spark.conf().set("spark.sparkinfer.model.gpu_mlp.batchSize", "65536");
+    try {
+      Dataset<Row> onGpu = spark.sql("SELECT p.id, copy, predict('gpu_mlp', p.features) AS s"
+          + " FROM gpu_points p CROSS JOIN (SELECT id AS copy FROM range(25)) REPARTITION(4)");
+      List<Row> rows = onGpu.collectAsList();
+      assertBoundToTheGpu(onGpu);
+      assertThat(rows).hasSize(features.length * 25);
+      double worst = 0;
+      for (Row row : rows) {
+        List<Float> actual = row.getList(2);
+        float[] expected = directCpu[(int) row.getLong(0)];
+        for (int k = 0; k < expected.length; k++) {
+          worst = Math.max(worst, Math.abs(actual.get(k) - expected[k]));
+        }
+      }
+      long splits = TestPredictSql.metric(onGpu, "memorySplits");
+      long batches = TestPredictSql.metric(onGpu, "batches");
+      System.out.println("Out of GPU memory: " + splits + " batches split, " + batches + " batches in all, max |GPU - CPU| "
+          + worst);
+      assertThat(splits).as("batches split after running out of GPU memory").isPositive();
+      assertThat(TestPredictSql.metric(onGpu, "modelRows")).isEqualTo(rows.size());
+      // TF32 on the GPU against fp32 on the CPU, as in mlpOnCudaMatchesDirectOrtOnCuda.
+      assertThat(worst).isLessThanOrEqualTo(4e-3);
+    } finally {
+      spark.conf().unset("spark.sparkinfer.cuda.gpuMemLimit");
+      spark.conf().unset("spark.sparkinfer.cuda.arenaExtendStrategy");
+      spark.conf().unset("spark.sparkinfer.model.gpu_mlp.batchSize");
+    }
+  }
+
+  @Test
   void miniLmEmbeddingsOnCudaMatchDirectOrtOnCuda() throws Exception {
     Path model = TestModels.copyResource(folder, "all-minilm-l6-v2.onnx");
     Path tokenizer = TestModels.copyResource(folder, "all-minilm-l6-v2-tokenizer.json");

@@ -88,6 +88,9 @@ class TestPredictSql {
     assertThat(plan.indexOf("Filter")).isGreaterThan(plan.indexOf("BatchPredict predict(mlp, "));
     assertThat(metric(result, "modelRows")).isEqualTo(10);
     assertThat(metric(result, "batches")).isGreaterThanOrEqualTo(1);
+    double[] latency = SparkInference.batchLatency(result);
+    assertThat(latency[0]).as("batches timed").isEqualTo(metric(result, "batches"));
+    assertThat(latency[2]).as("p99 ms").isGreaterThanOrEqualTo(latency[1]).isPositive();
     // The features only feed the model, so the node neither holds nor outputs them.
     String nodeOutput = result.queryExecution().executedPlan()
         .find(node -> node instanceof io.github.sparkinfer.spark.plan.BatchPredictExec).get()

@@ -168,7 +168,9 @@ public final class ModelCall {
    * (spark.sparkinfer.maxBatchBytes) for rows whose size only their values tell.
    */
   boolean full() {
-    if (modelRows >= binding.batchSize()) {
+    long rowLimit = loaded == null ? binding.batchSize()
+        : DeviceMemory.limit(binding.source().uri(), loaded.device(), binding.batchSize());
+    if (modelRows >= rowLimit) {
       return true;
     }
     long bytes = 0;
@@ -198,11 +200,20 @@ public final class ModelCall {
       if (modelRows == 1) {
         rejectPosition(0, e);
       } else {
-        // Find the rows ONNX Runtime rejects; the others are still computed.
+        // Find the rows ONNX Runtime rejects (or run a batch too large for the device in halves);
+        // the others are still computed.
+        splitting(0, modelRows, e);
         int middle = modelRows >>> 1;
         runOrSplit(0, middle);
         runOrSplit(middle, modelRows);
       }
+    }
+  }
+
+  private void splitting(int from, int to, OrtException failure) {
+    if (DeviceMemory.isOutOfMemory(failure)) {
+      DeviceMemory.ranOutOfMemory(binding.modelName(), binding.source().uri(), loaded().device(), to - from, "rows",
+          metrics, failure);
     }
   }
 
@@ -228,6 +239,7 @@ public final class ModelCall {
       if (to - from == 1) {
         rejectPosition(from, e);
       } else {
+        splitting(from, to, e);
         int middle = (from + to) >>> 1;
         runOrSplit(from, middle);
         runOrSplit(middle, to);
@@ -236,6 +248,10 @@ public final class ModelCall {
   }
 
   private void rejectPosition(int position, OrtException e) {
+    if (DeviceMemory.isOutOfMemory(e)) {
+      throw DeviceMemory.tooLarge(binding.modelName(), loaded().device(),
+          rowErrors.describeRow(rowOfPosition[position]) + " alone", e);
+    }
     String reason = "Model '" + binding.modelName() + "' cannot take this row: " + e.getMessage() + ". Its"
         + " inputs are " + binding.describeInputs() + "; this row gave " + describeShapes(1);
     positionErrors[position] = rowErrors.reject(rowOfPosition[position], reason, e);
@@ -278,7 +294,9 @@ public final class ModelCall {
           }
         }
       }
-      metrics.modelTime.add(System.nanoTime() - start);
+      long elapsed = System.nanoTime() - start;
+      metrics.modelTime.add(elapsed);
+      metrics.batchLatencies.add(elapsed);
       metrics.batches.add(1);
       metrics.modelRows.add(rows);
     } finally {

@@ -14,6 +14,8 @@ public final class PredictionMetrics implements java.io.Serializable {
   public final SQLMetric batches;
   /** Peak bytes of one task's batch buffers (a size metric: per task, summed over tasks). */
   public final SQLMetric bufferBytes;
+  /** Batches run again in halves because they ran out of device memory. */
+  public final SQLMetric memorySplits;
   public final SQLMetric modelTime;
   // Text models only; null otherwise.
   public final SQLMetric tokens;
@@ -22,6 +24,8 @@ public final class PredictionMetrics implements java.io.Serializable {
   public final SQLMetric tokenizeTime;
   final SQLMetric fallbackTasks;
   final org.apache.spark.util.CollectionAccumulator<String> deviceBindings;
+  /** Each batch's model run time, for p50 and p99 over the node's tasks. */
+  public final BatchLatencies batchLatencies;
 
   public PredictionMetrics(
       SQLMetric outputRows,
@@ -30,19 +34,22 @@ public final class PredictionMetrics implements java.io.Serializable {
       SQLMetric errorRows,
       SQLMetric batches,
       SQLMetric bufferBytes,
+      SQLMetric memorySplits,
       SQLMetric modelTime,
       SQLMetric tokens,
       SQLMetric paddingTokens,
       SQLMetric paddingPercent,
       SQLMetric tokenizeTime,
       SQLMetric fallbackTasks,
-      org.apache.spark.util.CollectionAccumulator<String> deviceBindings) {
+      org.apache.spark.util.CollectionAccumulator<String> deviceBindings,
+      BatchLatencies batchLatencies) {
     this.outputRows = outputRows;
     this.modelRows = modelRows;
     this.nullRows = nullRows;
     this.errorRows = errorRows;
     this.batches = batches;
     this.bufferBytes = bufferBytes;
+    this.memorySplits = memorySplits;
     this.modelTime = modelTime;
     this.tokens = tokens;
     this.paddingTokens = paddingTokens;
@@ -50,5 +57,6 @@ public final class PredictionMetrics implements java.io.Serializable {
     this.tokenizeTime = tokenizeTime;
     this.fallbackTasks = fallbackTasks;
     this.deviceBindings = deviceBindings;
+    this.batchLatencies = batchLatencies;
   }
 }

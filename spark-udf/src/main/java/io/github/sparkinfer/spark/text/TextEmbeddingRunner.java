@@ -276,6 +276,20 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
     try {
       run(window, ids, batch);
     } catch (OrtException e) {
+      boolean outOfMemory = io.github.sparkinfer.spark.batch.DeviceMemory.isOutOfMemory(e);
+      if (outOfMemory && batch.length == 1) {
+        throw io.github.sparkinfer.spark.batch.DeviceMemory.tooLarge(binding.modelName(), model().device(),
+            rowErrors.describeRow(window.firstRow + batch[0]) + " alone (" + ids[batch[0]].length + " tokens)", e);
+      }
+      if (outOfMemory) {
+        long tokens = 0;
+        for (int row : batch) {
+          tokens = Math.max(tokens, ids[row].length);
+        }
+        io.github.sparkinfer.spark.batch.DeviceMemory.ranOutOfMemory(binding.modelName(), binding.source().uri(),
+            model().device(), tokens * batch.length, "padded tokens", metrics, e);
+        planner = null;  // later batches get the smaller token budget
+      }
       if (batch.length == 1) {
         window.errors[batch[0]] = rowErrors.reject(window.firstRow + batch[0], "Model '" + binding.modelName()
             + "' cannot take this text (" + ids[batch[0]].length + " tokens): " + e.getMessage() + ". Its inputs are "
@@ -327,7 +341,9 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
           DirectBuffers.prefix(outputBuffer, data.remaining()).put(data);
         }
       }
-      metrics.modelTime.add(System.nanoTime() - start);
+      long elapsed = System.nanoTime() - start;
+      metrics.modelTime.add(elapsed);
+      metrics.batchLatencies.add(elapsed);
       pool(window, ids, batch, length, outputShape);
     } finally {
       inputs.values().forEach(OnnxTensor::close);
@@ -373,6 +389,7 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
       long budget = text.tokenBudget() > 0 ? text.tokenBudget()
           : model().device().isAccelerator() ? InferenceProperties.TOKEN_BUDGET_ACCELERATOR_DEFAULT
           : InferenceProperties.TOKEN_BUDGET_CPU_DEFAULT;
+      budget = io.github.sparkinfer.spark.batch.DeviceMemory.limit(binding.source().uri(), model().device(), budget);
       planner = LengthBatchPlanner.builder().maxRows(binding.batchSize()).tokenBudget(budget).build();
     }
     return planner;

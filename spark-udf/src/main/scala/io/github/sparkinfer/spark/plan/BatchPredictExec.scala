@@ -54,6 +54,7 @@ case class BatchPredictExec(
     "errorRows" -> SQLMetrics.createMetric(sparkContext, "rows the model could not take (onError=null)"),
     "batches" -> SQLMetrics.createMetric(sparkContext, "model batches"),
     "bufferBytes" -> SQLMetrics.createSizeMetric(sparkContext, "batch buffer memory (peak per task)"),
+    "memorySplits" -> SQLMetrics.createMetric(sparkContext, "batches split after running out of device memory"),
     "modelTime" -> SQLMetrics.createNanoTimingMetric(sparkContext, "inference time"),
     "fallbackTasks" -> SQLMetrics.createMetric(sparkContext, "tasks on a fallback device"),
     "stageProfile" -> SQLMetrics.createMetric(sparkContext, "resource profile id of the stage"),
@@ -69,6 +70,13 @@ case class BatchPredictExec(
   lazy val deviceBindings: CollectionAccumulator[String] = {
     val accumulator = new CollectionAccumulator[String]
     sparkContext.register(accumulator, "sparkinfer device bindings")
+    accumulator
+  }
+
+  /** Each batch's model run time over the node's tasks: p50 and p99 (SparkInference.batchLatency). */
+  lazy val batchLatencies: io.github.sparkinfer.spark.batch.BatchLatencies = {
+    val accumulator = new io.github.sparkinfer.spark.batch.BatchLatencies
+    sparkContext.register(accumulator, "sparkinfer batch latency")
     accumulator
   }
 
@@ -115,9 +123,9 @@ case class BatchPredictExec(
     val outputAttributes = output
     val predictionMetrics = new PredictionMetrics(
       longMetric("numOutputRows"), longMetric("modelRows"), longMetric("nullRows"), longMetric("errorRows"),
-      longMetric("batches"), longMetric("bufferBytes"), longMetric("modelTime"), metrics.get("tokens").orNull,
+      longMetric("batches"), longMetric("bufferBytes"), longMetric("memorySplits"), longMetric("modelTime"), metrics.get("tokens").orNull,
       metrics.get("paddingTokens").orNull, metrics.get("paddingPercent").orNull,
-      metrics.get("tokenizeTime").orNull, longMetric("fallbackTasks"), deviceBindings)
+      metrics.get("tokenizeTime").orNull, longMetric("fallbackTasks"), deviceBindings, batchLatencies)
 
     if (isText) {
       return child.execute().mapPartitions { rows =>
