@@ -37,6 +37,8 @@ public final class GpuBenchmark {
   private static final List<String> lines = new ArrayList<>();
 
   public static void main(String[] arguments) throws Exception {
+    // DJL would fetch a CUDA build of its tokenizer library on a GPU host; tokenizing runs on the CPU.
+    System.setProperty("RUST_FLAVOR", "cpu");
     Path out = Path.of("RESULTS-gpu.md");
     long mlpRows = 1_000_000;
     int textRows = 60_000;

@@ -158,9 +158,13 @@ class TestGpuInference {
     spark.conf().set("spark.sparkinfer.cuda.gpuMemLimit", "32m");
     spark.conf().set("spark.sparkinfer.cuda.arenaExtendStrategy", "kSameAsRequested");
     spark.conf().set("spark.sparkinfer.model.gpu_mlp.batchSize", "65536");
-    try {
-      Dataset<Row> onGpu = spark.sql("SELECT p.id, copy, predict('gpu_mlp', p.features) AS s"
-          + " FROM gpu_points p CROSS JOIN (SELECT id AS copy FROM range(25)) REPARTITION(4)");
+    // One run at a time on the GPU: the test holds one of its two run permits. With two, another task's
+    // batch may hold the whole small arena while this one's halves run (measured: "Available memory
+    // of 0" for a single row).
+    try (io.github.sparkinfer.device.DeviceRunLimiter.Permit held =
+        io.github.sparkinfer.device.DeviceRunLimiter.shared().acquire(io.github.sparkinfer.device.Device.cuda(0))) {
+      Dataset<Row> onGpu = spark.sql("SELECT id, copy, predict('gpu_mlp', features) AS s FROM (SELECT /*+ REPARTITION(4) */"
+          + " p.id, copy, p.features FROM gpu_points p CROSS JOIN (SELECT id AS copy FROM range(25)))");
       List<Row> rows = onGpu.collectAsList();
       assertBoundToTheGpu(onGpu);
       assertThat(rows).hasSize(features.length * 25);

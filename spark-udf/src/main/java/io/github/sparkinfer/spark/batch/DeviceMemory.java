@@ -60,7 +60,8 @@ public final class DeviceMemory {
   /** The error for a single row or text that does not fit the device's memory. */
   public static PredictionException tooLarge(String model, Device device, String row, Throwable failure) {
     return new PredictionException("Model '" + model + "' ran out of memory on " + device + " even for " + row + ": "
-        + failure.getMessage() + ". Give the device more memory (spark.sparkinfer.cuda.gpuMemLimit), run a smaller"
-        + " precision (spark.sparkinfer.model." + model + ".precision=fp16), or run it on another device", failure);
+        + failure.getMessage() + ". Give the device more memory (spark.sparkinfer.cuda.gpuMemLimit), let fewer runs"
+        + " share it (spark.sparkinfer.device.concurrentRuns: other runs may hold its memory), run a smaller precision"
+        + " (spark.sparkinfer.model." + model + ".precision=fp16), or run it on another device", failure);
   }
 }
