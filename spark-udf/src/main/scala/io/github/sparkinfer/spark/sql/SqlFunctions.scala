@@ -29,7 +29,9 @@ object SqlFunctions {
     "_FUNC_(model, input1[, input2, ...]) - Runs the registered ONNX model `model` (a string" +
       " literal) over each row, in batches. Inputs map to the model's inputs by position, or by" +
       " field name when the only input is a struct. Returns the model's output column type, or a" +
-      " struct of all outputs when the model has several. A null input gives a null result.",
+      " struct of all outputs when the model has several. A null input gives a null result. A row the" +
+      " model cannot take fails the query, naming the row; with spark.sparkinfer.model.<name>.onError=null" +
+      " it gets a null result instead (predict_with_error() gives the reason).",
     """
     Arguments:
       * model - name of a model registered with SET spark.sparkinfer.model.<name>.path=<URI>
