@@ -14,6 +14,7 @@ final class EmbeddingPooling {
   private final boolean normalize;
   private final UnsafeArrayData vector = new UnsafeArrayData();
   private byte[] vectorBytes = new byte[0];
+  private float[] states = new float[0];
 
   EmbeddingPooling(TextSettings.Pooling pooling, boolean normalize) {
     this.pooling = pooling;
@@ -27,17 +28,28 @@ final class EmbeddingPooling {
    */
   void pool(long address, long[] shape, long[][] ids, int[] batch, int length, float[] vectors) {
     int dimension = (int) shape[shape.length - 1];
+    boolean first = shape.length == 2 || pooling == TextSettings.Pooling.CLS;
+    long rowFloats = shape.length == 2 ? dimension : (long) length * dimension;
     float[] sum = new float[dimension];
     for (int r = 0; r < batch.length; r++) {
-      java.util.Arrays.fill(sum, 0f);
       int tokens = ids[batch[r]].length;
-      if (shape.length == 2) {
-        addRow(address + (long) r * dimension * 4, dimension, sum);
-      } else if (pooling == TextSettings.Pooling.CLS) {
-        addRow(address + (long) r * length * dimension * 4, dimension, sum);
+      int used = first ? dimension : tokens * dimension;
+      // One copy of the row's token states into a Java array, then plain loops over it (the JIT
+      // vectorizes them): reading each float from native memory on its own took 97 % of embed()'s
+      // task time on the GPU host. The same additions in the same order as before, so the same result.
+      if (states.length < used) {
+        states = new float[used];
+      }
+      Platform.copyMemory(null, address + r * rowFloats * 4, states, Platform.FLOAT_ARRAY_OFFSET, 4L * used);
+      if (first) {
+        System.arraycopy(states, 0, sum, 0, dimension);
       } else {
+        java.util.Arrays.fill(sum, 0f);
         for (int t = 0; t < tokens; t++) {
-          addRow(address + ((long) r * length + t) * dimension * 4, dimension, sum);
+          int offset = t * dimension;
+          for (int k = 0; k < dimension; k++) {
+            sum[k] += states[offset + k];
+          }
         }
         for (int k = 0; k < dimension; k++) {
           sum[k] /= tokens;
@@ -54,12 +66,6 @@ final class EmbeddingPooling {
         }
       }
       System.arraycopy(sum, 0, vectors, batch[r] * dimension, dimension);
-    }
-  }
-
-  private static void addRow(long address, int dimension, float[] sum) {
-    for (int k = 0; k < dimension; k++) {
-      sum[k] += Platform.getFloat(null, address + 4L * k);
     }
   }
 
