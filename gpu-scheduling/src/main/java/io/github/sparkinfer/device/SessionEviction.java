@@ -32,6 +32,9 @@ final class SessionEviction {
   private final LongSupplier clock;
   private final ConcurrentMap<String, ModelFileVersion> latest = new ConcurrentHashMap<>();
   private final AtomicLong closed = new AtomicLong();
+  // Bytes of each version's local folder, measured once: its files do not change once copied, and
+  // eviction runs after every acquire.
+  private final ConcurrentMap<Path, Long> folderBytes = new ConcurrentHashMap<>();
 
   SessionEviction(CachePolicy policy, LongSupplier clock) {
     this.policy = policy;
@@ -59,7 +62,7 @@ final class SessionEviction {
   }
 
   /** One session and the cache keys that map to it (a CPU session also serves the devices that fell back to it). */
-  private static final class Entry {
+  private final class Entry {
     final CachedModel model;
     final ModelFileVersion version;
     final List<Map.Entry<ModelKey, CompletableFuture<CachedModel>>> keys = new ArrayList<>();
@@ -68,7 +71,7 @@ final class SessionEviction {
     Entry(CachedModel model, ModelFileVersion version) {
       this.model = model;
       this.version = version;
-      this.bytes = folderBytes(model.localFile().getParent());
+      this.bytes = folderBytes.computeIfAbsent(model.localFile().getParent(), SessionEviction::measure);
     }
   }
 
@@ -140,12 +143,13 @@ final class SessionEviction {
         .anyMatch(loading -> loading.join().localFile().getParent().equals(folder));
     if (!folderInUse) {
       deleteFolder(folder);
+      folderBytes.remove(folder);
     }
     LOG.info("Closed the session of {}: {}{}", entry.model, why, folderInUse ? "" : "; deleted its local copy " + folder);
     return 1;
   }
 
-  private static long folderBytes(Path folder) {
+  private static long measure(Path folder) {
     try (Stream<Path> files = Files.walk(folder)) {
       return files.filter(Files::isRegularFile).mapToLong(file -> file.toFile().length()).sum();
     } catch (IOException | RuntimeException e) {

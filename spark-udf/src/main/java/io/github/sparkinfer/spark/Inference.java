@@ -115,12 +115,12 @@ public final class Inference {
    * session's {@code onError} keys.
    */
   public Inference onError(String policy) {
-    String value = java.util.Objects.requireNonNull(policy, "policy").trim().toLowerCase(java.util.Locale.ROOT);
-    if (!value.equals("fail") && !value.equals("null")) {
+    RowErrorPolicy named = RowErrorPolicy.named(java.util.Objects.requireNonNull(policy, "policy"));
+    if (named == null) {
       throw new IllegalArgumentException("Invalid onError '" + policy + "' for model '" + modelName
           + "': use fail (a row the model cannot take fails the query) or null (it gets a null result)");
     }
-    this.onError = value.equals("fail") ? RowErrorPolicy.FAIL : RowErrorPolicy.NULL;
+    this.onError = named;
     return this;
   }
 

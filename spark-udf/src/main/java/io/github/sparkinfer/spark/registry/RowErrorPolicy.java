@@ -15,16 +15,25 @@ public enum RowErrorPolicy {
 
   /** Reads fail or null, in any case; anything else is an analysis error naming the key. */
   public static RowErrorPolicy parse(String model, String key, String value) {
+    RowErrorPolicy policy = named(value);
+    if (policy != null) {
+      return policy;
+    }
+    throw Errors.analysis("Invalid value '" + value + "' for " + key + " (model '" + model + "'): use fail"
+        + " (the default: a row the model cannot take fails the query) or null (it gets a null result"
+        + " and is counted; " + InferenceProperties.MODEL_PREFIX + "<name>" + InferenceProperties.MODEL_ON_ERROR_SUFFIX
+        + ", or predict_with_error() for the reason)");
+  }
+
+  /** fail or null in any case, else null. */
+  public static RowErrorPolicy named(String value) {
     switch (value.trim().toLowerCase(Locale.ROOT)) {
       case "fail":
         return FAIL;
       case "null":
         return NULL;
       default:
-        throw Errors.analysis("Invalid value '" + value + "' for " + key + " (model '" + model + "'): use fail"
-            + " (the default: a row the model cannot take fails the query) or null (it gets a null result"
-            + " and is counted; " + InferenceProperties.MODEL_PREFIX + "<name>" + InferenceProperties.MODEL_ON_ERROR_SUFFIX
-            + ", or predict_with_error() for the reason)");
+        return null;
     }
   }
 
