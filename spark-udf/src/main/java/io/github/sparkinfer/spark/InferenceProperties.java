@@ -48,6 +48,19 @@ public final class InferenceProperties {
   /** Per-model: the output embed() reads; default the first float output of rank 3, else rank 2. */
   public static final String MODEL_EMBEDDING_OUTPUT_SUFFIX = ".embeddingOutput";
 
+  /**
+   * Per-model: whether embed() pools the token states inside the model's graph (sparkinfer adds a
+   * pooling head to the executor's copy of the model): auto (default) on GPUs and NPUs, where it
+   * keeps the [batch, tokens, dim] states on the device and copies one vector per text back; true
+   * on every device; false never (pooled in Java). Falls back to {@link #POOL_ON_DEVICE}.
+   */
+  public static final String MODEL_POOL_ON_DEVICE_SUFFIX = ".poolOnDevice";
+
+  /** Session-wide {@link #MODEL_POOL_ON_DEVICE_SUFFIX}. */
+  public static final String POOL_ON_DEVICE = "spark.sparkinfer.poolOnDevice";
+
+  public static final String POOL_ON_DEVICE_DEFAULT = "auto";
+
   /** Per-model: padded tokens (rows × longest row) per text batch. Falls back to {@link #TOKEN_BUDGET}. */
   public static final String MODEL_TOKEN_BUDGET_SUFFIX = ".tokenBudget";
 
@@ -64,8 +77,11 @@ public final class InferenceProperties {
    */
   public static final long TOKEN_BUDGET_CPU_DEFAULT = 256;
 
-  /** GPUs and NPUs need large batches to be kept busy. */
-  public static final long TOKEN_BUDGET_ACCELERATOR_DEFAULT = 8192;
+  /**
+   * GPUs and NPUs need large batches to be kept busy: the raw ONNX Runtime ceiling on the H200
+   * (pre-tokenized MiniLM) was measured at this budget (benchmarks/RESULTS.md, GPU).
+   */
+  public static final long TOKEN_BUDGET_ACCELERATOR_DEFAULT = 32768;
 
   /**
    * Rows of a partition that are tokenized, sorted by length and batched together; the next window
@@ -73,7 +89,15 @@ public final class InferenceProperties {
    */
   public static final String SORT_WINDOW_ROWS = "spark.sparkinfer.sortWindowRows";
 
+  /** {@link #SORT_WINDOW_ROWS} on a CPU when unset. */
   public static final int SORT_WINDOW_ROWS_DEFAULT = 1024;
+
+  /**
+   * {@link #SORT_WINDOW_ROWS} on a GPU or NPU when unset: a window holds several batches of the
+   * accelerator's token budget (about 1,100 texts of 29 tokens each at 32,768), so sorting by length
+   * still leaves little padding.
+   */
+  public static final int SORT_WINDOW_ROWS_ACCELERATOR_DEFAULT = 8192;
 
   /**
    * Per-model: fp32 (default, the file as it is), int8, fp16, int4, or auto (int8 on CPU, fp16 on
@@ -123,7 +147,20 @@ public final class InferenceProperties {
   /** Session-wide rows per model call. */
   public static final String BATCH_SIZE = "spark.sparkinfer.batchSize";
 
+  /**
+   * Rows per model call on a CPU when no batch size is set: larger batches only leave the caches
+   * (benchmarks/RESULTS.md, Tabular MLP).
+   */
   public static final int BATCH_SIZE_DEFAULT = 1024;
+
+  /**
+   * Rows per model call on a GPU or NPU when no batch size is set (no call, per-model or session
+   * setting), chosen on the executor by the device its session is bound to: each run costs a
+   * fixed launch and copy overhead that small batches do not cover (on the H200, 1,024-row batches
+   * reached a quarter of raw ONNX Runtime's rows/s; benchmarks/RESULTS.md, GPU). Lowered to fit
+   * {@link #MAX_BATCH_BYTES}.
+   */
+  public static final int BATCH_SIZE_ACCELERATOR_DEFAULT = 16384;
 
   /**
    * The largest batch size any of the batch-size settings accepts: rows per call beyond this only

@@ -2,6 +2,7 @@ package io.github.sparkinfer.spark.batch;
 
 import io.github.sparkinfer.spark.PredictionException;
 import io.github.sparkinfer.spark.registry.CompressedModels;
+import io.github.sparkinfer.spark.registry.DevicePooling;
 import io.github.sparkinfer.spark.registry.ModelBinding;
 
 import ai.onnxruntime.OnnxValue;
@@ -15,6 +16,7 @@ import io.github.sparkinfer.device.LoadedModel;
 import io.github.sparkinfer.device.ModelCache;
 import io.github.sparkinfer.device.ModelLoadException;
 import io.github.sparkinfer.device.ModelRun;
+import io.github.sparkinfer.device.ModelSource;
 import io.github.sparkinfer.device.SchedulingProperties;
 import io.github.sparkinfer.device.SessionSettings;
 import java.util.HashMap;
@@ -64,16 +66,19 @@ public final class ExecutorSessions {
         .fallback(DeviceFallback.fromSettings(settings))
         .build();
     LoadedModel model;
+    boolean pooled = DevicePooling.applies(binding, requested);
     try {
       Configuration configuration = hadoopConfiguration();
       String precision = CompressedModels.effective(binding.precision(), requested);
-      model = ModelCache.shared().acquire(
-          CompressedModels.source(binding.source(), precision, binding.int8Scheme(), configuration), sessionSettings,
-          configuration);
+      ModelSource source = CompressedModels.source(binding.source(), precision, binding.int8Scheme(), configuration);
+      if (pooled) {
+        source = DevicePooling.source(source, binding, configuration);
+      }
+      model = ModelCache.shared().acquire(source, sessionSettings, configuration);
     } catch (ModelLoadException e) {
       throw new PredictionException(e.getMessage(), e);
     }
-    if (!model.signature().equals(binding.signature())) {
+    if (!(pooled ? DevicePooling.planned(model.signature()) : model.signature()).equals(binding.signature())) {
       throw new PredictionException(
           "Model '" + binding.modelName() + "' at " + binding.source().uri() + " changed after the"
               + " query was planned: it was planned for " + binding.signature() + " but the file now"
@@ -93,7 +98,8 @@ public final class ExecutorSessions {
     if (model.isFallback()) {
       metrics.fallbackTasks.add(1);
     }
-    metrics.deviceBindings.add(describeBinding(task, settings, model));
+    metrics.deviceBindings.add(describeBinding(task, settings, model)
+        + (binding.isTextModel() ? " pooling=" + (pooled ? "graph" : "java") : ""));
     return model;
   }
 
@@ -121,17 +127,27 @@ public final class ExecutorSessions {
   }
 
   /**
-   * Runs the session under this device's run limit (spark.sparkinfer.device.concurrentRuns). The
-   * returned run holds the session until the caller closes it, after reading the outputs.
+   * Runs the session under this device's run limit (spark.sparkinfer.device.concurrentRuns) and
+   * records the wait for a permit and the run itself apart (metrics deviceWaitTime, modelTime and
+   * the batch latencies), so a profile tells queueing for the device from time on it. The returned
+   * run holds the session until the caller closes it, after reading the outputs.
    */
   @SuppressWarnings("try")
   public static ModelRun run(
       LoadedModel model,
       Map<String, ? extends ai.onnxruntime.OnnxTensorLike> inputs,
       Set<String> requested,
-      Map<String, ? extends OnnxValue> pinned) throws OrtException {
+      Map<String, ? extends OnnxValue> pinned,
+      PredictionMetrics metrics) throws OrtException {
+    long asked = System.nanoTime();
     try (DeviceRunLimiter.Permit permit = DeviceRunLimiter.shared().acquire(model.device())) {
-      return model.run(inputs, requested, pinned);
+      long start = System.nanoTime();
+      metrics.deviceWaitTime.add(start - asked);
+      ModelRun run = model.run(inputs, requested, pinned);
+      long elapsed = System.nanoTime() - start;
+      metrics.modelTime.add(elapsed);
+      metrics.batchLatencies.add(elapsed);
+      return run;
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new PredictionException("Interrupted while waiting to run model on " + model.device(), e);

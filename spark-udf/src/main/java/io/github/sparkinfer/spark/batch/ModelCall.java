@@ -112,8 +112,7 @@ public final class ModelCall {
   /** Starts a new batch. */
   void clear() {
     modelRows = 0;
-    batchRowLimit = loaded == null ? binding.batchSize()
-        : DeviceMemory.limit(binding.source().uri(), loaded.device(), binding.batchSize());
+    batchRowLimit = loaded == null ? binding.batchSize() : deviceRowLimit();
     batchRowBytes = -1;  // known once the batch's first row sets any dynamic length
     addErrors.clear();
     if (anyPositionError) {
@@ -130,6 +129,11 @@ public final class ModelCall {
    * when an argument is null, or a code below -1 when the row is rejected (onError=null).
    */
   int add(InternalRow arguments) {
+    if (loaded == null) {
+      // The first row binds the session: its device sets the batch size when none is set.
+      loaded();
+      batchRowLimit = deviceRowLimit();
+    }
     long row = rowsAdded++;
     SpecializedGetters source = arguments;
     if (byStructField) {
@@ -297,8 +301,7 @@ public final class ModelCall {
           requested.add(output.name());
         }
       }
-      long start = System.nanoTime();
-      try (ModelRun result = ExecutorSessions.run(model, inputTensors, requested, pinned)) {
+      try (ModelRun result = ExecutorSessions.run(model, inputTensors, requested, pinned, metrics)) {
         for (OutputBuffer output : outputs) {
           if (!pinned.containsKey(output.name())) {
             OnnxValue value = result.result().get(output.name()).orElseThrow();
@@ -306,9 +309,6 @@ public final class ModelCall {
           }
         }
       }
-      long elapsed = System.nanoTime() - start;
-      metrics.modelTime.add(elapsed);
-      metrics.batchLatencies.add(elapsed);
       metrics.batches.add(1);
       metrics.modelRows.add(rows);
     } finally {
@@ -356,6 +356,11 @@ public final class ModelCall {
           .append(Arrays.toString(buffer.shape(rows)));
     }
     return text.toString();
+  }
+
+  /** Rows per batch on the bound device, lowered where that device ran out of memory before. */
+  private long deviceRowLimit() {
+    return DeviceMemory.limit(binding.source().uri(), loaded.device(), binding.batchSizeOn(loaded.device()));
   }
 
   private LoadedModel loaded() {

@@ -16,12 +16,17 @@ public final class PredictionMetrics implements java.io.Serializable {
   public final SQLMetric bufferBytes;
   /** Batches run again in halves because they ran out of device memory. */
   public final SQLMetric memorySplits;
+  /** Time in the model's runs, the copies to and from the device included, not the wait for a run permit. */
   public final SQLMetric modelTime;
+  /** Time tasks waited for a run permit of their device (spark.sparkinfer.device.concurrentRuns). */
+  public final SQLMetric deviceWaitTime;
   // Text models only; null otherwise.
   public final SQLMetric tokens;
   public final SQLMetric paddingTokens;
   public final SQLMetric paddingPercent;
   public final SQLMetric tokenizeTime;
+  /** Time tasks waited for their tokenizer thread to finish the next window. */
+  public final SQLMetric tokenizerWaitTime;
   final SQLMetric fallbackTasks;
   final org.apache.spark.util.CollectionAccumulator<String> deviceBindings;
   /** Each batch's model run time, for p50 and p99 over the node's tasks. */
@@ -36,10 +41,12 @@ public final class PredictionMetrics implements java.io.Serializable {
       SQLMetric bufferBytes,
       SQLMetric memorySplits,
       SQLMetric modelTime,
+      SQLMetric deviceWaitTime,
       SQLMetric tokens,
       SQLMetric paddingTokens,
       SQLMetric paddingPercent,
       SQLMetric tokenizeTime,
+      SQLMetric tokenizerWaitTime,
       SQLMetric fallbackTasks,
       org.apache.spark.util.CollectionAccumulator<String> deviceBindings,
       BatchLatencies batchLatencies) {
@@ -51,10 +58,12 @@ public final class PredictionMetrics implements java.io.Serializable {
     this.bufferBytes = bufferBytes;
     this.memorySplits = memorySplits;
     this.modelTime = modelTime;
+    this.deviceWaitTime = deviceWaitTime;
     this.tokens = tokens;
     this.paddingTokens = paddingTokens;
     this.paddingPercent = paddingPercent;
     this.tokenizeTime = tokenizeTime;
+    this.tokenizerWaitTime = tokenizerWaitTime;
     this.fallbackTasks = fallbackTasks;
     this.deviceBindings = deviceBindings;
     this.batchLatencies = batchLatencies;

@@ -92,6 +92,14 @@ final class BatchMemory {
     return fitted;
   }
 
+  /** A default {@code batchSize}, lowered without a WARN (no one asked for it) so that a batch fits the budget. */
+  static int fitQuietly(int batchSize, long rowBytes, long maxBatchBytes) {
+    if (rowBytes <= 0 || (long) batchSize * rowBytes <= maxBatchBytes) {
+      return batchSize;
+    }
+    return (int) Math.max(1, maxBatchBytes / rowBytes);
+  }
+
   /** {@code batchSize}, lowered (with a WARN) so that a batch of fixed-size rows fits the budget. */
   static int fit(String model, int batchSize, long rowBytes, long maxBatchBytes) {
     if (rowBytes <= 0 || (long) batchSize * rowBytes <= maxBatchBytes) {

@@ -28,6 +28,7 @@ public final class ModelBinding implements Serializable {
   private final ModelSource source;
   private final ModelSignature signature;
   private final int batchSize;
+  private final int cpuBatchSize;
   private final int intraOpThreads;
   private final List<TensorSpec> selectedOutputs;
   private final TextSettings text;
@@ -50,6 +51,7 @@ public final class ModelBinding implements Serializable {
       ModelSource source,
       ModelSignature signature,
       int batchSize,
+      int cpuBatchSize,
       int intraOpThreads,
       List<String> outputNames) {
     this.modelName = modelName;
@@ -66,6 +68,7 @@ public final class ModelBinding implements Serializable {
     }
     this.selectedOutputs = selectOutputs(modelName, signature, outputNames);
     this.batchSize = fixedBatchSize(signature).orElse(batchSize);
+    this.cpuBatchSize = fixedBatchSize(signature).orElse(Math.min(cpuBatchSize, batchSize));
     this.text = null;
     this.deviceSettings = java.util.Map.of();
     this.precision = "fp32";
@@ -93,6 +96,7 @@ public final class ModelBinding implements Serializable {
     this.intraOpThreads = base.intraOpThreads;
     this.selectedOutputs = base.selectedOutputs;
     this.batchSize = base.batchSize;
+    this.cpuBatchSize = base.cpuBatchSize;
     this.text = text;
     this.deviceSettings = java.util.Map.copyOf(deviceSettings);
     this.precision = precision;
@@ -115,8 +119,19 @@ public final class ModelBinding implements Serializable {
     return signature;
   }
 
+  /** The most rows of one model call, on any device (buffers never grow past it). */
   public int batchSize() {
     return batchSize;
+  }
+
+  /**
+   * Rows per model call on {@code device}: the setting when one is made; unset, GPUs and NPUs take
+   * {@link io.github.sparkinfer.spark.InferenceProperties#BATCH_SIZE_ACCELERATOR_DEFAULT} and CPUs
+   * {@link io.github.sparkinfer.spark.InferenceProperties#BATCH_SIZE_DEFAULT} (both within
+   * spark.sparkinfer.maxBatchBytes). Known only on the executor, where the session is bound.
+   */
+  public int batchSizeOn(io.github.sparkinfer.device.Device device) {
+    return device.isAccelerator() ? batchSize : cpuBatchSize;
   }
 
   /** 0 means "follow spark.task.cpus". */
@@ -395,6 +410,7 @@ public final class ModelBinding implements Serializable {
         && source.equals(that.source)
         && signature.equals(that.signature)
         && batchSize == that.batchSize
+        && cpuBatchSize == that.cpuBatchSize
         && intraOpThreads == that.intraOpThreads
         && selectedOutputs.equals(that.selectedOutputs)
         && java.util.Objects.equals(text, that.text)

@@ -17,7 +17,6 @@ import static io.github.sparkinfer.spark.InferenceProperties.MODEL_POOLING_SUFFI
 import static io.github.sparkinfer.spark.InferenceProperties.MODEL_TOKENIZER_SUFFIX;
 import static io.github.sparkinfer.spark.InferenceProperties.MODEL_TOKEN_BUDGET_SUFFIX;
 import static io.github.sparkinfer.spark.InferenceProperties.SORT_WINDOW_ROWS;
-import static io.github.sparkinfer.spark.InferenceProperties.SORT_WINDOW_ROWS_DEFAULT;
 import static io.github.sparkinfer.spark.InferenceProperties.TOKEN_BUDGET;
 
 import io.github.sparkinfer.device.LoadedModel;
@@ -99,6 +98,13 @@ public final class ModelRegistry {
         : batchSizeInRange(name, MODEL_PREFIX + name + MODEL_BATCH_SIZE_SUFFIX,
             conf.positiveInt(name, MODEL_PREFIX + name + MODEL_BATCH_SIZE_SUFFIX,
                 batchSizeInRange(name, BATCH_SIZE, conf.positiveInt(name, BATCH_SIZE, BATCH_SIZE_DEFAULT))));
+    // Unset anywhere, the device chooses on the executor: large batches keep a GPU busy, small ones
+    // stay in a CPU's caches.
+    boolean deviceChosenBatchSize = !explicitBatchSize && !conf.isSet(BATCH_SIZE);
+    int cpuBatchSize = batchSize;
+    if (deviceChosenBatchSize) {
+      batchSize = InferenceProperties.BATCH_SIZE_ACCELERATOR_DEFAULT;
+    }
     int threads = conf.nonNegativeInt(name, MODEL_PREFIX + name + MODEL_INTRA_OP_THREADS_SUFFIX,
         conf.nonNegativeInt(name, INTRA_OP_THREADS, INTRA_OP_THREADS_DEFAULT));
     List<String> outputs = call.outputs();
@@ -132,15 +138,19 @@ public final class ModelRegistry {
     if (textModel && !explicitBatchSize && dynamicallyQuantized) {
       // One scale per batch: a text's vector would depend on its batch mates. Exact unless asked otherwise.
       batchSize = 1;
+      cpuBatchSize = 1;
     }
     long maxBatchBytes = BatchMemory.maxBatchBytes(conf, name, SparkSession.active().sparkContext());
     ModelBinding binding;
     try {
-      binding = new ModelBinding(name, source, model.signature(), batchSize, threads, outputs);
-      int fitted = BatchMemory.fit(name, binding.batchSize(),
-          BatchMemory.fixedRowBytes(model.signature(), binding.selectedOutputs()), maxBatchBytes);
-      if (fitted != binding.batchSize()) {
-        binding = new ModelBinding(name, source, model.signature(), fitted, threads, outputs);
+      binding = new ModelBinding(name, source, model.signature(), batchSize, cpuBatchSize, threads, outputs);
+      long rowBytes = BatchMemory.fixedRowBytes(model.signature(), binding.selectedOutputs());
+      // A default that does not fit is lowered quietly; a setting that does not fit, with a WARN.
+      int fitted = deviceChosenBatchSize ? BatchMemory.fitQuietly(binding.batchSize(), rowBytes, maxBatchBytes)
+          : BatchMemory.fit(name, binding.batchSize(), rowBytes, maxBatchBytes);
+      int cpuFitted = BatchMemory.fit(name, cpuBatchSize, rowBytes, maxBatchBytes);
+      if (fitted != binding.batchSize() || cpuFitted != cpuBatchSize) {
+        binding = new ModelBinding(name, source, model.signature(), fitted, cpuFitted, threads, outputs);
       }
     } catch (ModelBindingException e) {
       throw Errors.analysis(e.getMessage(), e);
@@ -280,7 +290,8 @@ public final class ModelRegistry {
     if (tokenBudget == 0) {
       tokenBudget = conf.optionalPositiveInt(name, TOKEN_BUDGET);
     }
-    int windowRows = conf.positiveInt(name, SORT_WINDOW_ROWS, SORT_WINDOW_ROWS_DEFAULT);
+    // 0: unset, chosen on the executor by the device the model runs on.
+    int windowRows = (int) Math.min(Integer.MAX_VALUE, conf.optionalPositiveInt(name, SORT_WINDOW_ROWS));
     if (windowRows > io.github.sparkinfer.spark.InferenceProperties.BATCH_SIZE_MAX) {
       throw Errors.analysis("Invalid value " + windowRows + " for " + SORT_WINDOW_ROWS + " (model '" + name + "'): must be"
           + " from 1 to " + io.github.sparkinfer.spark.InferenceProperties.BATCH_SIZE_MAX + " rows");
@@ -296,8 +307,20 @@ public final class ModelRegistry {
       }
     }
     tokenBudget = BatchMemory.fitTokenBudget(binding, output, tokenBudget);
+    String poolKey = conf.isSet(prefix + InferenceProperties.MODEL_POOL_ON_DEVICE_SUFFIX)
+        ? prefix + InferenceProperties.MODEL_POOL_ON_DEVICE_SUFFIX : InferenceProperties.POOL_ON_DEVICE;
+    String poolOnDevice = conf.get(poolKey, InferenceProperties.POOL_ON_DEVICE_DEFAULT).trim().toLowerCase(java.util.Locale.ROOT);
+    if (!poolOnDevice.equals("auto") && !poolOnDevice.equals("true") && !poolOnDevice.equals("false")) {
+      throw Errors.analysis("Invalid value '" + poolOnDevice + "' for " + poolKey + " (model '" + name
+          + "'): use auto (pool in the model's graph on GPUs and NPUs), true (on every device) or false (in Java)");
+    }
+    String unpoolable = DevicePooling.whyNot(binding, output, pooling);
+    if (poolOnDevice.equals("true") && unpoolable != null) {
+      throw Errors.analysis("Cannot pool the token states of model '" + name + "' in its graph (" + poolKey
+          + "=true): " + unpoolable + ". Set " + poolKey + "=auto or false");
+    }
     return new TextSettings(tokenizer, maxLength, pooling, Boolean.parseBoolean(normalizeText), tokenBudget,
-        windowRows, output);
+        windowRows, output, unpoolable == null ? poolOnDevice : "false");
   }
 
   private static final java.util.concurrent.ConcurrentMap<java.nio.file.Path, Boolean> DYNAMICALLY_QUANTIZED =

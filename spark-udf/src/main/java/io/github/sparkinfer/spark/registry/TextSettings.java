@@ -40,6 +40,7 @@ public final class TextSettings implements Serializable {
   private final long tokenBudget;
   private final int windowRows;
   private final String embeddingOutput;
+  private final String poolOnDevice;
 
   TextSettings(
       ModelSource tokenizer,
@@ -48,7 +49,8 @@ public final class TextSettings implements Serializable {
       boolean normalize,
       long tokenBudget,
       int windowRows,
-      String embeddingOutput) {
+      String embeddingOutput,
+      String poolOnDevice) {
     this.tokenizer = tokenizer;
     this.maxLength = maxLength;
     this.pooling = pooling;
@@ -56,6 +58,12 @@ public final class TextSettings implements Serializable {
     this.tokenBudget = tokenBudget;
     this.windowRows = windowRows;
     this.embeddingOutput = embeddingOutput;
+    this.poolOnDevice = poolOnDevice;
+  }
+
+  /** auto (on GPUs and NPUs), true (on every device) or false: whether the model's graph pools. */
+  public String poolOnDevice() {
+    return poolOnDevice;
   }
 
   public ModelSource tokenizer() {
@@ -79,6 +87,7 @@ public final class TextSettings implements Serializable {
     return tokenBudget;
   }
 
+  /** Rows tokenized and sorted together; 0 when not set (the device decides). */
   public int windowRows() {
     return windowRows;
   }
@@ -117,12 +126,13 @@ public final class TextSettings implements Serializable {
         && normalize == that.normalize
         && tokenBudget == that.tokenBudget
         && windowRows == that.windowRows
-        && embeddingOutput.equals(that.embeddingOutput);
+        && embeddingOutput.equals(that.embeddingOutput)
+        && poolOnDevice.equals(that.poolOnDevice);
   }
 
   @Override
   public int hashCode() {
-    return Objects.hash(tokenizer, maxLength, pooling, normalize, tokenBudget, windowRows, embeddingOutput);
+    return Objects.hash(tokenizer, maxLength, pooling, normalize, tokenBudget, windowRows, embeddingOutput, poolOnDevice);
   }
 
   @Override

@@ -6,6 +6,7 @@ import io.github.sparkinfer.spark.batch.HeldRows;
 import io.github.sparkinfer.spark.batch.ExecutorSessions;
 import io.github.sparkinfer.spark.batch.PredictionMetrics;
 import io.github.sparkinfer.spark.batch.RowErrors;
+import io.github.sparkinfer.spark.registry.DevicePooling;
 import io.github.sparkinfer.spark.registry.ModelBinding;
 import io.github.sparkinfer.spark.registry.TextSettings;
 
@@ -62,7 +63,7 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
   private final ExecutorService tokenizerThread;
   private final TensorSpec embeddingOutput;
   private final List<TensorSpec> modelInputs;
-  private final Window[] windows;
+  private Window[] windows;
   private final JoinedRow joined = new JoinedRow();
   private final SpecificInternalRow resultRow;
   private final SpecificInternalRow reportedResult;
@@ -78,6 +79,7 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
   private ByteBuffer outputBuffer = DirectBuffers.allocate(8);
   private long tokenCount;
   private long paddedCount;
+  private Boolean pooledOnDevice;
 
   /** One window of rows, with its texts and, once run, its vectors in row order. */
   private static final class Window {
@@ -126,7 +128,6 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
     this.embeddingOutput = binding.signature().outputs().stream()
         .filter(output -> output.name().equals(text.embeddingOutput())).findFirst().orElseThrow();
     this.modelInputs = binding.signature().inputs();
-    this.windows = new Window[] {new Window(text.windowRows()), new Window(text.windowRows())};
     this.tokenizerThread = Executors.newSingleThreadExecutor(runnable -> {
       Thread thread = new Thread(runnable, "sparkinfer-tokenizer-" + binding.modelName());
       thread.setDaemon(true);
@@ -146,6 +147,14 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
       return true;
     }
     if (next == null) {
+      if (!input.hasNext()) {
+        tokenizerThread.shutdown();
+        return false;
+      }
+      int windowRows = text.windowRows() > 0 ? text.windowRows()
+          : model().device().isAccelerator() ? InferenceProperties.SORT_WINDOW_ROWS_ACCELERATOR_DEFAULT
+          : InferenceProperties.SORT_WINDOW_ROWS_DEFAULT;
+      windows = new Window[] {new Window(windowRows), new Window(windowRows)};
       next = read(windows[0]);
     }
     current = next;
@@ -233,8 +242,10 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
 
   private void embed(Window window) {
     long[][] ids;
+    long waitStart = System.nanoTime();
     try {
       ids = window.tokens.get();
+      metrics.tokenizerWaitTime.add(System.nanoTime() - waitStart);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new PredictionException("Interrupted while tokenizing for model '" + binding.modelName() + "'", e);
@@ -320,20 +331,21 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
       for (TensorSpec spec : modelInputs) {
         inputs.put(spec.name(), tokenBuffers.tensor(environment, spec, shape));
       }
-      long[] outputShape = outputShape(rows, length);
-      long start = System.nanoTime();
+      boolean pooledOnDevice = pooledOnDevice();
+      String outputName = pooledOnDevice ? DevicePooling.output() : embeddingOutput.name();
+      long[] outputShape = outputShape(rows, length, pooledOnDevice);
       if (outputShape != null) {
         long outputCells = outputShape.length == 3 ? cells * outputShape[2] : rows * outputShape[1];
         outputBuffer = ensure(outputBuffer, outputCells * 4);
         pinned = OnnxTensor.createTensor(environment, DirectBuffers.prefix(outputBuffer, outputCells * 4), outputShape,
             OnnxJavaType.FLOAT);
         try (ModelRun ignored =
-            ExecutorSessions.run(model, inputs, java.util.Set.of(), Map.of(embeddingOutput.name(), pinned))) {
+            ExecutorSessions.run(model, inputs, java.util.Set.of(), Map.of(outputName, pinned), metrics)) {
           // The output is in outputBuffer.
         }
       } else {
         try (ModelRun result =
-            ExecutorSessions.run(model, inputs, java.util.Set.of(embeddingOutput.name()), Map.of())) {
+            ExecutorSessions.run(model, inputs, java.util.Set.of(outputName), Map.of(), metrics)) {
           OnnxTensor tensor = (OnnxTensor) result.result().get(0);
           outputShape = ((TensorInfo) tensor.getInfo()).getShape();
           ByteBuffer data = tensor.getByteBuffer();
@@ -341,9 +353,6 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
           DirectBuffers.prefix(outputBuffer, data.remaining()).put(data);
         }
       }
-      long elapsed = System.nanoTime() - start;
-      metrics.modelTime.add(elapsed);
-      metrics.batchLatencies.add(elapsed);
       pool(window, ids, batch, length, outputShape);
     } finally {
       inputs.values().forEach(OnnxTensor::close);
@@ -360,7 +369,10 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
   }
 
   /** The output's shape when it is known before the run (dimension fixed), else null. */
-  private long[] outputShape(int rows, int length) {
+  private long[] outputShape(int rows, int length, boolean pooledOnDevice) {
+    if (pooledOnDevice) {
+      return embeddingOutput.dimension(2) > 0 ? new long[] {rows, embeddingOutput.dimension(2)} : null;
+    }
     if (embeddingOutput.rank() == 3 && embeddingOutput.dimension(2) > 0) {
       return new long[] {rows, length, embeddingOutput.dimension(2)};
     }
@@ -390,9 +402,18 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
           : model().device().isAccelerator() ? InferenceProperties.TOKEN_BUDGET_ACCELERATOR_DEFAULT
           : InferenceProperties.TOKEN_BUDGET_CPU_DEFAULT;
       budget = io.github.sparkinfer.spark.batch.DeviceMemory.limit(binding.source().uri(), model().device(), budget);
-      planner = LengthBatchPlanner.builder().maxRows(binding.batchSize()).tokenBudget(budget).build();
+      planner = LengthBatchPlanner.builder().maxRows(binding.batchSizeOn(model().device())).tokenBudget(budget).build();
     }
     return planner;
+  }
+
+  /** Whether the session's model has the pooling head (spark.sparkinfer.poolOnDevice): its output is pooled. */
+  private boolean pooledOnDevice() {
+    if (pooledOnDevice == null) {
+      pooledOnDevice = model().signature().outputs().stream()
+          .anyMatch(spec -> spec.name().equals(DevicePooling.output()));
+    }
+    return pooledOnDevice;
   }
 
   private io.github.sparkinfer.device.LoadedModel model() {

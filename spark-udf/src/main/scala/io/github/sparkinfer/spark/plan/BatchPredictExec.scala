@@ -56,6 +56,7 @@ case class BatchPredictExec(
     "bufferBytes" -> SQLMetrics.createSizeMetric(sparkContext, "batch buffer memory (peak per task)"),
     "memorySplits" -> SQLMetrics.createMetric(sparkContext, "batches split after running out of device memory"),
     "modelTime" -> SQLMetrics.createNanoTimingMetric(sparkContext, "inference time"),
+    "deviceWaitTime" -> SQLMetrics.createNanoTimingMetric(sparkContext, "time waiting for the device"),
     "fallbackTasks" -> SQLMetrics.createMetric(sparkContext, "tasks on a fallback device"),
     "stageProfile" -> SQLMetrics.createMetric(sparkContext, "resource profile id of the stage"),
     "stageProfileNotApplied" -> SQLMetrics.createMetric(sparkContext, "stage resources not applied")) ++
@@ -63,7 +64,8 @@ case class BatchPredictExec(
       "tokens" -> SQLMetrics.createMetric(sparkContext, "tokens"),
       "paddingTokens" -> SQLMetrics.createMetric(sparkContext, "padding tokens"),
       "paddingPercent" -> SQLMetrics.createAverageMetric(sparkContext, "padding ratio (% of batch tokens)"),
-      "tokenizeTime" -> SQLMetrics.createNanoTimingMetric(sparkContext, "tokenize time"))
+      "tokenizeTime" -> SQLMetrics.createNanoTimingMetric(sparkContext, "tokenize time"),
+      "tokenizerWaitTime" -> SQLMetrics.createNanoTimingMetric(sparkContext, "time waiting for the tokenizer"))
     else Map.empty)
 
   /** One record per task that ran the model: its assigned, requested and bound device. */
@@ -123,9 +125,9 @@ case class BatchPredictExec(
     val outputAttributes = output
     val predictionMetrics = new PredictionMetrics(
       longMetric("numOutputRows"), longMetric("modelRows"), longMetric("nullRows"), longMetric("errorRows"),
-      longMetric("batches"), longMetric("bufferBytes"), longMetric("memorySplits"), longMetric("modelTime"), metrics.get("tokens").orNull,
+      longMetric("batches"), longMetric("bufferBytes"), longMetric("memorySplits"), longMetric("modelTime"), longMetric("deviceWaitTime"), metrics.get("tokens").orNull,
       metrics.get("paddingTokens").orNull, metrics.get("paddingPercent").orNull,
-      metrics.get("tokenizeTime").orNull, longMetric("fallbackTasks"), deviceBindings, batchLatencies)
+      metrics.get("tokenizeTime").orNull, metrics.get("tokenizerWaitTime").orNull, longMetric("fallbackTasks"), deviceBindings, batchLatencies)
 
     if (isText) {
       return child.execute().mapPartitions { rows =>
