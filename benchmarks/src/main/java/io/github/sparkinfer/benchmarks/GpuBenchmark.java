@@ -32,9 +32,11 @@ import org.apache.spark.sql.SparkSession;
 public final class GpuBenchmark {
   private GpuBenchmark() {}
 
-  private static double seconds = 5;
+  static double seconds = 5;
   private static PowerSampler power;
   private static final List<String> lines = new ArrayList<>();
+  private static final List<String> profiles = new ArrayList<>();
+  private static TaskTimeProfile lastProfile;
 
   public static void main(String[] arguments) throws Exception {
     // DJL would fetch a CUDA build of its tokenizer library on a GPU host; tokenizing runs on the CPU.
@@ -96,8 +98,10 @@ public final class GpuBenchmark {
     row("raw ORT Java on the GPU, MLP, batches of 65,536 built in advance", ortMlp, Double.NaN);
     Result predict = spark(spark, "SELECT id, predict('mlp', features) AS scores FROM points", "cuda:0", mlpRows);
     row("predict() MLP 64-256-256-16 on cuda:0, default settings", predict, floor.rowsPerSecond);
+    profiles.add(lastProfile.row("predict() on cuda:0"));
     Result predictCpu = spark(spark, "SELECT id, predict('mlp', features) AS scores FROM points", "cpu", mlpRows);
     row("predict() on the CPU, default settings", predictCpu, floor.rowsPerSecond);
+    profiles.add(lastProfile.row("predict() on the CPU"));
 
     Path model = MiniLm.FP32.extractModel(work);
     Path tokenizer = MiniLm.FP32.extractTokenizer(work);
@@ -125,10 +129,12 @@ public final class GpuBenchmark {
     Result embed = spark(spark, textQuery, "cuda:0", textRows);
     double textCeiling32 = Math.min(ortFp32.rowsPerSecond, tokenizerRate);
     row("embed() fp32 on cuda:0, default settings", embed, textCeiling32);
+    profiles.add(lastProfile.row("embed() fp32 on cuda:0"));
     spark.sql("SET spark.sparkinfer.model.minilm.path=" + half.toUri());
     Result embedHalf = spark(spark, textQuery, "cuda:0", textRows);
     double textCeiling16 = Math.min(ortFp16.rowsPerSecond, tokenizerRate);
     row("embed() fp16 on cuda:0, default settings", embedHalf, textCeiling16);
+    profiles.add(lastProfile.row("embed() fp16 on cuda:0"));
 
     lines.add("");
     lines.add("Targets (issue 17), with default settings:");
@@ -136,6 +142,19 @@ public final class GpuBenchmark {
     target("embed() fp32 ≥ 0.8 × min(raw ORT fp32, tokenizer alone)", embed.rowsPerSecond / textCeiling32, 0.8);
     target("embed() fp16 ≥ 0.8 × min(raw ORT fp16, tokenizer alone)", embedHalf.rowsPerSecond / textCeiling16, 0.8);
     target("embed() fp16 ≥ 1.3 × embed() fp32", embedHalf.rowsPerSecond / embed.rowsPerSecond, 1.3);
+    lines.add("");
+    lines.add("Where the tasks' time goes, from the node's metrics in one more pass of each query (task time = wall"
+        + " × " + cores + " task slots; the tokenizer runs on a helper thread per task, beside its task):");
+    lines.add("");
+    lines.addAll(TaskTimeProfile.header());
+    lines.addAll(profiles);
+
+    spark.sql("SET spark.sparkinfer.model.minilm.path=" + model.toUri());
+    Dataset<Row> fewDocs = docs.limit(Math.min(textRows, 3_000)).cache();
+    fewDocs.count();
+    fewDocs.createOrReplaceTempView("few_docs");
+    Sweep.run(spark, List.of("cuda:0", "cpu"), out.resolveSibling("gpu-sweep.csv"), out.resolveSibling("sweep-predict.png"),
+        out.resolveSibling("sweep-embed.png"), mlpRows, textRows, 3_000, seconds, lines);
     power.close();
     Files.write(out, lines);
     lines.forEach(System.out::println);
@@ -143,7 +162,7 @@ public final class GpuBenchmark {
   }
 
   /** One measurement: rows/s, mean GPU watts, J per 1,000 rows, batch p50 / p99 ms. */
-  private static final class Result {
+  static final class Result {
     final double rowsPerSecond;
     final double watts;
     final double p50;
@@ -182,18 +201,22 @@ public final class GpuBenchmark {
   }
 
   /** A Spark query on {@code device}, default sparkinfer settings, to the noop sink; with its batch latency. */
-  private static Result spark(SparkSession spark, String query, String device, long rows) throws Exception {
+  static Result spark(SparkSession spark, String query, String device, long rows) throws Exception {
     spark.conf().set("spark.sparkinfer.device", device);
     Result timed = timedLoop(() -> spark.sql(query).write().format("noop").mode("overwrite").save(), rows);
     double p50 = Double.NaN;
     double p99 = Double.NaN;
     if (query.contains("predict(") || query.contains("embed(")) {
-      // One more pass through the executed plan itself, whose nodes hold the latency accumulators.
+      // One more pass through the executed plan itself, whose nodes hold the latency accumulators
+      // and the time metrics: where the tasks' time went.
       Dataset<Row> traced = spark.sql(query);
+      long start = System.nanoTime();
       traced.queryExecution().toRdd().count();
+      double wall = (System.nanoTime() - start) / 1e9;
       double[] latency = SparkInference.batchLatency(traced);
       p50 = latency[1];
       p99 = latency[2];
+      lastProfile = TaskTimeProfile.of(traced, wall, spark.sparkContext().defaultParallelism());
     }
     System.out.printf(Locale.ROOT, "%s on %s: %,.0f rows/s%n", query, device, timed.rowsPerSecond);
     return new Result(timed.rowsPerSecond, device.equals("cpu") ? Double.NaN : timed.watts, p50, p99);
@@ -217,7 +240,7 @@ public final class GpuBenchmark {
     }
   }
 
-  private static void row(String workload, Result result, double reference) {
+  static void row(String workload, Result result, double reference) {
     String energy = Double.isNaN(result.watts) ? "" : String.format(Locale.ROOT, "%.2f", result.watts / result.rowsPerSecond * 1000);
     lines.add(String.format(Locale.ROOT, "| %s | %,.0f | %s | %s | %s | %s |", workload, result.rowsPerSecond,
         Double.isNaN(reference) ? "" : String.format(Locale.ROOT, "%.2f", result.rowsPerSecond / reference),
