@@ -130,6 +130,12 @@ public final class GpuBenchmark {
     double textCeiling32 = Math.min(ortFp32.rowsPerSecond, tokenizerRate);
     row("embed() fp32 on cuda:0, default settings", embed, textCeiling32);
     profiles.add(lastProfile.row("embed() fp32 on cuda:0"));
+    // What the pooling head gives: the same query pooling in Java, every state copied to the host.
+    spark.conf().set("spark.sparkinfer.poolOnDevice", "false");
+    Result embedJava = spark(spark, textQuery, "cuda:0", textRows);
+    spark.conf().unset("spark.sparkinfer.poolOnDevice");
+    row("same, pooled in Java (poolOnDevice=false): every token state copied to the host", embedJava, textCeiling32);
+    profiles.add(lastProfile.row("embed() fp32 on cuda:0, pooled in Java"));
     spark.sql("SET spark.sparkinfer.model.minilm.path=" + half.toUri());
     Result embedHalf = spark(spark, textQuery, "cuda:0", textRows);
     double textCeiling16 = Math.min(ortFp16.rowsPerSecond, tokenizerRate);

@@ -150,6 +150,23 @@ class TestGpuInference {
     assertThat(gpuVsCpu).as("direct ORT: GPU vs CPU").isLessThanOrEqualTo(4e-3);
   }
 
+  /** No batch size set: the executor's device chooses, 16,384 rows on the GPU and 1,024 on the CPU. */
+  @Test
+  void theBoundDeviceChoosesTheDefaultBatchSize() {
+    String query = "SELECT id, predict('gpu_mlp', array_repeat(CAST(id % 7 AS FLOAT), 64)) AS s FROM range(0, 40000, 1, 2)";
+    runOnTheGpu();
+    Dataset<Row> onGpu = spark.sql(query);
+    assertThat(onGpu.collectAsList()).hasSize(40000);
+    assertBoundToTheGpu(onGpu);
+    // Two partitions of 20,000 rows: 16,384 + 3,616 each.
+    assertThat(TestPredictSql.metric(onGpu, "batches")).isEqualTo(4);
+    spark.conf().set("spark.sparkinfer.device", "cpu");
+    Dataset<Row> onCpu = spark.sql(query);
+    assertThat(onCpu.collectAsList()).hasSize(40000);
+    // 20 batches of 1,024 rows (the last of 544) per partition.
+    assertThat(TestPredictSql.metric(onCpu, "batches")).isEqualTo(40);
+  }
+
   @Test
   void batchesThatRunOutOfGpuMemoryAreSplitAndGiveTheSameResults() throws Exception {
     float[][] directCpu = TestModels.runFloatModel(mlp, "features", features);
@@ -201,6 +218,8 @@ class TestGpuInference {
     Dataset<Row> onGpu = spark.sql("SELECT id, body, embed('gpu_minilm', body) AS e FROM gpu_docs");
     List<Row> rows = onGpu.collectAsList();
     assertBoundToTheGpu(onGpu);
+    // Pooled inside the graph by default on the GPU (poolOnDevice=auto); the reference pools in Java.
+    assertThat(SparkInference.deviceBindings(onGpu)).allSatisfy(record -> assertThat(record).contains("pooling=graph"));
     double worst = 1;
     int compared = 0;
     try (HuggingFaceTokenizer direct = HuggingFaceTokenizer.builder().optTokenizerPath(tokenizer)
@@ -291,6 +310,8 @@ class TestGpuInference {
       assertThat(rows).hasSize(features.length);
       assertBoundToTheGpu(onGpu);
       assertThat(limiter.activeRuns(gpu)).isZero();
+      // The wait is its own metric, apart from the runs' time.
+      assertThat(TestPredictSql.metric(onGpu, "deviceWaitTime")).as("time waiting for the device, ns").isPositive();
     } finally {
       held.forEach(DeviceRunLimiter.Permit::close);
       driver.shutdownNow();
