@@ -1,6 +1,7 @@
 package io.github.sparkinfer.spark.batch;
 
 import io.github.sparkinfer.device.Device;
+import io.github.sparkinfer.device.LoadedModel;
 import io.github.sparkinfer.spark.PredictionException;
 import java.util.Locale;
 import java.util.concurrent.ConcurrentHashMap;
@@ -11,13 +12,14 @@ import org.slf4j.LoggerFactory;
 /**
  * Batches that ran out of device memory: such a batch is split in halves and run again (down to
  * one row, then the error), and the largest size that fitted becomes the most rows (or tokens) a
- * batch of that model gets on that device in this JVM, so later batches do not fail the same way.
+ * batch of that model gets on that device, with those provider options (a larger gpuMemLimit starts
+ * afresh), in this JVM, so later batches do not fail the same way.
  * Counted in the node's metric and logged at WARN once per model and device.
  */
 public final class DeviceMemory {
   private static final Logger LOG = LoggerFactory.getLogger(DeviceMemory.class);
 
-  // (model file, device) → the most rows or tokens a batch may have there.
+  // (model file, device, provider options) → the most rows or tokens a batch may have there.
   private static final ConcurrentMap<String, Long> LIMITS = new ConcurrentHashMap<>();
 
   private DeviceMemory() {}
@@ -36,8 +38,8 @@ public final class DeviceMemory {
   }
 
   /** The most a batch may hold on {@code device}: {@code configured}, or less after a batch ran out of memory there. */
-  public static long limit(String modelUri, Device device, long configured) {
-    Long learned = LIMITS.get(modelUri + "@" + device);
+  public static long limit(String modelUri, LoadedModel session, long configured) {
+    Long learned = LIMITS.get(key(modelUri, session));
     return learned == null ? configured : Math.min(configured, learned);
   }
 
@@ -45,16 +47,21 @@ public final class DeviceMemory {
    * A batch of {@code size} rows or tokens ran out of memory on {@code device}: later batches get at
    * most half of it.
    */
-  public static void ranOutOfMemory(String model, String modelUri, Device device, long size, String unit,
+  public static void ranOutOfMemory(String model, String modelUri, LoadedModel session, long size, String unit,
       PredictionMetrics metrics, Throwable failure) {
     metrics.memorySplits.add(1);
     long half = Math.max(1, size / 2);
-    Long before = LIMITS.get(modelUri + "@" + device);
-    LIMITS.merge(modelUri + "@" + device, half, Math::min);
+    Device device = session.device();
+    Long before = LIMITS.get(key(modelUri, session));
+    LIMITS.merge(key(modelUri, session), half, Math::min);
     if (before == null) {
       LOG.warn("Model '{}' ran out of memory on {} with a batch of {} {}; running it again in halves, and giving later"
           + " batches on {} at most {} {} ({})", model, device, size, unit, device, half, unit, failure.getMessage());
     }
+  }
+
+  private static String key(String modelUri, LoadedModel session) {
+    return modelUri + "@" + session.device() + "#" + session.settings().providerOptions();
   }
 
   /** The error for a single row or text that does not fit the device's memory. */

@@ -228,7 +228,7 @@ public final class ModelCall {
 
   private void splitting(int from, int to, OrtException failure) {
     if (DeviceMemory.isOutOfMemory(failure)) {
-      DeviceMemory.ranOutOfMemory(binding.modelName(), binding.source().uri(), loaded().device(), to - from, "rows",
+      DeviceMemory.ranOutOfMemory(binding.modelName(), binding.source().uri(), loaded(), to - from, "rows",
           metrics, failure);
     }
   }
@@ -360,7 +360,7 @@ public final class ModelCall {
 
   /** Rows per batch on the bound device, lowered where that device ran out of memory before. */
   private long deviceRowLimit() {
-    return DeviceMemory.limit(binding.source().uri(), loaded.device(), binding.batchSizeOn(loaded.device()));
+    return DeviceMemory.limit(binding.source().uri(), loaded, binding.batchSizeOn(loaded.device()));
   }
 
   private LoadedModel loaded() {

@@ -298,7 +298,7 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
           tokens = Math.max(tokens, ids[row].length);
         }
         io.github.sparkinfer.spark.batch.DeviceMemory.ranOutOfMemory(binding.modelName(), binding.source().uri(),
-            model().device(), tokens * batch.length, "padded tokens", metrics, e);
+            model(), tokens * batch.length, "padded tokens", metrics, e);
         planner = null;  // later batches get the smaller token budget
       }
       if (batch.length == 1) {
@@ -401,7 +401,7 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
       long budget = text.tokenBudget() > 0 ? text.tokenBudget()
           : model().device().isAccelerator() ? InferenceProperties.TOKEN_BUDGET_ACCELERATOR_DEFAULT
           : InferenceProperties.TOKEN_BUDGET_CPU_DEFAULT;
-      budget = io.github.sparkinfer.spark.batch.DeviceMemory.limit(binding.source().uri(), model().device(), budget);
+      budget = io.github.sparkinfer.spark.batch.DeviceMemory.limit(binding.source().uri(), model(), budget);
       planner = LengthBatchPlanner.builder().maxRows(binding.batchSizeOn(model().device())).tokenBudget(budget).build();
     }
     return planner;
