@@ -9,8 +9,8 @@ import org.apache.spark.sql.execution.metric.SQLMetric;
  * Where one query's task time went, from its batch-prediction node's metrics: the model's runs
  * (copies to and from the device included), waiting for a run permit of the device, waiting for
  * the tokenizer thread, and the rest (Java: reading rows, writing input buffers, pooling, output
- * rows). Task time is wall time × task slots, all slots busy; the tokenizer's own time runs on a
- * helper thread per task and is shown beside.
+ * rows, and Spark's own per-task work). Task time is wall time × task slots, all slots busy; the
+ * tokenizer's own time runs on a helper thread per task and is shown beside.
  */
 final class TaskTimeProfile {
   private final double taskSeconds;
@@ -49,6 +49,22 @@ final class TaskTimeProfile {
     });
     return new TaskTimeProfile(wallSeconds * slots, seconds[0], seconds[1], seconds[2], seconds[3], counts[0],
         counts[1]);
+  }
+
+  /**
+   * Sets every metric of {@code executed}'s plan (and its nodes' batch latencies) back to zero, so
+   * that passes after a first one (which compiles the plan's code) are measured alone.
+   */
+  static void reset(Dataset<?> executed) {
+    QueryRunner.visit(executed.queryExecution().executedPlan(), node -> {
+      scala.collection.Iterator<SQLMetric> metrics = node.metrics().valuesIterator();
+      while (metrics.hasNext()) {
+        metrics.next().reset();
+      }
+      if (node instanceof io.github.sparkinfer.spark.plan.BatchPredictExec) {
+        ((io.github.sparkinfer.spark.plan.BatchPredictExec) node).batchLatencies().reset();
+      }
+    });
   }
 
   static List<String> header() {

@@ -80,6 +80,10 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
   private long tokenCount;
   private long paddedCount;
   private Boolean pooledOnDevice;
+  private int windowLimit = FIRST_WINDOW_ROWS;
+
+  /** Rows of a partition's first window; each next window has twice as many, up to sortWindowRows. */
+  static final int FIRST_WINDOW_ROWS = 256;
 
   /** One window of rows, with its texts and, once run, its vectors in row order. */
   private static final class Window {
@@ -197,7 +201,13 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
     window.count = 0;
     window.firstRow = rowsRead;
     java.util.Arrays.fill(window.errors, null);
-    while (window.count < window.rows.length && input.hasNext()) {
+    // Windows grow from FIRST_WINDOW_ROWS to sortWindowRows: the model starts after a short first
+    // tokenizing, and from then on each window is tokenized while the one before runs. A full-size
+    // first window left the device idle while every task tokenized it (on the H200, tasks of 1,875
+    // texts were one window each: no overlap at all).
+    int limit = Math.min(window.rows.length, windowLimit);
+    windowLimit = (int) Math.min(window.rows.length, 2L * windowLimit);
+    while (window.count < limit && input.hasNext()) {
       InternalRow row = input.next();
       InternalRow arguments = argumentProjection == null ? row : argumentProjection.apply(row);
       int slot = window.count++;
