@@ -45,11 +45,11 @@ final class Sweep {
    * {@code few_docs} (fewer texts, CPU), models mlp and minilm registered; appends a section to
    * {@code lines}.
    */
-  static void run(SparkSession spark, List<String> devices, Path csv, Path predictChart, Path embedChart,
+  static void run(SparkSession spark, List<String> devices, boolean predict, Path csv, Path predictChart, Path embedChart,
       long mlpRows, long textRows, long fewTextRows, double gpuSeconds, List<String> lines) throws Exception {
     List<Point> points = new ArrayList<>();
     for (String device : devices) {
-      for (int batchSize : BATCH_SIZES) {
+      for (int batchSize : predict ? BATCH_SIZES : new int[0]) {
         spark.conf().set("spark.sparkinfer.model.mlp.batchSize", Integer.toString(batchSize));
         points.add(new Point("predict", device, batchSize, time(spark, "SELECT id, predict('mlp', features) AS s FROM points",
             device, mlpRows, device.equals("cpu") ? CPU_SECONDS : gpuSeconds)));

@@ -175,11 +175,15 @@ class TestGpuInference {
     spark.conf().set("spark.sparkinfer.cuda.gpuMemLimit", "32m");
     spark.conf().set("spark.sparkinfer.cuda.arenaExtendStrategy", "kSameAsRequested");
     spark.conf().set("spark.sparkinfer.model.gpu_mlp.batchSize", "65536");
-    // One run at a time on the GPU: the test holds one of its two run permits. With two, another task's
+    // One run at a time on the GPU: the test holds all run permits but one. With two runs, another task's
     // batch may hold the whole small arena while this one's halves run (measured: "Available memory
     // of 0" for a single row).
-    try (io.github.sparkinfer.device.DeviceRunLimiter.Permit held =
-        io.github.sparkinfer.device.DeviceRunLimiter.shared().acquire(io.github.sparkinfer.device.Device.cuda(0))) {
+    io.github.sparkinfer.device.DeviceRunLimiter limiter = io.github.sparkinfer.device.DeviceRunLimiter.shared();
+    List<io.github.sparkinfer.device.DeviceRunLimiter.Permit> permits = new ArrayList<>();
+    for (int i = 1; i < limiter.concurrentRuns(); i++) {
+      permits.add(limiter.acquire(io.github.sparkinfer.device.Device.cuda(0)));
+    }
+    try (AutoCloseable held = () -> permits.forEach(io.github.sparkinfer.device.DeviceRunLimiter.Permit::close)) {
       Dataset<Row> onGpu = spark.sql("SELECT id, copy, predict('gpu_mlp', features) AS s FROM (SELECT /*+ REPARTITION(4) */"
           + " p.id, copy, p.features FROM gpu_points p CROSS JOIN (SELECT id AS copy FROM range(25)))");
       List<Row> rows = onGpu.collectAsList();

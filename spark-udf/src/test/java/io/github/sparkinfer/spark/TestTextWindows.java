@@ -16,9 +16,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Growing windows: one partition of 1,200 texts under the default window (1,024 on the CPU) is read
- * as windows of 256, 512 and 432 rows; rows keep their order and get the vectors that windows of 40
- * rows give (the same texts, batched with other neighbours: equal to float rounding).
+ * Growing windows: one partition of 3,200 texts under sortWindowRows=4096 is read as windows of
+ * 1,024, 2,048 and 128 rows; rows keep their order and get the vectors that windows of 40 rows give
+ * (the same texts, batched with other neighbours: equal to float rounding).
  */
 class TestTextWindows {
   @TempDir static Path folder;
@@ -34,7 +34,7 @@ class TestTextWindows {
         TestModels.copyResource(folder, "all-minilm-l6-v2-tokenizer.json").toUri().toString());
     List<String> corpus = TestEmbed.corpus();
     List<Row> rows = new ArrayList<>();
-    for (int i = 0; i < 1200; i++) {
+    for (int i = 0; i < 3200; i++) {
       rows.add(RowFactory.create((long) i, i % 97 == 0 ? null : corpus.get(i % corpus.size()) + " " + i));
     }
     spark.createDataFrame(rows, new StructType().add("id", DataTypes.LongType).add("body", DataTypes.StringType))
@@ -50,6 +50,7 @@ class TestTextWindows {
   @Test
   void growingWindowsKeepOrderAndVectors() {
     String query = "SELECT id, embed('windows', body) AS e FROM window_docs";
+    spark.conf().set("spark.sparkinfer.sortWindowRows", "4096");
     List<Row> grown = spark.sql(query).collectAsList();
     spark.conf().set("spark.sparkinfer.sortWindowRows", "40");
     List<Row> small;
@@ -58,7 +59,7 @@ class TestTextWindows {
     } finally {
       spark.conf().unset("spark.sparkinfer.sortWindowRows");
     }
-    assertThat(grown).hasSize(1200);
+    assertThat(grown).hasSize(3200);
     double worst = 1;
     for (int i = 0; i < grown.size(); i++) {
       assertThat(grown.get(i).getLong(0)).as("row order").isEqualTo(i);
