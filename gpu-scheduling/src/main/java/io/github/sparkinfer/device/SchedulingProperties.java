@@ -105,12 +105,10 @@ public final class SchedulingProperties {
   public static final String DEVICE_CONCURRENT_RUNS = "spark.sparkinfer.device.concurrentRuns";
 
   /**
-   * Four runs keep a GPU busy while others launch their kernels and copy their inputs and outputs
-   * (a run costs milliseconds of host-side work however small; the raw ONNX Runtime ceiling on the
-   * H200 was measured with four threads on one session), without letting every task of an executor
-   * queue kernels and allocate activations on it at once.
+   * Two runs keep a GPU busy while one of them copies its inputs and outputs, without letting every
+   * task of an executor queue kernels and allocate activations on it at once.
    */
-  public static final int DEVICE_CONCURRENT_RUNS_DEFAULT = 4;
+  public static final int DEVICE_CONCURRENT_RUNS_DEFAULT = 2;
 
   /**
    * The Spark resource name whose addresses are CUDA devices, as in spark.task.resource.gpu.amount.

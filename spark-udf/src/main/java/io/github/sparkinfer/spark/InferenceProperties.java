@@ -89,19 +89,6 @@ public final class InferenceProperties {
    */
   public static final String SORT_WINDOW_ROWS = "spark.sparkinfer.sortWindowRows";
 
-  /**
-   * The largest share of a text's batch slots that may be padding on a CPU: a text joins a batch
-   * only with at least 80 % of the batch's longest text's tokens, as padding costs compute there.
-   */
-  public static final double MAX_PADDING_CPU = 0.2;
-
-  /**
-   * The same on a GPU or NPU: texts down to half the longest one's tokens, because there each run
-   * costs a fixed few milliseconds (kernel launches, copies, synchronization) that small batches
-   * do not cover (benchmarks/RESULTS.md, GPU).
-   */
-  public static final double MAX_PADDING_ACCELERATOR = 0.5;
-
   /** {@link #SORT_WINDOW_ROWS} on a CPU when unset. */
   public static final int SORT_WINDOW_ROWS_DEFAULT = 1024;
 

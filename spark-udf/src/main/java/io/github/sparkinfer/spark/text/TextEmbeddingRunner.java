@@ -80,10 +80,6 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
   private long tokenCount;
   private long paddedCount;
   private Boolean pooledOnDevice;
-  private int windowLimit = FIRST_WINDOW_ROWS;
-
-  /** Rows of a partition's first window; each next window has twice as many, up to sortWindowRows. */
-  static final int FIRST_WINDOW_ROWS = 1024;
 
   /** One window of rows, with its texts and, once run, its vectors in row order. */
   private static final class Window {
@@ -201,14 +197,7 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
     window.count = 0;
     window.firstRow = rowsRead;
     java.util.Arrays.fill(window.errors, null);
-    // Windows grow from FIRST_WINDOW_ROWS to sortWindowRows: the model starts after a shorter first
-    // tokenizing, and from then on each window is tokenized while the one before runs. A full-size
-    // first window left the device idle while every task tokenized it (on the H200, tasks of 1,875
-    // texts were one 8,192-row window each: no overlap at all). Not smaller: each window is cut into
-    // batches by length, and windows of 256 rows made batches of 37 texts (2.2x fewer texts/s than one window).
-    int limit = Math.min(window.rows.length, windowLimit);
-    windowLimit = (int) Math.min(window.rows.length, 2L * windowLimit);
-    while (window.count < limit && input.hasNext()) {
+    while (window.count < window.rows.length && input.hasNext()) {
       InternalRow row = input.next();
       InternalRow arguments = argumentProjection == null ? row : argumentProjection.apply(row);
       int slot = window.count++;
@@ -413,12 +402,7 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
           : model().device().isAccelerator() ? InferenceProperties.TOKEN_BUDGET_ACCELERATOR_DEFAULT
           : InferenceProperties.TOKEN_BUDGET_CPU_DEFAULT;
       budget = io.github.sparkinfer.spark.batch.DeviceMemory.limit(binding.source().uri(), model(), budget);
-      // A GPU run costs milliseconds however small (on the H200, 3 ms for 37 texts, 3.8 for 144): there a
-      // batch may hold rows down to half its longest row's length, fewer and larger batches for more padding.
-      planner = LengthBatchPlanner.builder().maxRows(binding.batchSizeOn(model().device())).tokenBudget(budget)
-          .maxPadding(model().device().isAccelerator() ? InferenceProperties.MAX_PADDING_ACCELERATOR
-              : InferenceProperties.MAX_PADDING_CPU)
-          .build();
+      planner = LengthBatchPlanner.builder().maxRows(binding.batchSizeOn(model().device())).tokenBudget(budget).build();
     }
     return planner;
   }
