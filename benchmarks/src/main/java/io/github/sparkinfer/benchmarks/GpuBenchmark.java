@@ -166,7 +166,8 @@ public final class GpuBenchmark {
     lines.addAll(profiles);
 
     spark.sql("SET spark.sparkinfer.model.minilm.path=" + model.toUri());
-    Dataset<Row> fewDocs = docs.limit(Math.min(textRows, 3_000)).cache();
+    // Spread over every core again: a LIMIT leaves one partition (the run at a9d8387 measured one core).
+    Dataset<Row> fewDocs = docs.limit(Math.min(textRows, 3_000)).repartition(cores * 2).cache();
     fewDocs.count();
     fewDocs.createOrReplaceTempView("few_docs");
     Sweep.run(spark, tabular ? List.of("cuda:0", "cpu") : List.of("cuda:0"), tabular, out.resolveSibling("gpu-sweep.csv"), out.resolveSibling("sweep-predict.png"),
