@@ -17,7 +17,7 @@ import java.util.TreeSet;
  *
  * <pre>
  * java -cp sparkinfer-compression.jar io.github.sparkinfer.compression.CompressModel \
- *     --in m.onnx --out m.int8.onnx --mode int8|fp16|int4 [--per-channel]
+ *     --in m.onnx --out m.int8.onnx --mode int8|fp16|int4|prune [--per-channel] [--ratio R]
  *     [--int8-scheme auto|u8s8|u8s8-paired|u8u8|u8s8-reduced] [--block-size 32|128] [--keep-float32 Op,Op]
  * </pre>
  *
@@ -26,7 +26,7 @@ import java.util.TreeSet;
  */
 public final class CompressModel {
   static final String USAGE =
-      "Usage: CompressModel --in MODEL.onnx --out OUTPUT.onnx --mode int8|fp16|int4\n"
+      "Usage: CompressModel --in MODEL.onnx --out OUTPUT.onnx --mode int8|fp16|int4|prune\n"
           + "         [--per-channel]        int8: one weight scale per output column\n"
           + "         [--int8-scheme S]      int8: auto (default: the fastest exact on this CPU), u8s8,\n"
           + "                                u8s8-paired (exact on every x86 CPU whose kernel adds pairs\n"
@@ -36,7 +36,9 @@ public final class CompressModel {
           + " (default "
           + ModelCompressor.DEFAULT_BLOCK_SIZE
           + ")\n"
-          + "         [--keep-float32 Op,Op] fp16: more operator types to keep in float32\n";
+          + "         [--keep-float32 Op,Op] fp16: more operator types to keep in float32\n"
+          + "         [--ratio R]            prune: share of each linear-activation-linear chain's hidden\n"
+          + "                                units to remove, 0 <= R < 1 (lowest weight-norm score first)\n";
 
   private CompressModel() {}
 
@@ -62,6 +64,9 @@ public final class CompressModel {
     }
     try {
       OnnxModel model = OnnxModel.read(arguments.in);
+      if (arguments.pruner != null) {
+        return prune(model, arguments, out);
+      }
       CompressedModel compressed = arguments.compressor.compress(model);
       Path parent = arguments.out.toAbsolutePath().getParent();
       if (parent != null) {
@@ -90,6 +95,24 @@ public final class CompressModel {
       err.println("Cannot compress " + arguments.in + ": " + e.getMessage());
       return 1;
     }
+  }
+
+  private static int prune(OnnxModel model, Arguments arguments, PrintStream out) throws IOException {
+    StructuredPruner.Result pruned = arguments.pruner.prune(model);
+    Path parent = arguments.out.toAbsolutePath().getParent();
+    if (parent != null) {
+      Files.createDirectories(parent);
+    }
+    pruned.model().writeTo(arguments.out);
+    if (pruned.chains().isEmpty()) {
+      out.println("no linear → elementwise → linear chain to prune: the model is written as it was");
+    }
+    for (StructuredPruner.Chain chain : pruned.chains()) {
+      out.println("pruned " + chain);
+    }
+    out.printf(Locale.ROOT, "wrote %s (%.1f MB, from %.1f MB)%n", arguments.out, Files.size(arguments.out) / 1e6,
+        Files.size(arguments.in) / 1e6);
+    return 0;
   }
 
   /** External data locations are relative to the model file: they break when it moves. */
@@ -124,10 +147,12 @@ public final class CompressModel {
     final Path in;
     final Path out;
     final ModelCompressor compressor;
+    final StructuredPruner pruner;
 
-    private Arguments(Path in, Path out, ModelCompressor compressor) {
+    private Arguments(Path in, Path out, ModelCompressor compressor, StructuredPruner pruner) {
       this.in = in;
       this.out = out;
+      this.pruner = pruner;
       this.compressor = compressor;
     }
 
@@ -140,6 +165,8 @@ public final class CompressModel {
       String int8Scheme = null;
       Integer blockSize = null;
       String keepFloat32 = null;
+      boolean prune = false;
+      Double ratio = null;
       for (int i = 0; i < args.length; i++) {
         String arg = args[i];
         switch (arg) {
@@ -153,8 +180,22 @@ public final class CompressModel {
             out = Path.of(value(args, ++i, arg));
             break;
           case "--mode":
-            precision = Precision.fromShortName(value(args, ++i, arg));
-            break;
+            {
+              String mode = value(args, ++i, arg);
+              prune = mode.trim().equalsIgnoreCase("prune");
+              precision = prune ? null : Precision.fromShortName(mode);
+              break;
+            }
+          case "--ratio":
+            {
+              String text = value(args, ++i, arg);
+              try {
+                ratio = Double.valueOf(text);
+              } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("--ratio takes a number from 0 to below 1, got '" + text + "'");
+              }
+              break;
+            }
           case "--per-channel":
             perChannel = true;
             break;
@@ -186,7 +227,7 @@ public final class CompressModel {
       if (out == null) {
         missing.add("--out");
       }
-      if (precision == null) {
+      if (precision == null && !prune) {
         missing.add("--mode");
       }
       if (!missing.isEmpty()) {
@@ -199,6 +240,18 @@ public final class CompressModel {
       if (in.toAbsolutePath().normalize().equals(out.toAbsolutePath().normalize())) {
         throw new IllegalArgumentException(
             "--out " + out + " is the input model: write the compressed model to another file");
+      }
+      if (prune) {
+        if (ratio == null) {
+          throw new IllegalArgumentException("--mode prune needs --ratio R (0 <= R < 1)");
+        }
+        if (perChannel || int8Scheme != null || blockSize != null || keepFloat32 != null) {
+          throw new IllegalArgumentException("--mode prune takes only --ratio");
+        }
+        return new Arguments(in, out, null, StructuredPruner.ofRatio(ratio));
+      }
+      if (ratio != null) {
+        throw new IllegalArgumentException("--ratio applies to --mode prune, not " + precision.shortName());
       }
       ModelCompressor.Builder builder = ModelCompressor.builder().precision(precision);
       if (perChannel) {
@@ -219,7 +272,7 @@ public final class CompressModel {
         requireMode(precision, Precision.FLOAT16, "--keep-float32");
         builder.keepFloat32(keepFloat32.split(","));
       }
-      return new Arguments(in, out, builder.build());
+      return new Arguments(in, out, builder.build(), null);
     }
 
     private static void requireMode(Precision precision, Precision required, String option) {

@@ -98,6 +98,20 @@ class TestCompressModel {
   }
 
   @Test
+  void pruneModeRemovesHiddenUnitsAndSaysHowMany() throws Exception {
+    Path in = mlp(64, 256, 16);
+    Path pruned = directory.resolve("out/mlp.pruned.onnx");
+    assertThat(run("--in", in.toString(), "--out", pruned.toString(), "--mode", "prune", "--ratio", "0.5"))
+        .as(err()).isZero();
+    assertThat(out()).contains("pruned layer0.weight: 256 → 128 hidden units").contains("wrote " + pruned);
+    assertThat(Files.size(pruned)).isLessThan(Files.size(in));
+    assertThat(run("--in", in.toString(), "--out", pruned.toString(), "--mode", "prune")).isEqualTo(2);
+    assertThat(err()).contains("--mode prune needs --ratio");
+    assertThat(run("--in", in.toString(), "--out", pruned.toString(), "--mode", "int8", "--ratio", "0.5")).isEqualTo(2);
+    assertThat(err()).contains("--ratio applies to --mode prune, not int8");
+  }
+
+  @Test
   void badArgumentsSayWhatIsWrongAndExitWith2() throws Exception {
     Path in = mlp(16, 8);
     String model = in.toString();

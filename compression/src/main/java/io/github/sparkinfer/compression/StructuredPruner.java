@@ -1,0 +1,440 @@
+package io.github.sparkinfer.compression;
+
+import ai.onnx.proto.OnnxMl.AttributeProto;
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.NodeProto;
+import ai.onnx.proto.OnnxMl.TensorProto;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * Structured pruning (issue 19, first part): removes whole hidden units of linear → elementwise →
+ * linear chains (an MLP's Gemm → Relu → Gemm; a transformer feed-forward block's MatMul → Add → GELU
+ * → MatMul), so the result is a smaller dense model that is faster on every device without sparse
+ * kernels. A chain's first linear is a Gemm (transA=0) or a MatMul with an optional bias Add, its
+ * weights float initializers; then any run of elementwise operators whose other inputs are scalars
+ * (Relu, GELU as Div/Erf/Add/Mul, ...); then a Gemm (transA=0) or MatMul reading the hidden units.
+ * Every value inside the chain must be read only inside it, and its weights nowhere else.
+ *
+ * <p>Importance of hidden unit j: sqrt(|W1[:, j]|² + b1[j]²) × |W2[j, :]| (incoming weights and bias,
+ * times outgoing weights, L2 norms): a unit whose outgoing weights are zero contributes nothing and
+ * scores 0. The {@code ratio} of each chain's lowest-scoring units is removed (at least one unit
+ * stays). This scores weights only, not activations on the user's data.
+ */
+public final class StructuredPruner {
+  private static final Set<String> ELEMENTWISE = Set.of("Relu", "LeakyRelu", "Sigmoid", "Tanh", "Gelu", "Erf",
+      "Elu", "Selu", "Softplus", "HardSigmoid", "HardSwish", "Div", "Mul", "Add", "Sub", "Pow", "Sqrt", "Identity");
+
+  private final double ratio;
+
+  private StructuredPruner(double ratio) {
+    this.ratio = ratio;
+  }
+
+  /** A pruner removing {@code ratio} (0 to below 1) of each chain's hidden units. */
+  public static StructuredPruner ofRatio(double ratio) {
+    if (!(ratio >= 0 && ratio < 1)) {
+      throw new IllegalArgumentException("Invalid pruning ratio " + ratio + ": must be at least 0 and below 1");
+    }
+    return new StructuredPruner(ratio);
+  }
+
+  /** What pruning did to one chain. */
+  public static final class Chain {
+    private final String firstWeight;
+    private final int unitsBefore;
+    private final int unitsAfter;
+
+    Chain(String firstWeight, int unitsBefore, int unitsAfter) {
+      this.firstWeight = firstWeight;
+      this.unitsBefore = unitsBefore;
+      this.unitsAfter = unitsAfter;
+    }
+
+    /** The initializer of the chain's first weights, naming the chain. */
+    public String firstWeight() {
+      return firstWeight;
+    }
+
+    public int unitsBefore() {
+      return unitsBefore;
+    }
+
+    public int unitsAfter() {
+      return unitsAfter;
+    }
+
+    @Override
+    public String toString() {
+      return firstWeight + ": " + unitsBefore + " → " + unitsAfter + " hidden units";
+    }
+  }
+
+  /** The pruned model and what was pruned. */
+  public static final class Result {
+    private final OnnxModel model;
+    private final List<Chain> chains;
+
+    Result(OnnxModel model, List<Chain> chains) {
+      this.model = model;
+      this.chains = List.copyOf(chains);
+    }
+
+    public OnnxModel model() {
+      return model;
+    }
+
+    public List<Chain> chains() {
+      return chains;
+    }
+  }
+
+  /** Prunes every chain the model has by the importance score. */
+  public Result prune(OnnxModel model) {
+    return prune(model, null);
+  }
+
+  Result prune(OnnxModel model, Map<String, int[]> removedByChain) {
+    Objects.requireNonNull(model, "model");
+    // One chain at a time on the model as pruned so far: an MLP's middle layer is the second linear
+    // of one chain (its input columns go) and the first of the next (its output rows go).
+    OnnxModel current = model;
+    List<Chain> chains = new ArrayList<>();
+    Set<String> done = new HashSet<>();
+    while (true) {
+      GraphProto graph = current.proto().getGraph();
+      Map<String, TensorProto> initializers = new HashMap<>();
+      graph.getInitializerList().forEach(tensor -> initializers.put(tensor.getName(), tensor));
+      Map<String, List<Integer>> readers = new HashMap<>();
+      for (int i = 0; i < graph.getNodeCount(); i++) {
+        for (String input : graph.getNode(i).getInputList()) {
+          readers.computeIfAbsent(input, ignored -> new ArrayList<>()).add(i);
+        }
+      }
+      Set<String> graphOutputs = new HashSet<>();
+      graph.getOutputList().forEach(output -> graphOutputs.add(output.getName()));
+      ChainShape chain = null;
+      for (int first = 0; first < graph.getNodeCount() && chain == null; first++) {
+        ChainShape candidate = match(graph, first, initializers, readers, graphOutputs);
+        if (candidate != null && !done.contains(candidate.w1)) {
+          chain = candidate;
+        }
+      }
+      if (chain == null) {
+        return new Result(current, chains);
+      }
+      done.add(chain.w1);
+      int[] forced = removedByChain == null ? null : removedByChain.get(chain.w1);
+      current = pruneChain(current, chain, initializers, forced, chains);
+    }
+  }
+
+  private OnnxModel pruneChain(OnnxModel model, ChainShape chain, Map<String, TensorProto> initializers, int[] forced,
+      List<Chain> chains) {
+    int hidden = chain.hidden;
+    float[] w1 = Tensors.floats(initializers.get(chain.w1));
+    float[] b1 = chain.b1 == null ? null : Tensors.floats(initializers.get(chain.b1));
+    float[] w2 = Tensors.floats(initializers.get(chain.w2));
+    int inputs = w1.length / hidden;
+    int outputs = w2.length / hidden;
+    boolean[] keep = new boolean[hidden];
+    java.util.Arrays.fill(keep, true);
+    if (forced != null) {
+      for (int unit : forced) {
+        keep[unit] = false;
+      }
+    } else {
+      double[] score = new double[hidden];
+      for (int j = 0; j < hidden; j++) {
+        double in = b1 == null ? 0 : (double) b1[j] * b1[j];
+        for (int k = 0; k < inputs; k++) {
+          float value = w1[chain.w1HiddenFirst ? j * inputs + k : k * hidden + j];
+          in += (double) value * value;
+        }
+        double out = 0;
+        for (int k = 0; k < outputs; k++) {
+          float value = w2[chain.w2HiddenFirst ? j * outputs + k : k * hidden + j];
+          out += (double) value * value;
+        }
+        score[j] = Math.sqrt(in) * Math.sqrt(out);
+      }
+      int remove = Math.min(hidden - 1, (int) Math.floor(hidden * ratio));
+      Integer[] order = new Integer[hidden];
+      for (int j = 0; j < hidden; j++) {
+        order[j] = j;
+      }
+      // Lowest score first; ties by unit index, so the result does not depend on the sort.
+      java.util.Arrays.sort(order, (a, b) -> score[a] != score[b] ? Double.compare(score[a], score[b]) : a - b);
+      for (int r = 0; r < remove; r++) {
+        keep[order[r]] = false;
+      }
+    }
+    int kept = 0;
+    for (boolean value : keep) {
+      kept += value ? 1 : 0;
+    }
+    chains.add(new Chain(chain.w1, hidden, kept));
+    if (kept == hidden) {
+      return model;
+    }
+    Map<String, TensorProto> replaced = new HashMap<>();
+    replaced.put(chain.w1, slice(initializers.get(chain.w1), w1, hidden, inputs, keep, kept, chain.w1HiddenFirst));
+    if (b1 != null) {
+      replaced.put(chain.b1, slice(initializers.get(chain.b1), b1, hidden, 1, keep, kept, true));
+    }
+    replaced.put(chain.w2, slice(initializers.get(chain.w2), w2, hidden, outputs, keep, kept, chain.w2HiddenFirst));
+    GraphProto.Builder result = model.proto().getGraph().toBuilder();
+    for (int i = 0; i < result.getInitializerCount(); i++) {
+      TensorProto replacement = replaced.get(result.getInitializer(i).getName());
+      if (replacement != null) {
+        result.setInitializer(i, replacement);
+      }
+    }
+    // The hidden values' shapes changed: their declarations go (ONNX Runtime infers them again).
+    for (int i = result.getValueInfoCount() - 1; i >= 0; i--) {
+      if (chain.values.contains(result.getValueInfo(i).getName())) {
+        result.removeValueInfo(i);
+      }
+    }
+    return new OnnxModel(model.proto().toBuilder().setGraph(result).build());
+  }
+
+  /** A matched chain: its weights, their layouts, the hidden size, and the values inside it. */
+  private static final class ChainShape {
+    String w1;
+    String b1;
+    String w2;
+    boolean w1HiddenFirst;
+    boolean w2HiddenFirst;
+    int hidden;
+    final Set<String> values = new LinkedHashSet<>();
+  }
+
+  private static ChainShape match(GraphProto graph, int firstIndex, Map<String, TensorProto> initializers,
+      Map<String, List<Integer>> readers, Set<String> graphOutputs) {
+    NodeProto first = graph.getNode(firstIndex);
+    ChainShape chain = new ChainShape();
+    List<Integer> chainNodes = new ArrayList<>();
+    chainNodes.add(firstIndex);
+    String flowing;
+    if (first.getOpType().equals("Gemm") && first.getDomain().isEmpty() && intAttribute(first, "transA", 0) == 0
+        && first.getInputCount() >= 2 && isFloatMatrix(initializers.get(first.getInput(1)))) {
+      TensorProto w1 = initializers.get(first.getInput(1));
+      boolean transB = intAttribute(first, "transB", 0) == 1;
+      chain.w1 = w1.getName();
+      chain.w1HiddenFirst = transB;
+      chain.hidden = (int) (transB ? w1.getDims(0) : w1.getDims(1));
+      if (first.getInputCount() > 2 && !first.getInput(2).isEmpty()) {
+        TensorProto bias = initializers.get(first.getInput(2));
+        if (!isFloatVector(bias, chain.hidden) || intAttribute(first, "beta", 1) != 1) {
+          return null;
+        }
+        chain.b1 = bias.getName();
+      }
+      flowing = first.getOutput(0);
+    } else if (first.getOpType().equals("MatMul") && first.getDomain().isEmpty()
+        && isFloatMatrix(initializers.get(first.getInput(1)))) {
+      TensorProto w1 = initializers.get(first.getInput(1));
+      chain.w1 = w1.getName();
+      chain.w1HiddenFirst = false;
+      chain.hidden = (int) w1.getDims(1);
+      flowing = first.getOutput(0);
+      Integer add = onlyReader(readers, flowing, graphOutputs);
+      if (add != null && graph.getNode(add).getOpType().equals("Add")) {
+        NodeProto addNode = graph.getNode(add);
+        String other = addNode.getInput(0).equals(flowing) ? addNode.getInput(1) : addNode.getInput(0);
+        if (isFloatVector(initializers.get(other), chain.hidden)) {
+          chain.b1 = other;
+          chain.values.add(flowing);
+          chainNodes.add(add);
+          flowing = addNode.getOutput(0);
+        }
+      }
+    } else {
+      return null;
+    }
+    // The elementwise region: every reader of a value in it is elementwise with scalar other
+    // inputs, until one value is read by the second linear.
+    Set<String> region = new LinkedHashSet<>();
+    region.add(flowing);
+    java.util.ArrayDeque<String> frontier = new java.util.ArrayDeque<>();
+    frontier.push(flowing);
+    Integer second = null;
+    String secondInput = null;
+    while (!frontier.isEmpty()) {
+      String value = frontier.pop();
+      if (graphOutputs.contains(value)) {
+        return null;
+      }
+      for (int reader : readers.getOrDefault(value, List.of())) {
+        NodeProto node = graph.getNode(reader);
+        if ((node.getOpType().equals("MatMul") || node.getOpType().equals("Gemm")) && node.getInput(0).equals(value)
+            && node.getDomain().isEmpty()) {
+          if (second != null && second != reader) {
+            return null;
+          }
+          second = reader;
+          secondInput = value;
+          continue;
+        }
+        if (!ELEMENTWISE.contains(node.getOpType()) || !node.getDomain().isEmpty() || node.getOutputCount() != 1) {
+          return null;
+        }
+        if (!chainNodes.contains(reader)) {
+          chainNodes.add(reader);
+        }
+        if (region.add(node.getOutput(0))) {
+          frontier.push(node.getOutput(0));
+        }
+      }
+    }
+    if (second == null || !allReadersIn(region, secondInput, readers, chainNodes, second)) {
+      return null;
+    }
+    // Each elementwise node reads only the region's values and scalars (GELU's Mul reads two of them).
+    for (int node : chainNodes) {
+      if (node == firstIndex) {
+        continue;
+      }
+      for (String input : graph.getNode(node).getInputList()) {
+        if (!region.contains(input) && !chain.values.contains(input) && !isScalar(initializers.get(input))
+            && !isScalarConstant(graph, readers, input) && !input.equals(chain.b1)) {
+          return null;
+        }
+      }
+    }
+    NodeProto secondNode = graph.getNode(second);
+    TensorProto w2 = initializers.get(secondNode.getInput(1));
+    if (!isFloatMatrix(w2)) {
+      return null;
+    }
+    if (secondNode.getOpType().equals("Gemm")) {
+      if (intAttribute(secondNode, "transA", 0) != 0) {
+        return null;
+      }
+      chain.w2HiddenFirst = intAttribute(secondNode, "transB", 0) == 0;
+    } else {
+      chain.w2HiddenFirst = true;
+    }
+    long w2Hidden = chain.w2HiddenFirst ? w2.getDims(0) : w2.getDims(1);
+    if (w2Hidden != chain.hidden) {
+      return null;
+    }
+    chain.w2 = w2.getName();
+    chainNodes.add(second);
+    // The weights must belong to this chain alone, and no node may be in two chains.
+    for (String weight : new String[] {chain.w1, chain.b1, chain.w2}) {
+      if (weight != null && readers.getOrDefault(weight, List.of()).stream().anyMatch(r -> !chainNodes.contains(r))) {
+        return null;
+      }
+    }
+    chain.values.addAll(region);
+    return chain;
+  }
+
+  /** Every reader of the region's values is a chain node (elementwise, or the second linear). */
+  private static boolean allReadersIn(Set<String> region, String secondInput, Map<String, List<Integer>> readers,
+      List<Integer> chainNodes, int second) {
+    for (String value : region) {
+      for (int reader : readers.getOrDefault(value, List.of())) {
+        if (!chainNodes.contains(reader) && reader != second) {
+          return false;
+        }
+      }
+    }
+    return secondInput != null;
+  }
+
+  private static Integer onlyReader(Map<String, List<Integer>> readers, String value, Set<String> graphOutputs) {
+    List<Integer> list = readers.getOrDefault(value, List.of());
+    return list.size() == 1 && !graphOutputs.contains(value) ? list.get(0) : null;
+  }
+
+  private static TensorProto slice(TensorProto tensor, float[] values, int hidden, int other, boolean[] keep, int kept,
+      boolean hiddenFirst) {
+    float[] sliced = new float[kept * other];
+    int at = 0;
+    if (hiddenFirst) {
+      for (int j = 0; j < hidden; j++) {
+        if (keep[j]) {
+          System.arraycopy(values, j * other, sliced, at, other);
+          at += other;
+        }
+      }
+    } else {
+      for (int k = 0; k < other; k++) {
+        for (int j = 0; j < hidden; j++) {
+          if (keep[j]) {
+            sliced[at++] = values[k * hidden + j];
+          }
+        }
+      }
+    }
+    long[] dimensions = new long[tensor.getDimsCount()];
+    for (int d = 0; d < dimensions.length; d++) {
+      dimensions[d] = tensor.getDims(d);
+    }
+    if (dimensions.length == 1) {
+      dimensions[0] = kept;
+    } else if (hiddenFirst) {
+      dimensions[0] = kept;
+    } else {
+      dimensions[1] = kept;
+    }
+    return Tensors.floatTensor(tensor.getName(), sliced, dimensions).toBuilder().setDocString(tensor.getDocString())
+        .build();
+  }
+
+  private static boolean isFloatMatrix(TensorProto tensor) {
+    return tensor != null && tensor.getDataType() == OnnxElementType.FLOAT.onnxNumber() && tensor.getDimsCount() == 2
+        && !Tensors.isExternal(tensor);
+  }
+
+  private static boolean isFloatVector(TensorProto tensor, int size) {
+    return tensor != null && tensor.getDataType() == OnnxElementType.FLOAT.onnxNumber() && tensor.getDimsCount() == 1
+        && tensor.getDims(0) == size && !Tensors.isExternal(tensor);
+  }
+
+  /** Whether {@code value} is made by a Constant node of one element (GELU's constants in exported graphs). */
+  private static boolean isScalarConstant(GraphProto graph, Map<String, List<Integer>> readers, String value) {
+    for (NodeProto node : graph.getNodeList()) {
+      if (node.getOutputCount() == 1 && node.getOutput(0).equals(value)) {
+        if (!node.getOpType().equals("Constant") || !node.getDomain().isEmpty()) {
+          return false;
+        }
+        for (AttributeProto attribute : node.getAttributeList()) {
+          switch (attribute.getName()) {
+            case "value":
+              return Tensors.elementCount(attribute.getT()) == 1;
+            case "value_float":
+            case "value_int":
+              return true;
+            default:
+              break;
+          }
+        }
+        return false;
+      }
+    }
+    return false;
+  }
+
+  private static boolean isScalar(TensorProto tensor) {
+    return tensor != null && Tensors.elementCount(tensor) == 1;
+  }
+
+  private static long intAttribute(NodeProto node, String name, long fallback) {
+    for (AttributeProto attribute : node.getAttributeList()) {
+      if (attribute.getName().equals(name)) {
+        return attribute.getType() == AttributeProto.AttributeType.FLOAT ? (long) attribute.getF() : attribute.getI();
+      }
+    }
+    return fallback;
+  }
+}
