@@ -18,7 +18,6 @@ final class PrunableChain {
   private static final Set<String> ELEMENTWISE = Set.of("Relu", "LeakyRelu", "Sigmoid", "Tanh", "Gelu", "Erf",
       "Elu", "Selu", "Softplus", "HardSigmoid", "HardSwish", "Div", "Mul", "Add", "Sub", "Pow", "Sqrt", "Identity");
 
-
   // Set while matching; fixed once match returns the chain.
   String w1;
   String b1;
@@ -30,9 +29,7 @@ final class PrunableChain {
 
   private PrunableChain() {}
 
-  /**
-   * The chain that starts at node {@code firstIndex}, or null when none does there.
-   */
+  /** The chain that starts at node {@code firstIndex}, or null when none does there. */
   static PrunableChain match(GraphProto graph, int firstIndex, Map<String, TensorProto> initializers,
       Map<String, List<Integer>> readers, Set<String> graphOutputs) {
     NodeProto first = graph.getNode(firstIndex);
