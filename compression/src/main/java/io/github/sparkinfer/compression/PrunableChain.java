@@ -31,7 +31,7 @@ final class PrunableChain {
 
   /** The chain that starts at node {@code firstIndex}, or null when none does there. */
   static PrunableChain match(GraphProto graph, int firstIndex, Map<String, TensorProto> initializers,
-      Map<String, List<Integer>> readers, Set<String> graphOutputs) {
+      Map<String, List<Integer>> readers, Map<String, NodeProto> producers, Set<String> graphOutputs) {
     NodeProto first = graph.getNode(firstIndex);
     PrunableChain chain = new PrunableChain();
     List<Integer> chainNodes = new ArrayList<>();
@@ -118,7 +118,7 @@ final class PrunableChain {
       }
       for (String input : graph.getNode(node).getInputList()) {
         if (!region.contains(input) && !chain.values.contains(input) && !isScalar(initializers.get(input))
-            && !isScalarConstant(graph, readers, input) && !input.equals(chain.b1)) {
+            && !isScalarConstant(producers, input) && !input.equals(chain.b1)) {
           return null;
         }
       }
@@ -181,24 +181,20 @@ final class PrunableChain {
   }
 
   /** Whether {@code value} is made by a Constant node of one element (GELU's constants in exported graphs). */
-  private static boolean isScalarConstant(GraphProto graph, Map<String, List<Integer>> readers, String value) {
-    for (NodeProto node : graph.getNodeList()) {
-      if (node.getOutputCount() == 1 && node.getOutput(0).equals(value)) {
-        if (!node.getOpType().equals("Constant") || !node.getDomain().isEmpty()) {
-          return false;
-        }
-        for (AttributeProto attribute : node.getAttributeList()) {
-          switch (attribute.getName()) {
-            case "value":
-              return Tensors.elementCount(attribute.getT()) == 1;
-            case "value_float":
-            case "value_int":
-              return true;
-            default:
-              break;
-          }
-        }
-        return false;
+  private static boolean isScalarConstant(Map<String, NodeProto> producers, String value) {
+    NodeProto node = producers.get(value);
+    if (node == null || !node.getOpType().equals("Constant") || !node.getDomain().isEmpty()) {
+      return false;
+    }
+    for (AttributeProto attribute : node.getAttributeList()) {
+      switch (attribute.getName()) {
+        case "value":
+          return Tensors.elementCount(attribute.getT()) == 1;
+        case "value_float":
+        case "value_int":
+          return true;
+        default:
+          break;
       }
     }
     return false;

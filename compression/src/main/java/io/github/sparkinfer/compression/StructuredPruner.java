@@ -1,6 +1,7 @@
 package io.github.sparkinfer.compression;
 
 import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -106,16 +107,20 @@ public final class StructuredPruner {
       Map<String, TensorProto> initializers = new HashMap<>();
       graph.getInitializerList().forEach(tensor -> initializers.put(tensor.getName(), tensor));
       Map<String, List<Integer>> readers = new HashMap<>();
+      Map<String, NodeProto> producers = new HashMap<>();
       for (int i = 0; i < graph.getNodeCount(); i++) {
         for (String input : graph.getNode(i).getInputList()) {
           readers.computeIfAbsent(input, ignored -> new ArrayList<>()).add(i);
+        }
+        for (String output : graph.getNode(i).getOutputList()) {
+          producers.put(output, graph.getNode(i));
         }
       }
       Set<String> graphOutputs = new HashSet<>();
       graph.getOutputList().forEach(output -> graphOutputs.add(output.getName()));
       PrunableChain chain = null;
       for (int first = 0; first < graph.getNodeCount() && chain == null; first++) {
-        PrunableChain candidate = PrunableChain.match(graph, first, initializers, readers, graphOutputs);
+        PrunableChain candidate = PrunableChain.match(graph, first, initializers, readers, producers, graphOutputs);
         if (candidate != null && !done.contains(candidate.w1)) {
           chain = candidate;
         }

@@ -381,7 +381,7 @@ class TestEmbed {
     return result;
   }
 
-  private static double cosine(float[] left, float[] right) {
+  static double cosine(float[] left, float[] right) {
     double dot = 0;
     for (int i = 0; i < left.length; i++) {
       dot += (double) left[i] * right[i];

@@ -99,7 +99,7 @@ class TestPoolOnDevice {
         largest = Math.max(largest, Math.abs(graph[k] - java[k]));
       }
       float[] expected = oracle.embed(texts.get(entry.getKey().intValue())).content().vector();
-      assertThat(cosine(graph, expected)).as("text %d", entry.getKey()).isGreaterThanOrEqualTo(0.9999);
+      assertThat(TestEmbed.cosine(graph, expected)).as("text %d", entry.getKey()).isGreaterThanOrEqualTo(0.9999);
     }
     // Unit vectors summed in another order: differences of float rounding only.
     assertThat(largest).as("largest |graph - java| over all dimensions").isLessThan(2e-6);
@@ -151,17 +151,5 @@ class TestPoolOnDevice {
     }
     assertThat(vectors).hasSize(texts.size() + 1);
     return vectors;
-  }
-
-  private static double cosine(float[] left, float[] right) {
-    double dot = 0;
-    double leftNorm = 0;
-    double rightNorm = 0;
-    for (int i = 0; i < left.length; i++) {
-      dot += left[i] * right[i];
-      leftNorm += left[i] * left[i];
-      rightNorm += right[i] * right[i];
-    }
-    return dot / Math.sqrt(leftNorm * rightNorm);
   }
 }

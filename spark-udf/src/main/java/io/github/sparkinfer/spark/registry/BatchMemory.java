@@ -102,10 +102,10 @@ final class BatchMemory {
 
   /** {@code batchSize}, lowered (with a WARN) so that a batch of fixed-size rows fits the budget. */
   static int fit(String model, int batchSize, long rowBytes, long maxBatchBytes) {
-    if (rowBytes <= 0 || (long) batchSize * rowBytes <= maxBatchBytes) {
+    int fitted = fitQuietly(batchSize, rowBytes, maxBatchBytes);
+    if (fitted == batchSize) {
       return batchSize;
     }
-    int fitted = (int) Math.max(1, maxBatchBytes / rowBytes);
     LOG.warn("Model '{}': batch size {} needs {} bytes per batch ({} bytes per row), more than {}={}; using {} rows"
         + " per batch. Raise {} to allow larger batches", model, batchSize, (long) batchSize * rowBytes, rowBytes,
         InferenceProperties.MAX_BATCH_BYTES, maxBatchBytes, fitted, InferenceProperties.MAX_BATCH_BYTES);
