@@ -108,13 +108,13 @@ public final class PoolingHead {
     return new OnnxModel(proto.toBuilder().setGraph(result).build());
   }
 
-  private static NodeProto cast(String input, String output) {
+  static NodeProto cast(String input, String output) {
     return Int8Quantizer.node(output + "_cast", "Cast", List.of(input), List.of(output)).toBuilder()
         .addAttribute(intAttribute("to", OnnxElementType.FLOAT.onnxNumber()))
         .build();
   }
 
-  private static NodeProto reduceSum(GraphProto.Builder graph, boolean axesAsInputs, String name, String input,
+  static NodeProto reduceSum(GraphProto.Builder graph, boolean axesAsInputs, String name, String input,
       String output, int keepDimensions) {
     return withAxes(graph, axesAsInputs, "ReduceSum", name, input, output, 1).toBuilder()
         .addAttribute(intAttribute("keepdims", keepDimensions)).build();

@@ -25,9 +25,37 @@ final class PrunableChain {
   boolean w1HiddenFirst;
   boolean w2HiddenFirst;
   int hidden;
+  /** The value the second linear reads: the hidden units' activations. */
+  String activations;
   final Set<String> values = new LinkedHashSet<>();
 
   private PrunableChain() {}
+
+  /** Every chain of {@code graph}, in the order of their first nodes. */
+  static List<PrunableChain> all(GraphProto graph) {
+    Map<String, TensorProto> initializers = new java.util.HashMap<>();
+    graph.getInitializerList().forEach(tensor -> initializers.put(tensor.getName(), tensor));
+    Map<String, List<Integer>> readers = new java.util.HashMap<>();
+    Map<String, NodeProto> producers = new java.util.HashMap<>();
+    for (int i = 0; i < graph.getNodeCount(); i++) {
+      for (String input : graph.getNode(i).getInputList()) {
+        readers.computeIfAbsent(input, ignored -> new ArrayList<>()).add(i);
+      }
+      for (String output : graph.getNode(i).getOutputList()) {
+        producers.put(output, graph.getNode(i));
+      }
+    }
+    Set<String> graphOutputs = new java.util.HashSet<>();
+    graph.getOutputList().forEach(output -> graphOutputs.add(output.getName()));
+    List<PrunableChain> chains = new ArrayList<>();
+    for (int first = 0; first < graph.getNodeCount(); first++) {
+      PrunableChain chain = match(graph, first, initializers, readers, producers, graphOutputs);
+      if (chain != null) {
+        chains.add(chain);
+      }
+    }
+    return chains;
+  }
 
   /** The chain that starts at node {@code firstIndex}, or null when none does there. */
   static PrunableChain match(GraphProto graph, int firstIndex, Map<String, TensorProto> initializers,
@@ -141,6 +169,7 @@ final class PrunableChain {
       return null;
     }
     chain.w2 = w2.getName();
+    chain.activations = secondInput;
     chainNodes.add(second);
     // The weights must belong to this chain alone, and no node may be in two chains.
     for (String weight : new String[] {chain.w1, chain.b1, chain.w2}) {

@@ -23,13 +23,32 @@ import java.util.Set;
  * <p>Importance of hidden unit j: sqrt(|W1[:, j]|² + b1[j]²) × |W2[j, :]| (incoming weights and bias,
  * times outgoing weights, L2 norms): a unit whose outgoing weights are zero contributes nothing and
  * scores 0. The {@code ratio} of each chain's lowest-scoring units is removed (at least one unit
- * stays). This scores weights only, not activations on the user's data.
+ * stays).
+ *
+ * <p>With {@link #withUnitEnergy} the score uses the user's data instead of the incoming weights:
+ * sqrt(Σ a_j²) × |W2[j, :]|, where Σ a_j² is unit j's squared activation summed over rows (and real
+ * tokens), as {@link UnitEnergyProbe} measures it: how much unit j adds to the next layer on that
+ * data. The sums come from the original model; a later chain's are not measured again after an
+ * earlier chain lost units.
  */
 public final class StructuredPruner {
   private final double ratio;
+  private final Map<String, double[]> unitEnergy;
 
-  private StructuredPruner(double ratio) {
+  private StructuredPruner(double ratio, Map<String, double[]> unitEnergy) {
     this.ratio = ratio;
+    this.unitEnergy = unitEnergy;
+  }
+
+  /**
+   * A pruner that scores units by their activations on data: {@code energy} maps each chain (its
+   * first weight's name, {@link Chain#firstWeight()}) to Σ a_j² per hidden unit, as
+   * {@link UnitEnergyProbe#split} returns it. Every chain of the pruned model must have its sums.
+   */
+  public StructuredPruner withUnitEnergy(Map<String, double[]> energy) {
+    Map<String, double[]> copy = new HashMap<>();
+    energy.forEach((chain, sums) -> copy.put(chain, sums.clone()));
+    return new StructuredPruner(ratio, Map.copyOf(copy));
   }
 
   /** A pruner removing {@code ratio} (0 to below 1) of each chain's hidden units. */
@@ -37,7 +56,7 @@ public final class StructuredPruner {
     if (!(ratio >= 0 && ratio < 1)) {
       throw new IllegalArgumentException("Invalid pruning ratio " + ratio + ": must be at least 0 and below 1");
     }
-    return new StructuredPruner(ratio);
+    return new StructuredPruner(ratio, null);
   }
 
   /** What pruning did to one chain. */
@@ -104,30 +123,13 @@ public final class StructuredPruner {
     Set<String> done = new HashSet<>();
     while (true) {
       GraphProto graph = current.proto().getGraph();
-      Map<String, TensorProto> initializers = new HashMap<>();
-      graph.getInitializerList().forEach(tensor -> initializers.put(tensor.getName(), tensor));
-      Map<String, List<Integer>> readers = new HashMap<>();
-      Map<String, NodeProto> producers = new HashMap<>();
-      for (int i = 0; i < graph.getNodeCount(); i++) {
-        for (String input : graph.getNode(i).getInputList()) {
-          readers.computeIfAbsent(input, ignored -> new ArrayList<>()).add(i);
-        }
-        for (String output : graph.getNode(i).getOutputList()) {
-          producers.put(output, graph.getNode(i));
-        }
-      }
-      Set<String> graphOutputs = new HashSet<>();
-      graph.getOutputList().forEach(output -> graphOutputs.add(output.getName()));
-      PrunableChain chain = null;
-      for (int first = 0; first < graph.getNodeCount() && chain == null; first++) {
-        PrunableChain candidate = PrunableChain.match(graph, first, initializers, readers, producers, graphOutputs);
-        if (candidate != null && !done.contains(candidate.w1)) {
-          chain = candidate;
-        }
-      }
+      PrunableChain chain = PrunableChain.all(graph).stream().filter(candidate -> !done.contains(candidate.w1))
+          .findFirst().orElse(null);
       if (chain == null) {
         return new Result(current, chains);
       }
+      Map<String, TensorProto> initializers = new HashMap<>();
+      graph.getInitializerList().forEach(tensor -> initializers.put(tensor.getName(), tensor));
       done.add(chain.w1);
       int[] forced = removedByChain == null ? null : removedByChain.get(chain.w1);
       current = pruneChain(current, chain, initializers, forced, chains);
@@ -149,12 +151,21 @@ public final class StructuredPruner {
         keep[unit] = false;
       }
     } else {
+      double[] energy = unitEnergy == null ? null : unitEnergy.get(chain.w1);
+      if (unitEnergy != null && (energy == null || energy.length != hidden)) {
+        throw new IllegalArgumentException("No activation sums for the chain starting at weights '" + chain.w1
+            + "' (" + hidden + " hidden units)" + (energy == null ? "" : ": " + energy.length + " were given")
+            + ". Measure them on this model with UnitEnergyProbe; sums measured on another model do not apply");
+      }
       double[] score = new double[hidden];
       for (int j = 0; j < hidden; j++) {
         double in = b1 == null ? 0 : (double) b1[j] * b1[j];
-        for (int k = 0; k < inputs; k++) {
+        for (int k = 0; energy == null && k < inputs; k++) {
           float value = w1[chain.w1HiddenFirst ? j * inputs + k : k * hidden + j];
           in += (double) value * value;
+        }
+        if (energy != null) {
+          in = energy[j];
         }
         double out = 0;
         for (int k = 0; k < outputs; k++) {

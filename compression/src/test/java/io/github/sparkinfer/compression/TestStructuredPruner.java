@@ -98,8 +98,8 @@ class TestStructuredPruner {
     long[] ids = {101, 7592, 2088, 1010, 2023, 2003, 1037, 3231, 102};
     Map<String, long[]> inputs = Map.of("input_ids", ids, "attention_mask", ones(ids.length),
         "token_type_ids", new long[ids.length]);
-    float[] expected = runLongs(dead, inputs, new long[] {1, ids.length});
-    float[] actual = runLongs(result.model(), inputs, new long[] {1, ids.length});
+    float[] expected = runLongs(dead, inputs, new long[] {1, ids.length}, "last_hidden_state");
+    float[] actual = runLongs(result.model(), inputs, new long[] {1, ids.length}, "last_hidden_state");
     assertThat(actual).containsExactly(expected, org.assertj.core.data.Offset.offset(1e-5f));
     assertThat(result.model().toBytes().length).isLessThan(dead.toBytes().length - 6 * 2 * 384 * 384 * 4);
   }
@@ -184,11 +184,11 @@ class TestStructuredPruner {
     return new OnnxModel(model.proto().toBuilder().setGraph(graph).build());
   }
 
-  private static TensorProto initializer(GraphProto graph, String name) {
+  static TensorProto initializer(GraphProto graph, String name) {
     return graph.getInitializerList().stream().filter(tensor -> tensor.getName().equals(name)).findFirst().orElse(null);
   }
 
-  private static float[] random(int count, long seed) {
+  static float[] random(int count, long seed) {
     SplittableRandom random = new SplittableRandom(seed);
     float[] values = new float[count];
     for (int i = 0; i < count; i++) {
@@ -203,7 +203,7 @@ class TestStructuredPruner {
     return values;
   }
 
-  private static float[] run(OnnxModel model, Map<String, float[]> inputs, long[] shape, String output) throws Exception {
+  static float[] run(OnnxModel model, Map<String, float[]> inputs, long[] shape, String output) throws Exception {
     try (OrtSession session = OrtTesting.ENVIRONMENT.createSession(model.toBytes())) {
       Map<String, OnnxTensor> tensors = new HashMap<>();
       try {
@@ -223,7 +223,8 @@ class TestStructuredPruner {
     }
   }
 
-  private static float[] runLongs(OnnxModel model, Map<String, long[]> inputs, long[] shape) throws Exception {
+  static float[] runLongs(OnnxModel model, Map<String, long[]> inputs, long[] shape, String output)
+      throws Exception {
     try (OrtSession session = OrtTesting.ENVIRONMENT.createSession(model.toBytes())) {
       Map<String, OnnxTensor> tensors = new HashMap<>();
       try {
@@ -232,7 +233,7 @@ class TestStructuredPruner {
               shape));
         }
         try (OrtSession.Result result = session.run(tensors)) {
-          FloatBuffer buffer = ((OnnxTensor) result.get("last_hidden_state").orElseThrow()).getFloatBuffer();
+          FloatBuffer buffer = ((OnnxTensor) result.get(output).orElseThrow()).getFloatBuffer();
           float[] values = new float[buffer.remaining()];
           buffer.get(values);
           return values;
