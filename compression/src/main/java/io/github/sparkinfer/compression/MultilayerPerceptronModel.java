@@ -133,6 +133,16 @@ public final class MultilayerPerceptronModel {
     return output;
   }
 
+  /** Layer {@code layer}'s weights, [out][in] row-major as stored in the model; a copy. */
+  public float[] weights(int layer) {
+    return weights[layer].clone();
+  }
+
+  /** Layer {@code layer}'s biases; a copy. */
+  public float[] biases(int layer) {
+    return biases[layer].clone();
+  }
+
   public int inputSize() {
     return layerSizes[0];
   }

@@ -107,6 +107,15 @@ public final class InferenceProperties {
   public static final String MODEL_PRECISION_SUFFIX = ".precision";
 
   /**
+   * Per-model: the ratio (at least 0, below 1; default 0) of every MatMul/Gemm → activation →
+   * MatMul/Gemm chain's hidden units that each executor removes before loading the model
+   * (structured pruning, units scored by weight norms; the compression module's StructuredPruner),
+   * cached like {@link #MODEL_PRECISION_SUFFIX} and applied before it. Outputs change: compare with
+   * the unpruned model on your data (ModelValidation) before serving it.
+   */
+  public static final String MODEL_PRUNE_RATIO_SUFFIX = ".pruneRatio";
+
+  /**
    * Session-wide storage of int8 weights when a model runs at precision int8 (or auto on a CPU):
    * auto (default) chooses on each executor, for its CPU, the fastest scheme that is exact there
    * (u8s8 where ONNX Runtime's uint8 x int8 kernel is exact: VNNI, AMX, ARM; u8s8-paired on x86

@@ -70,7 +70,8 @@ public final class ExecutorSessions {
     try {
       Configuration configuration = hadoopConfiguration();
       String precision = CompressedModels.effective(binding.precision(), requested);
-      ModelSource source = CompressedModels.source(binding.source(), precision, binding.int8Scheme(), configuration);
+      ModelSource source = CompressedModels.source(binding.source(), precision, binding.int8Scheme(),
+          binding.pruneRatio(), configuration);
       if (pooled) {
         source = DevicePooling.source(source, binding, configuration);
       }

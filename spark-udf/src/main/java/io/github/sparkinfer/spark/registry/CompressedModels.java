@@ -7,6 +7,7 @@ import io.github.sparkinfer.compression.Int8Scheme;
 import io.github.sparkinfer.compression.ModelCompressor;
 import io.github.sparkinfer.compression.OnnxModel;
 import io.github.sparkinfer.compression.Precision;
+import io.github.sparkinfer.compression.StructuredPruner;
 import io.github.sparkinfer.device.Device;
 import io.github.sparkinfer.device.ModelCache;
 import io.github.sparkinfer.device.ModelSource;
@@ -61,6 +62,43 @@ public final class CompressedModels {
     return precision;
   }
 
+  /** A ratio of at least 0 and below 1; anything else is an analysis error naming the key. */
+  static double pruneRatio(String model, String key, String value) {
+    double ratio;
+    try {
+      ratio = Double.parseDouble(value.trim());
+    } catch (NumberFormatException e) {
+      ratio = Double.NaN;
+    }
+    if (!(ratio >= 0 && ratio < 1)) {
+      throw Errors.analysis("Invalid value '" + value + "' for " + key + " (model '" + model
+          + "'): give the ratio of hidden units to remove, at least 0 and below 1 (0.25 removes a quarter)");
+    }
+    return ratio;
+  }
+
+  private static final ConcurrentMap<String, Boolean> PRUNABLE = new ConcurrentHashMap<>();
+
+  /**
+   * On the driver, before the job: a model without a chain to prune is an analysis error naming the
+   * key (read once per JVM and file version, as the driver's local copy).
+   */
+  static void checkPrunable(ModelSource source, String key, Configuration configuration) {
+    Path local = ModelCache.shared().localFile(source, configuration);
+    boolean prunable = PRUNABLE.computeIfAbsent(local.toString(), ignored -> {
+      try {
+        return !StructuredPruner.ofRatio(0).prune(OnnxModel.read(local)).chains().isEmpty();
+      } catch (IOException | RuntimeException e) {
+        throw Errors.analysis("Cannot read model '" + source.name() + "' (" + source.uri() + ") to prune it: "
+            + e.getMessage() + ". Unset " + key, e);
+      }
+    });
+    if (!prunable) {
+      throw Errors.analysis("Model '" + source.name() + "' (" + source.uri() + ") has no MatMul/Gemm → activation →"
+          + " MatMul/Gemm chain whose hidden units " + key + " could remove. Unset " + key + " for this model");
+    }
+  }
+
   /**
    * The int8 scheme setting for {@code model}: its per-model key, else the session key, else auto;
    * anything but auto, u8s8, u8s8-paired, u8u8 or u8s8-reduced is an analysis error naming the key.
@@ -93,19 +131,21 @@ public final class CompressedModels {
    * The source to load for {@code precision}: the original for fp32, else a local file with the
    * compressed model, made at most once per JVM and content.
    */
-  public static ModelSource source(ModelSource original, String precision, String int8Scheme, Configuration configuration) {
-    if (precision.equals("fp32")) {
+  public static ModelSource source(ModelSource original, String precision, String int8Scheme, double pruneRatio,
+      Configuration configuration) {
+    if (precision.equals("fp32") && pruneRatio == 0) {
       return original;
     }
     Path local = ModelCache.shared().localFile(original, configuration);
-    Precision target = Precision.fromShortName(precision);
+    Precision target = precision.equals("fp32") ? null : Precision.fromShortName(precision);
     // Resolved here, on the executor that runs the model: auto follows this machine's CPU.
     Int8Scheme scheme = target != Precision.INT8 ? null
         : int8Scheme.equals("auto") ? Int8Scheme.forThisProcessor() : Int8Scheme.fromShortName(int8Scheme);
     // Made again when the cache deleted it with the original's local copy (an evicted version).
-    Path compressed = COMPRESSED.compute(local + "#" + precision + "#" + (scheme == null ? "" : scheme.shortName()),
+    Path compressed = COMPRESSED.compute(local + "#" + precision + "#" + (scheme == null ? "" : scheme.shortName())
+        + "#" + pruneRatio,
         (key, made) -> made != null && java.nio.file.Files.isRegularFile(made) ? made
-            : compress(original, local, target, scheme, !int8Scheme.equals("auto")));
+            : compress(original, local, target, scheme, !int8Scheme.equals("auto"), pruneRatio));
     return original.withUri(compressed.toUri().toString());
   }
 
@@ -120,40 +160,60 @@ public final class CompressedModels {
   }
 
   private static Path compress(ModelSource original, Path local, Precision precision, Int8Scheme scheme,
-      boolean schemeSet) {
+      boolean schemeSet, double pruneRatio) {
+    String done = (pruneRatio > 0 ? "pruned " + pruneRatio : "")
+        + (pruneRatio > 0 && precision != null ? ", " : "") + (precision == null ? "" : precision.shortName());
     try {
-      Path target = local.resolveSibling(contentHash(local) + "-" + precision.shortName()
+      Path target = local.resolveSibling(contentHash(local)
+          + (pruneRatio > 0 ? "-pruned" + pruneRatio : "")
+          + (precision == null ? "" : "-" + precision.shortName())
           + (scheme == null ? "" : "-" + scheme.shortName())
           + "-v" + ModelCompressor.OUTPUT_VERSION + ".onnx");
       if (Files.isRegularFile(target)) {
         return target;
       }
       long start = System.nanoTime();
-      ModelCompressor.Builder builder = ModelCompressor.builder().precision(precision);
-      if (precision == Precision.INT8) {
-        // Per output channel: much closer to fp32 than one scale per tensor, at the same speed.
-        builder.perChannel(true);
-        if (schemeSet) {
-          // Else the compressor chooses the same scheme and its report says why (the probe).
-          builder.int8Scheme(scheme);
+      OnnxModel model = OnnxModel.read(local);
+      String report = "";
+      if (pruneRatio > 0) {
+        StructuredPruner.Result pruned = StructuredPruner.ofRatio(pruneRatio).prune(model);
+        if (pruned.chains().isEmpty()) {
+          throw new IllegalArgumentException("it has no MatMul/Gemm → activation → MatMul/Gemm chain to prune");
         }
+        model = pruned.model();
+        report = pruned.chains().toString();
       }
-      CompressedModel compressed = builder.build().compress(OnnxModel.read(local));
+      if (precision != null) {
+        ModelCompressor.Builder builder = ModelCompressor.builder().precision(precision);
+        if (precision == Precision.INT8) {
+          // Per output channel: much closer to fp32 than one scale per tensor, at the same speed.
+          builder.perChannel(true);
+          if (schemeSet) {
+            // Else the compressor chooses the same scheme and its report says why (the probe).
+            builder.int8Scheme(scheme);
+          }
+        }
+        CompressedModel compressed = builder.build().compress(model);
+        model = compressed.model();
+        report = (report.isEmpty() ? "" : report + "; ") + compressed.report().toString().replace('\n', ' ');
+      }
       Path temporary = target.resolveSibling(target.getFileName() + "." + UUID.randomUUID() + ".tmp");
       try {
-        compressed.model().writeTo(temporary);
+        model.writeTo(temporary);
         Files.move(temporary, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
       } finally {
         Files.deleteIfExists(temporary);
       }
       COMPRESSIONS.incrementAndGet();
-      LOG.info("Compressed model '{}' ({}) to {} in {} ms: {}", original.name(), original.uri(), precision.shortName(),
-          (System.nanoTime() - start) / 1_000_000, compressed.report().toString().replace('\n', ' '));
+      LOG.info("Compressed model '{}' ({}): {} in {} ms: {}", original.name(), original.uri(), done,
+          (System.nanoTime() - start) / 1_000_000, report);
       return target;
     } catch (IOException | RuntimeException e) {
-      throw new PredictionException("Cannot compress model '" + original.name() + "' (" + original.uri() + ") to "
-          + precision.shortName() + ": " + e.getMessage() + ". Set " + InferenceProperties.MODEL_PREFIX + original.name()
-          + InferenceProperties.MODEL_PRECISION_SUFFIX + "=fp32 to run it as it is", e);
+      String fix = pruneRatio > 0 ? "Set " + InferenceProperties.MODEL_PREFIX + original.name()
+          + InferenceProperties.MODEL_PRUNE_RATIO_SUFFIX + "=0" : "Set " + InferenceProperties.MODEL_PREFIX
+          + original.name() + InferenceProperties.MODEL_PRECISION_SUFFIX + "=fp32";
+      throw new PredictionException("Cannot compress model '" + original.name() + "' (" + original.uri() + ") ("
+          + done + "): " + e.getMessage() + ". " + fix + " to run it as it is", e);
     }
   }
 

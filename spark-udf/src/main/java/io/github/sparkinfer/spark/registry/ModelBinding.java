@@ -33,8 +33,7 @@ public final class ModelBinding implements Serializable {
   private final List<TensorSpec> selectedOutputs;
   private final TextSettings text;
   private final java.util.Map<String, String> deviceSettings;
-  private final String precision;
-  private final String int8Scheme;
+  private final LoadTimeCompression compression;
   private final StageResources stageResources;
   private final RowErrorPolicy onError;
   private final boolean reportErrors;
@@ -71,8 +70,7 @@ public final class ModelBinding implements Serializable {
     this.cpuBatchSize = fixedBatchSize(signature).orElse(Math.min(cpuBatchSize, batchSize));
     this.text = null;
     this.deviceSettings = java.util.Map.of();
-    this.precision = "fp32";
-    this.int8Scheme = "auto";
+    this.compression = LoadTimeCompression.NONE;
     this.stageResources = StageResources.NONE;
     this.onError = RowErrorPolicy.FAIL;
     this.reportErrors = false;
@@ -84,8 +82,7 @@ public final class ModelBinding implements Serializable {
       ModelBinding base,
       TextSettings text,
       java.util.Map<String, String> deviceSettings,
-      String precision,
-      String int8Scheme,
+      LoadTimeCompression compression,
       StageResources stageResources,
       RowErrorPolicy onError,
       boolean reportErrors,
@@ -99,8 +96,7 @@ public final class ModelBinding implements Serializable {
     this.cpuBatchSize = base.cpuBatchSize;
     this.text = text;
     this.deviceSettings = java.util.Map.copyOf(deviceSettings);
-    this.precision = precision;
-    this.int8Scheme = int8Scheme;
+    this.compression = compression;
     this.stageResources = stageResources;
     this.onError = onError;
     this.reportErrors = reportErrors;
@@ -146,17 +142,17 @@ public final class ModelBinding implements Serializable {
 
   /** A copy of this binding for a text model: strings are tokenized into its inputs. */
   ModelBinding withText(TextSettings settings) {
-    return new ModelBinding(this, settings, deviceSettings, precision, int8Scheme, stageResources, onError, reportErrors, maxBatchBytes);
+    return new ModelBinding(this, settings, deviceSettings, compression, stageResources, onError, reportErrors, maxBatchBytes);
   }
 
   /** A copy with the session's device settings, which take precedence over the executors' own. */
   ModelBinding withDeviceSettings(java.util.Map<String, String> settings) {
-    return new ModelBinding(this, text, settings, precision, int8Scheme, stageResources, onError, reportErrors, maxBatchBytes);
+    return new ModelBinding(this, text, settings, compression, stageResources, onError, reportErrors, maxBatchBytes);
   }
 
   /** A copy whose inference stage asks Spark for {@code resources}. */
   ModelBinding withStageResources(StageResources resources) {
-    return new ModelBinding(this, text, deviceSettings, precision, int8Scheme, resources, onError, reportErrors, maxBatchBytes);
+    return new ModelBinding(this, text, deviceSettings, compression, resources, onError, reportErrors, maxBatchBytes);
   }
 
   /** What the stage that runs this model asks Spark for; {@link StageResources#NONE} by default. */
@@ -169,16 +165,29 @@ public final class ModelBinding implements Serializable {
    * {@code scheme} says (auto, u8s8, u8s8-paired, u8u8 or u8s8-reduced).
    */
   ModelBinding withPrecision(String value, String scheme) {
-    return new ModelBinding(this, text, deviceSettings, value, scheme, stageResources, onError, reportErrors, maxBatchBytes);
+    return new ModelBinding(this, text, deviceSettings, new LoadTimeCompression(value, scheme, compression.pruneRatio),
+        stageResources, onError, reportErrors, maxBatchBytes);
+  }
+
+  /** A copy whose executors prune {@code ratio} of every chain's hidden units before loading it. */
+  ModelBinding withPruneRatio(double ratio) {
+    return new ModelBinding(this, text, deviceSettings,
+        new LoadTimeCompression(compression.precision, compression.int8Scheme, ratio), stageResources, onError,
+        reportErrors, maxBatchBytes);
   }
 
   public String precision() {
-    return precision;
+    return compression.precision;
   }
 
   /** auto (for each executor's CPU), u8s8, u8s8-paired, u8u8 or u8s8-reduced. */
   public String int8Scheme() {
-    return int8Scheme;
+    return compression.int8Scheme;
+  }
+
+  /** The ratio of hidden units pruned at load time (spark.sparkinfer.model.&lt;name&gt;.pruneRatio); 0: none. */
+  public double pruneRatio() {
+    return compression.pruneRatio;
   }
 
   /** spark.sparkinfer.device*, .cuda.*, .tensorrt.*, .cann.* keys set in the session. */
@@ -198,12 +207,12 @@ public final class ModelBinding implements Serializable {
 
   /** A copy with this row error policy; with {@code report} the result also carries the reason. */
   ModelBinding withRowErrors(RowErrorPolicy policy, boolean report) {
-    return new ModelBinding(this, text, deviceSettings, precision, int8Scheme, stageResources, policy, report, maxBatchBytes);
+    return new ModelBinding(this, text, deviceSettings, compression, stageResources, policy, report, maxBatchBytes);
   }
 
   /** A copy whose batches hold at most {@code bytes} of input and output buffers. */
   ModelBinding withMaxBatchBytes(long bytes) {
-    return new ModelBinding(this, text, deviceSettings, precision, int8Scheme, stageResources, onError, reportErrors, bytes);
+    return new ModelBinding(this, text, deviceSettings, compression, stageResources, onError, reportErrors, bytes);
   }
 
   /** The most bytes one batch's buffers may hold (spark.sparkinfer.maxBatchBytes). */
@@ -415,8 +424,7 @@ public final class ModelBinding implements Serializable {
         && selectedOutputs.equals(that.selectedOutputs)
         && java.util.Objects.equals(text, that.text)
         && deviceSettings.equals(that.deviceSettings)
-        && precision.equals(that.precision)
-        && int8Scheme.equals(that.int8Scheme)
+        && compression.equals(that.compression)
         && stageResources.equals(that.stageResources)
         && onError == that.onError
         && reportErrors == that.reportErrors

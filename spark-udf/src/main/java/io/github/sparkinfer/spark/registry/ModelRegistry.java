@@ -155,11 +155,17 @@ public final class ModelRegistry {
     } catch (ModelBindingException e) {
       throw Errors.analysis(e.getMessage(), e);
     }
+    String pruneKey = MODEL_PREFIX + name + InferenceProperties.MODEL_PRUNE_RATIO_SUFFIX;
+    double pruneRatio = CompressedModels.pruneRatio(name, pruneKey, conf.get(pruneKey, "0"));
+    if (pruneRatio > 0) {
+      CompressedModels.checkPrunable(source, pruneKey, driverHadoopConfiguration());
+    }
     Map<String, String> all = conf.all();
     Map<String, String> deviceSettings = deviceSettings(all);
     checkDeviceSettings(name, deviceSettings);
     binding = binding.withDeviceSettings(deviceSettings)
         .withPrecision(precision, CompressedModels.int8Scheme(name, all))
+        .withPruneRatio(pruneRatio)
         .withStageResources(stageResources(name, all, call.stageResources()))
         .withRowErrors(rowErrorPolicy(name, conf, call), call.reportErrors())
         .withMaxBatchBytes(maxBatchBytes);
