@@ -17,7 +17,7 @@ import java.util.TreeSet;
  *
  * <pre>
  * java -cp sparkinfer-compression.jar io.github.sparkinfer.compression.CompressModel \
- *     --in m.onnx --out m.int8.onnx --mode int8|fp16|int4|prune [--per-channel] [--ratio R]
+ *     --in m.onnx --out m.int8.onnx --mode int8|fp16|int4|prune|magnitude [--per-channel] [--ratio R]
  *     [--int8-scheme auto|u8s8|u8s8-paired|u8u8|u8s8-reduced] [--block-size 32|128] [--keep-float32 Op,Op]
  * </pre>
  *
@@ -26,7 +26,7 @@ import java.util.TreeSet;
  */
 public final class CompressModel {
   static final String USAGE =
-      "Usage: CompressModel --in MODEL.onnx --out OUTPUT.onnx --mode int8|fp16|int4|prune\n"
+      "Usage: CompressModel --in MODEL.onnx --out OUTPUT.onnx --mode int8|fp16|int4|prune|magnitude\n"
           + "         [--per-channel]        int8: one weight scale per output column\n"
           + "         [--int8-scheme S]      int8: auto (default: the fastest exact on this CPU), u8s8,\n"
           + "                                u8s8-paired (exact on every x86 CPU whose kernel adds pairs\n"
@@ -38,7 +38,9 @@ public final class CompressModel {
           + ")\n"
           + "         [--keep-float32 Op,Op] fp16: more operator types to keep in float32\n"
           + "         [--ratio R]            prune: share of each linear-activation-linear chain's hidden\n"
-          + "                                units to remove, 0 <= R < 1 (lowest weight-norm score first)\n";
+          + "                                units to remove, 0 <= R < 1 (lowest weight-norm score first);\n"
+          + "                                magnitude: share of each MatMul/Gemm weight matrix set to 0\n"
+          + "                                (smallest first; the file stays as large and as fast)\n";
 
   private CompressModel() {}
 
@@ -67,11 +69,17 @@ public final class CompressModel {
       if (arguments.pruner != null) {
         return prune(model, arguments, out);
       }
-      CompressedModel compressed = arguments.compressor.compress(model);
-      Path parent = arguments.out.toAbsolutePath().getParent();
-      if (parent != null) {
-        Files.createDirectories(parent);
+      if (arguments.magnitude != null) {
+        MagnitudePruner.Result pruned = arguments.magnitude.prune(model);
+        writeParent(arguments.out);
+        pruned.model().writeTo(arguments.out);
+        out.println(pruned);
+        out.println("Unstructured: pair it with a file compressor or sparse kernels; for a smaller, faster model"
+            + " use --mode prune");
+        return 0;
       }
+      CompressedModel compressed = arguments.compressor.compress(model);
+      writeParent(arguments.out);
       compressed.model().writeTo(arguments.out);
       out.print(compressed.report());
       out.printf(
@@ -99,10 +107,7 @@ public final class CompressModel {
 
   private static int prune(OnnxModel model, Arguments arguments, PrintStream out) throws IOException {
     StructuredPruner.Result pruned = arguments.pruner.prune(model);
-    Path parent = arguments.out.toAbsolutePath().getParent();
-    if (parent != null) {
-      Files.createDirectories(parent);
-    }
+    writeParent(arguments.out);
     pruned.model().writeTo(arguments.out);
     if (pruned.chains().isEmpty()) {
       out.println("no linear → elementwise → linear chain to prune: the model is written as it was");
@@ -113,6 +118,13 @@ public final class CompressModel {
     out.printf(Locale.ROOT, "wrote %s (%.1f MB, from %.1f MB)%n", arguments.out, Files.size(arguments.out) / 1e6,
         Files.size(arguments.in) / 1e6);
     return 0;
+  }
+
+  private static void writeParent(Path out) throws IOException {
+    Path parent = out.toAbsolutePath().getParent();
+    if (parent != null) {
+      Files.createDirectories(parent);
+    }
   }
 
   /** External data locations are relative to the model file: they break when it moves. */
@@ -148,12 +160,15 @@ public final class CompressModel {
     final Path out;
     final ModelCompressor compressor;
     final StructuredPruner pruner;
+    final MagnitudePruner magnitude;
 
-    private Arguments(Path in, Path out, ModelCompressor compressor, StructuredPruner pruner) {
+    private Arguments(Path in, Path out, ModelCompressor compressor, StructuredPruner pruner,
+        MagnitudePruner magnitude) {
       this.in = in;
       this.out = out;
       this.pruner = pruner;
       this.compressor = compressor;
+      this.magnitude = magnitude;
     }
 
     /** Null for --help. */
@@ -166,6 +181,7 @@ public final class CompressModel {
       Integer blockSize = null;
       String keepFloat32 = null;
       boolean prune = false;
+      boolean magnitude = false;
       Double ratio = null;
       for (int i = 0; i < args.length; i++) {
         String arg = args[i];
@@ -183,7 +199,8 @@ public final class CompressModel {
             {
               String mode = value(args, ++i, arg);
               prune = mode.trim().equalsIgnoreCase("prune");
-              precision = prune ? null : Precision.fromShortName(mode);
+              magnitude = mode.trim().equalsIgnoreCase("magnitude");
+              precision = prune || magnitude ? null : Precision.fromShortName(mode);
               break;
             }
           case "--ratio":
@@ -227,7 +244,7 @@ public final class CompressModel {
       if (out == null) {
         missing.add("--out");
       }
-      if (precision == null && !prune) {
+      if (precision == null && !prune && !magnitude) {
         missing.add("--mode");
       }
       if (!missing.isEmpty()) {
@@ -241,17 +258,19 @@ public final class CompressModel {
         throw new IllegalArgumentException(
             "--out " + out + " is the input model: write the compressed model to another file");
       }
-      if (prune) {
+      if (prune || magnitude) {
+        String mode = prune ? "prune" : "magnitude";
         if (ratio == null) {
-          throw new IllegalArgumentException("--mode prune needs --ratio R (0 <= R < 1)");
+          throw new IllegalArgumentException("--mode " + mode + " needs --ratio R (0 <= R < 1)");
         }
         if (perChannel || int8Scheme != null || blockSize != null || keepFloat32 != null) {
-          throw new IllegalArgumentException("--mode prune takes only --ratio");
+          throw new IllegalArgumentException("--mode " + mode + " takes only --ratio");
         }
-        return new Arguments(in, out, null, StructuredPruner.ofRatio(ratio));
+        return prune ? new Arguments(in, out, null, StructuredPruner.ofRatio(ratio), null)
+            : new Arguments(in, out, null, null, MagnitudePruner.ofRatio(ratio));
       }
       if (ratio != null) {
-        throw new IllegalArgumentException("--ratio applies to --mode prune, not " + precision.shortName());
+        throw new IllegalArgumentException("--ratio applies to --mode prune or magnitude, not " + precision.shortName());
       }
       ModelCompressor.Builder builder = ModelCompressor.builder().precision(precision);
       if (perChannel) {
@@ -272,7 +291,7 @@ public final class CompressModel {
         requireMode(precision, Precision.FLOAT16, "--keep-float32");
         builder.keepFloat32(keepFloat32.split(","));
       }
-      return new Arguments(in, out, builder.build(), null);
+      return new Arguments(in, out, builder.build(), null, null);
     }
 
     private static void requireMode(Precision precision, Precision required, String option) {

@@ -108,7 +108,19 @@ class TestCompressModel {
     assertThat(run("--in", in.toString(), "--out", pruned.toString(), "--mode", "prune")).isEqualTo(2);
     assertThat(err()).contains("--mode prune needs --ratio");
     assertThat(run("--in", in.toString(), "--out", pruned.toString(), "--mode", "int8", "--ratio", "0.5")).isEqualTo(2);
-    assertThat(err()).contains("--ratio applies to --mode prune, not int8");
+    assertThat(err()).contains("--ratio applies to --mode prune or magnitude, not int8");
+  }
+
+  @Test
+  void magnitudeModeSaysItShrinksNothing() throws Exception {
+    Path in = mlp(64, 256, 16);
+    Path zeroed = directory.resolve("out/mlp.magnitude.onnx");
+    assertThat(run("--in", in.toString(), "--out", zeroed.toString(), "--mode", "magnitude", "--ratio", "0.75"))
+        .as(err()).isZero();
+    assertThat(out()).contains("zeroed 15,360 of 20,480 weights (75.0 %) in 2 matrices")
+        .contains("the file is as large and the model as fast on dense kernels").contains("use --mode prune");
+    assertThat(run("--in", in.toString(), "--out", zeroed.toString(), "--mode", "magnitude")).isEqualTo(2);
+    assertThat(err()).contains("--mode magnitude needs --ratio");
   }
 
   @Test
