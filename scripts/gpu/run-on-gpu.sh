@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the GPU host, from the unpacked archives of build-bundle.sh (base/ and project/ side by
 # side): the GPU-tagged tests, the tests that must hold on ORT's GPU build too, then the GPU
-# benchmark. sparkinfer comes from the runtime jar without ONNX Runtime; ORT is the bundle's CUDA
+# benchmark (or the benchmark BENCHMARK_MAIN names, with GPU_BENCHMARK_ARGS). sparkinfer comes from the runtime jar without ONNX Runtime; ORT is the bundle's CUDA
 # build (Java classes, JNI and CUDA 13 natives of one version). Writes logs and the benchmark's
 # results to ${OUT:-./out}.
 set -uo pipefail
@@ -49,9 +49,17 @@ if [ -n "${SKIP_BENCHMARK:-}" ]; then
   [ "$tests" = 0 ] && [ "$independent" = 0 ]
   exit
 fi
-echo "== GPU benchmark"
+main=${BENCHMARK_MAIN:-io.github.sparkinfer.benchmarks.GpuBenchmark}
+echo "== benchmark $main"
+if [ "$main" = io.github.sparkinfer.benchmarks.GpuBenchmark ]; then
+  arguments="--out $out/RESULTS-gpu.md"
+else
+  # Another benchmark (PruningBenchmark, DistillationBenchmark): its section of a RESULTS file of its own.
+  mkdir -p "$here/work"
+  arguments="--results $out/RESULTS-${main##*.}.md --work-dir $here/work"
+fi
 # shellcheck disable=SC2086
-"$java" $jvm io.github.sparkinfer.benchmarks.GpuBenchmark --out "$out/RESULTS-gpu.md" ${GPU_BENCHMARK_ARGS:-} \
+"$java" $jvm "$main" $arguments ${GPU_BENCHMARK_ARGS:-} \
   2>&1 | tee "$out/gpu-benchmark.log" | grep -vE "^[0-9]{2}/[0-9]{2}/[0-9]{2} " | tail -40
 bench=${PIPESTATUS[0]}
 echo "tests exit $tests, build-independent tests exit $independent, benchmark exit $bench"

@@ -62,8 +62,7 @@ public final class GpuBenchmark {
     Path work = Files.createTempDirectory("sparkinfer-gpu-benchmark");
     SparkSession spark = LocalSpark.session("sparkinfer-gpu-benchmark", cores);
     power = new PowerSampler();
-    String gpu = new String(new ProcessBuilder("nvidia-smi", "--query-gpu=name", "--format=csv,noheader")
-        .start().getInputStream().readAllBytes()).trim();
+    String gpu = RunEnvironment.gpuName();
     lines.add("## GPU (" + gpu + "): the Spark path beside the hardware's ceiling");
     lines.add("");
     lines.add("Written by io.github.sparkinfer.benchmarks.GpuBenchmark on the GPU host, " + Instant.now() + "; local["

@@ -25,8 +25,9 @@ import org.apache.spark.sql.SparkSession;
  * 90 % through {@link ModelValidation} (cosine, max error, argmax agreement). Writes its section of
  * RESULTS.md.
  *
- * <p>Arguments: --mlp-rows N (4000000), --rows N texts (2000), --repeat N (3), --cores N, --results,
- * --work-dir.
+ * <p>Arguments: --mlp-rows N (4000000), --rows N texts (2000), --repeat N (3), --cores N, --device D
+ * (the session's default: auto), --seconds S (each timed run repeats its query until S seconds; 0,
+ * one pass), --only mlp|text, --results, --work-dir.
  */
 public final class PruningBenchmark {
   private static final double[] RATIOS = {0.25, 0.5, 0.75};
@@ -40,8 +41,13 @@ public final class PruningBenchmark {
     int cores = Runtime.getRuntime().availableProcessors();
     Path results = Path.of("benchmarks/RESULTS.md");
     Path work = Path.of("target/benchmark-data");
+    String only = "all";
+    String device = null;
     for (int i = 0; i < arguments.length; i += 2) {
       switch (arguments[i]) {
+        case "--only": only = arguments[i + 1]; break;
+        case "--device": device = arguments[i + 1]; break;
+        case "--seconds": seconds = Double.parseDouble(arguments[i + 1]); break;
         case "--mlp-rows": mlpRows = Long.parseLong(arguments[i + 1]); break;
         case "--rows": rows = Long.parseLong(arguments[i + 1]); break;
         case "--repeat": repeat = Integer.parseInt(arguments[i + 1]); break;
@@ -49,27 +55,34 @@ public final class PruningBenchmark {
         case "--results": results = Path.of(arguments[i + 1]); break;
         case "--work-dir": work = Path.of(arguments[i + 1]); break;
         default: throw new IllegalArgumentException("Unknown argument " + arguments[i]
-            + "; use --mlp-rows, --rows, --repeat, --cores, --results, --work-dir");
+            + "; use --mlp-rows, --rows, --repeat, --cores, --device, --seconds, --only mlp|text, --results, --work-dir");
       }
     }
     Files.createDirectories(work);
     SparkSession spark = LocalSpark.session("sparkinfer-pruning-benchmark", cores);
+    if (device != null) {
+      spark.conf().set("spark.sparkinfer.device", device);
+    }
+    String where = device == null || device.equals("cpu") ? "CPU " + RunEnvironment.cpuModel()
+        : "device " + device + " (" + RunEnvironment.gpuName() + "), host CPU " + RunEnvironment.cpuModel();
     List<String> body = new ArrayList<>();
     body.add("<!-- Written by io.github.sparkinfer.benchmarks.PruningBenchmark: run it again rather than editing this section. -->");
     body.add("");
-    body.add(String.format(Locale.ROOT, "%s, commit %s, CPU %s, local[%d]; best of %d runs after a warm-up, noop sink."
+    body.add(String.format(Locale.ROOT, "%s, commit %s, %s, local[%d]; best of %d runs after a warm-up%s, noop sink."
         + " Each model pruned three ways, with no fine-tuning afterwards: `StructuredPruner` scoring units by weights"
         + " (sqrt(|incoming|² + bias²) × |outgoing|); the same scoring units by activations (sqrt(Σ a²) × |outgoing|,"
         + " Σ a² summed by `ActivationStatistics`, a Spark job, over the 10 %% of rows with id %% 10 = 0); and"
         + " `MagnitudePruner` (unstructured: that share of each weight matrix set to 0). Agreement with the original"
         + " through `ModelValidation` on the other 90 %% (held out from the statistics). gzip MB: the file after"
         + " java.util.zip at the default level, what a zero-heavy file saves in transfer.", Instant.now(),
-        RunEnvironment.gitCommit(), RunEnvironment.cpuModel(), cores, repeat));
+        RunEnvironment.gitCommit(), where, cores, repeat,
+        seconds > 0 ? String.format(Locale.ROOT, " (each run the query repeated for at least %.0f s)", seconds) : ""));
     body.add("");
     body.add("| model | pruned | hidden units per chain | file MB | gzip MB | rows/s | vs original | mean cosine |"
         + " lowest cosine | max abs error | argmax agreement |");
     body.add("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
 
+    if (!only.equals("text")) {
     Path mlp = work.resolve("pruning-mlp.onnx");
     MultilayerPerceptronModel.builder().layerSizes(64, 256, 256, 16).seed(42).inputName("features")
         .outputName("scores").build().writeTo(mlp);
@@ -80,7 +93,10 @@ public final class PruningBenchmark {
     Models tabular = new Models(spark, work, "mlp", "MLP 64-256-256-16 (random weights, seed 42)", mlp, null,
         "SELECT id, predict('%s', features) AS s FROM points", mlpRows, repeat, points);
     body.addAll(tabular.rows());
+    points.unpersist();
+    }
 
+    if (!only.equals("mlp")) {
     Path minilm = MiniLm.FP32.extractModel(work);
     String tokenizer = MiniLm.FP32.extractTokenizer(work).toUri().toString();
     Dataset<Row> docs = SentenceData.generate(spark, rows, cores * 2).cache();
@@ -90,6 +106,7 @@ public final class PruningBenchmark {
     Models text = new Models(spark, work, "minilm", "all-MiniLM-L6-v2 fp32, embed()", minilm, tokenizer,
         "SELECT id, embed('%s', body) AS e FROM docs", rows, repeat, docs);
     body.addAll(text.rows());
+    }
     body.add("");
     body.add("Read with care: the structured speed-ups are real (smaller dense matrices), but without fine-tuning the"
         + " pruned models drift from the originals, and fast with the ratio: the MLP's weights are random (no unit"
@@ -103,7 +120,9 @@ public final class PruningBenchmark {
     body.add("");
     body.add("Reproduce: `./mvnw -q -B install -DskipTests && ./mvnw -q -B -pl benchmarks exec:exec"
         + " -Dbenchmark.main=io.github.sparkinfer.benchmarks.PruningBenchmark`");
-    ResultsFile.replaceSection(results, "## Structured pruning (issue 19)", String.join("\n", body));
+    String heading = "## Structured pruning (issue 19)" + (device == null || device.equals("cpu") ? "" : ", GPU")
+        + (only.equals("all") ? "" : ", " + only);
+    ResultsFile.replaceSection(results, heading, String.join("\n", body));
     body.forEach(System.out::println);
     spark.stop();
   }
@@ -241,10 +260,25 @@ public final class PruningBenchmark {
     spark.conf().set("spark.sparkinfer.model." + name + ".tokenizer", tokenizer);
   }
 
+  /** Each timed run at least --seconds long (the query repeated until then; one pass when 0). */
+  static double seconds = 0;
+
   private static double rate(SparkSession spark, String query, String key, long rows, int repeat) {
-    Measurement measurement = QueryRunner.time(key, "`" + query + "`", rows, repeat, () -> spark.sql(query),
-        () -> spark.sql(query + " WHERE id < 200"));
-    RunEnvironment.log("%s", measurement.describe());
-    return measurement.bestRowsPerSecond();
+    QueryRunner.writeToNoop(spark.sql(query + " WHERE id < 200"));
+    double best = 0;
+    StringBuilder runs = new StringBuilder();
+    for (int run = 0; run < repeat; run++) {
+      long start = System.nanoTime();
+      long passes = 0;
+      do {
+        QueryRunner.writeToNoop(spark.sql(query));
+        passes++;
+      } while ((System.nanoTime() - start) / 1e9 < seconds);
+      double elapsed = (System.nanoTime() - start) / 1e9;
+      best = Math.max(best, passes * rows / elapsed);
+      runs.append(String.format(Locale.ROOT, "%s%.2f s (%d passes)", run == 0 ? "" : ", ", elapsed, passes));
+    }
+    RunEnvironment.log("(%s) `%s`: %,d rows, best %,.0f rows/s (runs: %s)", key, query, rows, best, runs);
+    return best;
   }
 }

@@ -91,6 +91,20 @@ final class RunEnvironment {
 
 
   /** The CPU's model, core count and int8-relevant flags: every figure names the CPU it came from. */
+  /** The first GPU's name from nvidia-smi, or "no GPU" where it does not run. */
+  static String gpuName() {
+    try {
+      Process process = new ProcessBuilder("nvidia-smi", "--query-gpu=name", "--format=csv,noheader").start();
+      String name = new String(process.getInputStream().readAllBytes()).trim();
+      return process.waitFor() == 0 && !name.isEmpty() ? name.lines().findFirst().orElse(name) : "no GPU";
+    } catch (IOException e) {
+      return "no GPU";
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return "no GPU";
+    }
+  }
+
   static String cpuModel() {
     return io.github.sparkinfer.compression.ProcessorDescription.current().toString();
   }

@@ -17,6 +17,7 @@ import org.tribuo.regression.Regressor;
 public final class Student {
   private final org.tribuo.Model<Regressor> model;
   private final byte[] onnx;
+  private final byte[] tribuoOnnx;
   private final String description;
   private final int features;
   private final int targets;
@@ -24,10 +25,11 @@ public final class Student {
   private final double readSeconds;
   private final double trainSeconds;
 
-  Student(org.tribuo.Model<Regressor> model, byte[] onnx, String description, int features, int targets, long rows,
+  Student(org.tribuo.Model<Regressor> model, byte[] onnx, byte[] tribuoOnnx, String description, int features, int targets, long rows,
       double readSeconds, double trainSeconds) {
     this.model = model;
     this.onnx = onnx;
+    this.tribuoOnnx = tribuoOnnx;
     this.description = description;
     this.features = features;
     this.targets = targets;
@@ -36,9 +38,14 @@ public final class Student {
     this.trainSeconds = trainSeconds;
   }
 
-  /** The ONNX model; a copy. */
+  /** The ONNX model that serves (for a factorization machine, the compact layout); a copy. */
   public byte[] onnx() {
     return onnx.clone();
+  }
+
+  /** Tribuo's own ONNX export, as it wrote it; a copy. */
+  public byte[] tribuoOnnx() {
+    return tribuoOnnx.clone();
   }
 
   /** Writes the ONNX model to {@code uri} (any Hadoop URI; replaced if it exists). */
@@ -96,6 +103,8 @@ public final class Student {
   @Override
   public String toString() {
     return String.format(Locale.ROOT, "student: %s; %d features → %d targets, %,d rows (read %.1f s, trained %.1f s),"
-        + " ONNX %,d bytes", description, features, targets, rows, readSeconds, trainSeconds, onnx.length);
+        + " ONNX %,d bytes%s", description, features, targets, rows, readSeconds, trainSeconds, onnx.length,
+        onnx == tribuoOnnx ? "" : " (compact layout; Tribuo's own export " + String.format(Locale.ROOT, "%,d",
+            tribuoOnnx.length) + " bytes)");
   }
 }

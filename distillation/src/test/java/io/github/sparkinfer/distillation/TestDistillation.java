@@ -141,6 +141,23 @@ class TestDistillation {
       }
     }
 
+    // The served file is the compact layout, not Tribuo's 7-nodes-per-output export; a linear student
+    // is Tribuo's file as it is, and its ONNX equals Tribuo too.
+    assertThat(student.onnx()).isNotEqualTo(student.tribuoOnnx());
+    assertThat(student.onnx().length).isLessThan(student.tribuoOnnx().length);
+    Student linear = StudentTrainer.builder().linear().epochs(3).build().train(spark.read().parquet(uri));
+    assertThat(linear.onnx()).isEqualTo(linear.tribuoOnnx());
+    Path linearFile = folder.resolve("linear.onnx");
+    linear.writeTo(linearFile.toUri().toString(), spark.sparkContext().hadoopConfiguration());
+    spark.conf().set("spark.sparkinfer.model.linear_student.path", linearFile.toUri().toString());
+    for (Row row : Inference.model("linear_student").input("features").as("s").transform(heldOut.orderBy("id"))
+        .limit(50).collectAsList()) {
+      double[] java = linear.predictInJava(features[(int) row.getLong(0)]);
+      for (int k = 0; k < CLASSES; k++) {
+        assertThat((double) row.<Float>getList(2).get(k)).isCloseTo(java[k], Offset.offset(1e-4 + 1e-4 * Math.abs(java[k])));
+      }
+    }
+
     // It learned: far above chance (1/4) on rows it never saw, and closer than a student that
     // always answers the mean.
     ModelValidation.Report report = PromotionGate.builder("teacher", "student").inputs("features").build()
