@@ -68,6 +68,8 @@ java.xml,jdk.crypto.ec,jdk.jfr,jdk.management,jdk.net,jdk.unsupported,jdk.zipfs,
 echo "== project jars"
 cp spark-runtime/target/sparkinfer-spark-runtime-4.1_2.13-*-without-onnxruntime.jar "$out/project/"
 cp benchmarks/target/sparkinfer-benchmarks-*-SNAPSHOT.jar "$out/project/"
+# DistillationBenchmark: the distillation jar, Tribuo shaded inside.
+cp distillation/target/sparkinfer-distillation-*-SNAPSHOT.jar "$out/project/"
 (cd spark-udf/target/test-classes && zip -qr "$out/project/sparkinfer-spark-udf-tests.jar" .)
 (cd gpu-scheduling/target/test-classes && zip -qr "$out/project/sparkinfer-gpu-scheduling-tests.jar" .)
 cp scripts/gpu/run-on-gpu.sh "$out/project/"
