@@ -58,6 +58,11 @@ final class RunEnvironment {
 
 
   static String gitCommit() {
+    // The GPU host runs a bundle, not a checkout: run-on-gpu.sh passes the bundle's commit.
+    String bundled = System.getProperty("sparkinfer.commit");
+    if (bundled != null && !bundled.isBlank()) {
+      return bundled + " (the GPU bundle's)";
+    }
     try {
       String commit = git("rev-parse", "--short", "HEAD").trim();
       if (commit.isEmpty()) {
