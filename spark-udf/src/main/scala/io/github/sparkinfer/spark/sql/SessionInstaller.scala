@@ -34,19 +34,14 @@ object SessionInstaller {
   /** For a session that is already running (notebooks): same functions, same rule, same strategy. */
   def install(session: SparkSession): Unit = synchronized {
     val state = session.sessionState
-    val (predictId, predictInfo, predictBuilder) = SqlFunctions.predictDescriptor
-    state.functionRegistry.registerFunction(predictId, predictInfo, predictBuilder)
-    val (embedId, embedInfo, embedBuilder) = SqlFunctions.embedDescriptor
-    state.functionRegistry.registerFunction(embedId, embedInfo, embedBuilder)
-    Seq(SqlFunctions.predictWithErrorDescriptor, SqlFunctions.embedWithErrorDescriptor).foreach {
-      case (id, info, builder) => state.functionRegistry.registerFunction(id, info, builder)
+    // Names as this Spark line's registry takes them (RegistryNames: the shim of the line).
+    Seq(SqlFunctions.predictDescriptor, SqlFunctions.embedDescriptor, SqlFunctions.predictWithErrorDescriptor,
+      SqlFunctions.embedWithErrorDescriptor, SqlFunctions.tokenizeDescriptor,
+      SqlFunctions.compareOutputsDescriptor).foreach {
+      case (id, info, builder) => state.functionRegistry.registerFunction(RegistryNames.registered(id), info, builder)
     }
-    val (tokenizeId, tokenizeInfo, tokenizeBuilder) = SqlFunctions.tokenizeDescriptor
-    state.functionRegistry.registerFunction(tokenizeId, tokenizeInfo, tokenizeBuilder)
-    val (compareId, compareInfo, compareBuilder) = SqlFunctions.compareOutputsDescriptor
-    state.functionRegistry.registerFunction(compareId, compareInfo, compareBuilder)
     val (infoId, infoInfo, infoBuilder) = SqlFunctions.modelInfoDescriptor
-    state.tableFunctionRegistry.registerFunction(infoId, infoInfo, infoBuilder)
+    state.tableFunctionRegistry.registerFunction(RegistryNames.registered(infoId), infoInfo, infoBuilder)
     val experimental = session.experimental
     if (!experimental.extraOptimizations.contains(ExtractPredictions)) {
       experimental.extraOptimizations = experimental.extraOptimizations :+ ExtractPredictions
@@ -56,7 +51,8 @@ object SessionInstaller {
     }
   }
 
+  // By listing, not functionExists: Spark 4.2's registry asserts that a looked-up name is qualified
+  // (system.builtin.predict), earlier lines do not qualify it; the listed short name is the same on all.
   def isInstalled(session: SparkSession): Boolean =
-    session.sessionState.functionRegistry.functionExists(
-      org.apache.spark.sql.catalyst.FunctionIdentifier(SqlFunctions.PredictName))
+    session.sessionState.functionRegistry.listFunction().exists(_.funcName == SqlFunctions.PredictName)
 }
