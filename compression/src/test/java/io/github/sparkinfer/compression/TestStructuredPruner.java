@@ -75,11 +75,7 @@ class TestStructuredPruner {
 
   @Test
   void miniLmFeedForwardBlocksArePrunedThroughTheirGelu() throws Exception {
-    OnnxModel model;
-    try (InputStream in = TestStructuredPruner.class.getResourceAsStream("/all-minilm-l6-v2.onnx")) {
-      assertThat(in).as("all-minilm-l6-v2.onnx on the test class path (langchain4j's artifact)").isNotNull();
-      model = OnnxModel.parse(in.readAllBytes());
-    }
+    OnnxModel model = miniLm();
     StructuredPruner.Result probe = StructuredPruner.ofRatio(0).prune(model);
     assertThat(probe.chains()).as("the six feed-forward blocks").hasSize(6)
         .allSatisfy(chain -> assertThat(chain.unitsBefore()).isEqualTo(1536));
@@ -182,6 +178,14 @@ class TestStructuredPruner {
       }
     }
     return new OnnxModel(model.proto().toBuilder().setGraph(graph).build());
+  }
+
+  /** all-MiniLM-L6-v2 fp32 from langchain4j's artifact on the test class path. */
+  static OnnxModel miniLm() throws java.io.IOException {
+    try (InputStream in = TestStructuredPruner.class.getResourceAsStream("/all-minilm-l6-v2.onnx")) {
+      assertThat(in).as("all-minilm-l6-v2.onnx on the test class path (langchain4j's artifact)").isNotNull();
+      return OnnxModel.parse(in.readAllBytes());
+    }
   }
 
   static TensorProto initializer(GraphProto graph, String name) {

@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
-import java.io.InputStream;
 import java.util.Map;
 import org.assertj.core.data.Offset;
 import org.junit.jupiter.api.Test;
@@ -86,11 +85,7 @@ class TestUnitEnergyProbe {
 
   @Test
   void miniLmSumsLeavePaddedTokensOut() throws Exception {
-    OnnxModel model;
-    try (InputStream in = TestUnitEnergyProbe.class.getResourceAsStream("/all-minilm-l6-v2.onnx")) {
-      assertThat(in).as("all-minilm-l6-v2.onnx on the test class path (langchain4j's artifact)").isNotNull();
-      model = OnnxModel.parse(in.readAllBytes());
-    }
+    OnnxModel model = TestStructuredPruner.miniLm();
     UnitEnergyProbe probe = UnitEnergyProbe.of(model);
     assertThat(probe.chains()).hasSize(6);
     assertThat(probe.totalUnits()).isEqualTo(6 * 1536);
