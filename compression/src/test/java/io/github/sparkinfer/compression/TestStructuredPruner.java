@@ -208,33 +208,29 @@ class TestStructuredPruner {
   }
 
   static float[] run(OnnxModel model, Map<String, float[]> inputs, long[] shape, String output) throws Exception {
-    try (OrtSession session = OrtTesting.ENVIRONMENT.createSession(model.toBytes())) {
-      Map<String, OnnxTensor> tensors = new HashMap<>();
-      try {
-        for (Map.Entry<String, float[]> entry : inputs.entrySet()) {
-          tensors.put(entry.getKey(), OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, FloatBuffer.wrap(entry.getValue()),
-              shape));
-        }
-        try (OrtSession.Result result = session.run(tensors)) {
-          FloatBuffer buffer = ((OnnxTensor) result.get(output).orElseThrow()).getFloatBuffer();
-          float[] values = new float[buffer.remaining()];
-          buffer.get(values);
-          return values;
-        }
-      } finally {
-        tensors.values().forEach(OnnxTensor::close);
-      }
-    }
+    Map<String, Object> buffers = new HashMap<>();
+    inputs.forEach((name, values) -> buffers.put(name, FloatBuffer.wrap(values)));
+    return runBuffers(model, buffers, shape, output);
   }
 
   static float[] runLongs(OnnxModel model, Map<String, long[]> inputs, long[] shape, String output)
       throws Exception {
+    Map<String, Object> buffers = new HashMap<>();
+    inputs.forEach((name, values) -> buffers.put(name, LongBuffer.wrap(values)));
+    return runBuffers(model, buffers, shape, output);
+  }
+
+  /** One ORT run on float or long input buffers; the float output {@code output}. */
+  private static float[] runBuffers(OnnxModel model, Map<String, Object> inputs, long[] shape, String output)
+      throws Exception {
     try (OrtSession session = OrtTesting.ENVIRONMENT.createSession(model.toBytes())) {
       Map<String, OnnxTensor> tensors = new HashMap<>();
       try {
-        for (Map.Entry<String, long[]> entry : inputs.entrySet()) {
-          tensors.put(entry.getKey(), OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, LongBuffer.wrap(entry.getValue()),
-              shape));
+        for (Map.Entry<String, Object> entry : inputs.entrySet()) {
+          Object buffer = entry.getValue();
+          tensors.put(entry.getKey(), buffer instanceof FloatBuffer floats
+              ? OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, floats, shape)
+              : OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, (LongBuffer) buffer, shape));
         }
         try (OrtSession.Result result = session.run(tensors)) {
           FloatBuffer buffer = ((OnnxTensor) result.get(output).orElseThrow()).getFloatBuffer();

@@ -49,11 +49,13 @@ public final class SoftTarget {
     if (!isProbabilities()) {
       return outputs;
     }
+    // aggregate's finishing lambda receives the largest value and the sum once per row; referenced
+    // inside transform's lambda instead, they would be computed again for every element.
     Column scaled = functions.transform(outputs, x -> x.cast("double").divide(temperature));
-    Column largest = functions.array_max(scaled);
-    Column exponentials = functions.transform(scaled, x -> functions.exp(x.minus(largest)));
-    Column sum = functions.aggregate(exponentials, functions.lit(0.0), (total, x) -> total.plus(x));
-    return functions.transform(exponentials, x -> x.divide(sum).cast("float"));
+    Column exponentials = functions.aggregate(scaled, functions.lit(Double.NEGATIVE_INFINITY),
+        (left, right) -> functions.greatest(left, right), largest -> functions.transform(scaled, x -> functions.exp(x.minus(largest))));
+    return functions.aggregate(exponentials, functions.lit(0.0), Column::plus,
+        sum -> functions.transform(exponentials, x -> x.divide(sum).cast("float")));
   }
 
   @Override

@@ -51,8 +51,8 @@ object SessionInstaller {
     }
   }
 
-  // By listing, not functionExists: Spark 4.2's registry asserts that a looked-up name is qualified
-  // (system.builtin.predict), earlier lines do not qualify it; the listed short name is the same on all.
+  // Under the name this line's registry keeps (RegistryNames), as for install().
   def isInstalled(session: SparkSession): Boolean =
-    session.sessionState.functionRegistry.listFunction().exists(_.funcName == SqlFunctions.PredictName)
+    session.sessionState.functionRegistry.functionExists(
+      RegistryNames.registered(org.apache.spark.sql.catalyst.FunctionIdentifier(SqlFunctions.PredictName)))
 }
