@@ -66,7 +66,7 @@ java.xml,jdk.crypto.ec,jdk.jfr,jdk.management,jdk.net,jdk.unsupported,jdk.zipfs,
   --strip-debug --no-header-files --no-man-pages --compress=2 --output "$out/tmp/jre"
 
 echo "== project jars"
-cp spark-runtime/target/sparkinfer-spark-runtime-4.1_2.13-*-without-onnxruntime.jar "$out/project/"
+cp spark-runtime/target/sparkinfer-spark-runtime-*_2.13-*-without-onnxruntime.jar "$out/project/"
 cp benchmarks/target/sparkinfer-benchmarks-*-SNAPSHOT.jar "$out/project/"
 # DistillationBenchmark: the distillation jar, Tribuo shaded inside.
 cp distillation/target/sparkinfer-distillation-*-SNAPSHOT.jar "$out/project/"

@@ -77,13 +77,13 @@ public final class PromotionGate {
     String from = InferenceProperties.MODEL_PREFIX + candidate + ".";
     String to = InferenceProperties.MODEL_PREFIX + servingName + ".";
     List<String[]> settings = new ArrayList<>();
-    scala.jdk.javaapi.CollectionConverters.asJava(spark.conf().getAll()).forEach((key, value) -> {
+    io.github.sparkinfer.spark.JavaCollections.asJava(spark.conf().getAll()).forEach((key, value) -> {
       if (key.startsWith(from)) {
         settings.add(new String[] {to + key.substring(from.length()), value});
       }
     });
     // The serving name becomes the candidate: its old settings go, the candidate's come.
-    scala.jdk.javaapi.CollectionConverters.asJava(spark.conf().getAll()).keySet().stream()
+    io.github.sparkinfer.spark.JavaCollections.asJava(spark.conf().getAll()).keySet().stream()
         .filter(key -> key.startsWith(to)).toList().forEach(spark.conf()::unset);
     settings.forEach(setting -> spark.conf().set(setting[0], setting[1]));
     LOG.warn("Promoted student '{}' to '{}' ({})", candidate, servingName, report);

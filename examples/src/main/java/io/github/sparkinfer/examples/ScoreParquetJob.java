@@ -321,7 +321,7 @@ public final class ScoreParquetJob {
 
   private static String describeValue(Object value) {
     if (value instanceof scala.collection.Seq) {
-      List<?> values = scala.jdk.javaapi.CollectionConverters.asJava((scala.collection.Seq<?>) value);
+      List<?> values = io.github.sparkinfer.spark.JavaCollections.asJava((scala.collection.Seq<?>) value);
       List<String> shown = new ArrayList<>();
       for (int i = 0; i < Math.min(SHOWN_VALUES, values.size()); i++) {
         shown.add(describeValue(values.get(i)));

@@ -86,7 +86,7 @@ class TestJShellSession {
         .filter(entry -> entry.endsWith(".jar"))
         .filter(entry -> {
           String name = Path.of(entry).getFileName().toString();
-          return (name.startsWith("sparkinfer-spark-runtime-4.1_2.13-") && !name.contains("without"))
+          return (name.matches("sparkinfer-spark-runtime-[0-9.]+_[0-9.]+-.*") && !name.contains("without"))
               || !name.matches("(sparkinfer-|langchain4j|junit-|assertj-|opentest4j-|apiguardian-|surefire|failsafe).*");
         })
         .collect(Collectors.joining(java.io.File.pathSeparator));

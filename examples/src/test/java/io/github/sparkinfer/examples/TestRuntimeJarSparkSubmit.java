@@ -31,7 +31,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The runtime jar as users deploy it: Spark's own spark-submit against a standalone cluster whose
  * SPARK_HOME holds Spark only, with nothing of sparkinfer but {@code --jars
- * sparkinfer-spark-runtime-4.1_2.13.jar} and {@code spark.sql.extensions}, running a SQL file of
+ * sparkinfer-spark-runtime-<line>_2.13.jar} and {@code spark.sql.extensions}, running a SQL file of
  * model_info, predict, embed, tokenize and compare_outputs; every value checked here against an
  * independent reference (the MLP's Java forward pass, DJL's tokenizer and ONNX Runtime called
  * directly, cosines computed by hand). Then the example job's jar, submitted with --class as the
@@ -187,7 +187,7 @@ class TestRuntimeJarSparkSubmit {
     String classPath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
     for (String entry : classPath.split(java.io.File.pathSeparator)) {
       String name = Path.of(entry).getFileName().toString();
-      if (name.startsWith("sparkinfer-spark-runtime-4.1_2.13-") && name.endsWith(".jar") && !name.contains("without")) {
+      if (name.matches("sparkinfer-spark-runtime-[0-9.]+_[0-9.]+-.*") && name.endsWith(".jar") && !name.contains("without")) {
         return Path.of(entry);
       }
     }

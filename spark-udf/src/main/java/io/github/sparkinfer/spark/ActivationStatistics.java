@@ -110,7 +110,7 @@ public final class ActivationStatistics {
     String prefix = InferenceProperties.MODEL_PREFIX + model;
     Inference call = embed ? Inference.embed(probeName) : Inference.model(probeName);
     // The probe runs as the model is registered (tokenizer, lengths, batching), on its original weights.
-    for (Map.Entry<String, String> setting : scala.jdk.javaapi.CollectionConverters.asJava(spark.conf().getAll()).entrySet()) {
+    for (Map.Entry<String, String> setting : JavaCollections.asJava(spark.conf().getAll()).entrySet()) {
       String key = setting.getKey();
       if (key.startsWith(prefix + ".") && !NOT_COPIED.contains(key.substring(prefix.length()))) {
         call = call.option(InferenceProperties.MODEL_PREFIX + probeName + key.substring(prefix.length()),

@@ -1,12 +1,12 @@
 package io.github.sparkinfer.spark;
 
 import io.github.sparkinfer.partitioning.StageResources;
-import io.github.sparkinfer.spark.sql.EmbedExpression;
+import io.github.sparkinfer.spark.sql.ModelInvocation;
 import io.github.sparkinfer.spark.registry.CallSettings;
 import io.github.sparkinfer.spark.registry.ModelBinding;
 import io.github.sparkinfer.spark.registry.ModelRegistry;
 import io.github.sparkinfer.spark.registry.RowErrorPolicy;
-import io.github.sparkinfer.spark.sql.PredictExpression;
+import io.github.sparkinfer.spark.sql.SessionBridge;
 import io.github.sparkinfer.spark.sql.SessionInstaller;
 import io.github.sparkinfer.spark.sql.TokenizeExpression;
 import java.util.ArrayList;
@@ -19,9 +19,7 @@ import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.catalyst.expressions.Expression;
-import org.apache.spark.sql.classic.ExpressionUtils;
 import org.apache.spark.sql.functions;
-import scala.jdk.javaapi.CollectionConverters;
 
 /**
  * The DataFrame API: the same plan as SQL's predict(), built in Java.
@@ -181,7 +179,7 @@ public final class Inference {
           "Model '" + modelName + "': give inputs either by position (input(columns...)) or by name"
               + " (input(modelInput, column)), not both");
     }
-    if (!SessionInstaller.isInstalled(SparkInference.classic(spark))) {
+    if (!SessionInstaller.isInstalled(spark)) {
       throw new IllegalStateException(
           "Cannot call model '" + modelName + "': sparkinfer is not installed in this session. Start it"
               + " with spark.sql.extensions=" + SparkInferenceExtensions.class.getName()
@@ -197,22 +195,20 @@ public final class Inference {
     List<Expression> arguments = new ArrayList<>();
     if (namedInputs.isEmpty()) {
       for (Column column : positionalInputs) {
-        arguments.add(ExpressionUtils.expression(column));
+        arguments.add(SessionBridge.expression(column));
       }
     } else {
       List<Column> structFields = new ArrayList<>();
       namedInputs.forEach((input, column) -> structFields.add(column.as(input)));
-      arguments.add(ExpressionUtils.expression(functions.struct(structFields.toArray(new Column[0]))));
+      arguments.add(SessionBridge.expression(functions.struct(structFields.toArray(new Column[0]))));
     }
-    scala.collection.immutable.Seq<Expression> children = CollectionConverters.asScala(arguments).toSeq();
+    List<Expression> children = arguments;
     if (!embedding && dataset != null && positionalInputs.size() == 1 && binding.isTextModel()
         && dataset.select(positionalInputs.get(0)).schema().fields()[0].dataType()
             instanceof org.apache.spark.sql.types.StringType) {
       // On a text model one string column is tokenized into the inputs, as in SQL.
-      children = CollectionConverters.asScala(java.util.List.<Expression>of(
-          new TokenizeExpression(binding, arguments.get(0)))).toSeq();
+      children = List.of(new TokenizeExpression(binding, arguments.get(0)));
     }
-    return ExpressionUtils.column(
-        embedding ? new EmbedExpression(binding, children) : new PredictExpression(binding, children));
+    return SessionBridge.column(ModelInvocation.of(binding, children, embedding));
   }
 }

@@ -1,6 +1,7 @@
 package io.github.sparkinfer.spark;
 
 import io.github.sparkinfer.spark.registry.ModelRegistry;
+import io.github.sparkinfer.spark.sql.SessionBridge;
 import io.github.sparkinfer.spark.sql.SessionInstaller;
 import java.util.List;
 import java.util.OptionalInt;
@@ -26,7 +27,7 @@ public final class SparkInference {
    * Idempotent.
    */
   public static void install(SparkSession spark) {
-    SessionInstaller.install(classic(spark));
+    SessionInstaller.install(spark);
   }
 
   /** Registers a model in the session; the same as the SET commands for its keys. */
@@ -49,7 +50,7 @@ public final class SparkInference {
    */
   public static void unregister(SparkSession spark, String name) {
     String prefix = InferenceProperties.MODEL_PREFIX + name + ".";
-    for (String key : scala.jdk.javaapi.CollectionConverters.asJava(spark.conf().getAll()).keySet()) {
+    for (String key : JavaCollections.asJava(spark.conf().getAll()).keySet()) {
       if (key.startsWith(prefix)) {
         spark.conf().unset(key);
       }
@@ -67,8 +68,7 @@ public final class SparkInference {
         spark,
         () -> {
           var binding = ModelRegistry.resolve(name, OptionalInt.empty(), List.of());
-          return org.apache.spark.sql.classic.Dataset.ofRows(
-              classic(spark), io.github.sparkinfer.spark.sql.SqlFunctions.modelInfo(binding));
+          return SessionBridge.dataFrame(spark, io.github.sparkinfer.spark.sql.SqlFunctions.modelInfo(binding));
         });
   }
 
@@ -101,34 +101,19 @@ public final class SparkInference {
     return new double[] {all.count(), all.percentileMillis(0.5), all.percentileMillis(0.99)};
   }
 
-  static org.apache.spark.sql.classic.SparkSession classic(SparkSession spark) {
-    if (!(spark instanceof org.apache.spark.sql.classic.SparkSession)) {
-      throw new IllegalArgumentException(
-          "sparkinfer runs inside Spark's JVM session (classic Spark), not through Spark Connect: got "
-              + spark.getClass().getName());
-    }
-    return (org.apache.spark.sql.classic.SparkSession) spark;
-  }
-
   /** Runs registry code with this session's SQL configuration active, as analysis does. */
   static <T> T withSession(SparkSession spark, java.util.function.Supplier<T> action) {
-    org.apache.spark.sql.classic.SparkSession session = classic(spark);
     return org.apache.spark.sql.internal.SQLConf.withExistingConf(
-        session.sessionState().conf(),
+        SessionBridge.conf(spark),
         new scala.runtime.AbstractFunction0<T>() {
           @Override
           public T apply() {
-            org.apache.spark.sql.classic.SparkSession previous =
-                org.apache.spark.sql.classic.SparkSession.getActiveSession().getOrElse(() -> null);
-            org.apache.spark.sql.classic.SparkSession.setActiveSession(session);
+            SparkSession previous = SessionBridge.activeSession();
+            SessionBridge.setActiveSession(spark);
             try {
               return action.get();
             } finally {
-              if (previous == null) {
-                org.apache.spark.sql.classic.SparkSession.clearActiveSession();
-              } else {
-                org.apache.spark.sql.classic.SparkSession.setActiveSession(previous);
-              }
+              SessionBridge.setActiveSession(previous);
             }
           }
         });

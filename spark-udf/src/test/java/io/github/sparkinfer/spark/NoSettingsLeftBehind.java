@@ -38,7 +38,7 @@ public final class NoSettingsLeftBehind implements AfterAllCallback {
 
   static Map<String, String> sparkinferSettings(SparkSession spark) {
     Map<String, String> settings = new TreeMap<>();
-    scala.jdk.javaapi.CollectionConverters.asJava(spark.conf().getAll()).forEach((key, value) -> {
+    JavaCollections.asJava(spark.conf().getAll()).forEach((key, value) -> {
       if (key.startsWith("spark.sparkinfer.")) {
         settings.put(key, value);
       }

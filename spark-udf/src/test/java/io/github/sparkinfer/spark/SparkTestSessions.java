@@ -1,8 +1,6 @@
 package io.github.sparkinfer.spark;
 
 import org.apache.spark.sql.SparkSession;
-import org.apache.spark.sql.SparkSessionExtensions;
-import scala.Option;
 
 /**
  * One local Spark for the whole test JVM (a SparkContext is per JVM): local[4], sparkinfer's
@@ -67,12 +65,6 @@ final class SparkTestSessions {
 
   /** A session on the same SparkContext with no extensions at all, as a notebook may have. */
   static SparkSession withoutExtensions() {
-    return new org.apache.spark.sql.classic.SparkSession(
-        shared().sparkContext(),
-        Option.empty(),
-        Option.empty(),
-        new SparkSessionExtensions(),
-        scala.collection.immutable.Map$.MODULE$.empty(),
-        scala.collection.immutable.Map$.MODULE$.empty());
+    return SessionsWithoutExtensions.on(shared().sparkContext());
   }
 }

@@ -319,7 +319,7 @@ class TestEmbed {
     float[][][] reference = TestModels.runMiniLm(
         TestModels.copyResource(folder, "all-minilm-l6-v2.onnx"), new long[][] {paddedIds}, new long[][] {paddedMask});
     for (int token = 0; token < length; token++) {
-      List<Float> state = scala.jdk.javaapi.CollectionConverters.asJava(hidden.get(token));
+      List<Float> state = JavaCollections.asJava(hidden.get(token));
       for (int k = 0; k < 384; k++) {
         assertThat(Math.abs(state.get(k) - reference[0][token][k])).isLessThanOrEqualTo(1e-5f);
       }
@@ -327,8 +327,8 @@ class TestEmbed {
     // The DataFrame API tokenizes a string column the same way.
     Dataset<Row> viaApi = Inference.model("minilm").input("body").as("hidden").transform(documents.filter("id = 7"));
     List<scala.collection.Seq<Float>> apiHidden = viaApi.select("hidden").first().getList(0);
-    assertThat(scala.jdk.javaapi.CollectionConverters.asJava(apiHidden.get(0)))
-        .isEqualTo(scala.jdk.javaapi.CollectionConverters.asJava(hidden.get(0)));
+    assertThat(JavaCollections.asJava(apiHidden.get(0)))
+        .isEqualTo(JavaCollections.asJava(hidden.get(0)));
   }
 
   /** 200 generated sentences of 3 to 60 words, and the cases that break tokenizers. */

@@ -280,7 +280,7 @@ class TestInferenceApi {
     }
     try {
       SparkInference.unregister(spark, "gone");
-      assertThat(scala.jdk.javaapi.CollectionConverters.asJava(spark.conf().getAll()).keySet())
+      assertThat(JavaCollections.asJava(spark.conf().getAll()).keySet())
           .noneMatch(key -> key.startsWith("spark.sparkinfer.model.gone."))
           .contains("spark.sparkinfer.model.gone_too.path");
       assertThat(SparkInference.registeredModels(spark)).doesNotContain("gone").contains("gone_too");

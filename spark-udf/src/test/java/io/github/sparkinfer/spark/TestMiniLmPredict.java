@@ -18,7 +18,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import scala.collection.Seq;
-import scala.jdk.javaapi.CollectionConverters;
 
 /**
  * The real all-MiniLM-L6-v2 (fp32, from langchain4j's Maven artifact) through predict(), fed
@@ -89,7 +88,7 @@ class TestMiniLmPredict {
       List<Seq<Float>> tokens = row.getList(1);
       assertThat(tokens).hasSize(LENGTH);
       for (int token = 0; token < LENGTH; token++) {
-        List<Float> vector = CollectionConverters.asJava(tokens.get(token));
+        List<Float> vector = JavaCollections.asJava(tokens.get(token));
         assertThat(vector).hasSize(HIDDEN);
         for (int k = 0; k < HIDDEN; k++) {
           maxDifference = Math.max(maxDifference, Math.abs(vector.get(k) - reference[id][token][k]));

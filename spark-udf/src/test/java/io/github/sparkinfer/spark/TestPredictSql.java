@@ -327,9 +327,9 @@ class TestPredictSql {
         assertThat(out.getLong(1)).isEqualTo((long) (id + 1.5f + id - 2f));
         List<scala.collection.Seq<Float>> grid = out.getList(2);
         assertThat(grid).hasSize(3);
-        assertThat(scala.jdk.javaapi.CollectionConverters.asJava(grid.get(0))).containsExactly(3f);
-        assertThat(scala.jdk.javaapi.CollectionConverters.asJava(grid.get(1))).containsExactly(2f * id);
-        assertThat(scala.jdk.javaapi.CollectionConverters.asJava(grid.get(2))).containsExactly(-4f);
+        assertThat(JavaCollections.asJava(grid.get(0))).containsExactly(3f);
+        assertThat(JavaCollections.asJava(grid.get(1))).containsExactly(2f * id);
+        assertThat(JavaCollections.asJava(grid.get(2))).containsExactly(-4f);
       }
       // Selecting one output returns that output's column.
       spark.sql("SET spark.sparkinfer.model.multi.outputs=total_id");

@@ -26,18 +26,19 @@ import io.github.sparkinfer.device.ModelSource;
 import io.github.sparkinfer.device.SessionSettings;
 import io.github.sparkinfer.partitioning.StageResourceProfiles;
 import io.github.sparkinfer.partitioning.StageResources;
+import io.github.sparkinfer.spark.InferenceProperties;
+import io.github.sparkinfer.spark.JavaCollections;
+import io.github.sparkinfer.spark.sql.SessionBridge;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
-import io.github.sparkinfer.spark.InferenceProperties;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalInt;
 import java.util.stream.Collectors;
 import org.apache.hadoop.conf.Configuration;
-import org.apache.spark.sql.classic.SparkSession;
+import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.internal.SQLConf;
-import scala.jdk.javaapi.CollectionConverters;
 
 /**
  * Models registered in a session, read from its SQL configuration: {@code
@@ -49,7 +50,7 @@ public final class ModelRegistry {
 
   /** Names of the models registered in the current session, sorted. */
   public static List<String> registeredModels() {
-    Map<String, String> all = CollectionConverters.asJava(SQLConf.get().getAllConfs());
+    Map<String, String> all = JavaCollections.asJava(SQLConf.get().getAllConfs());
     List<String> names = new ArrayList<>();
     for (String key : all.keySet()) {
       if (key.startsWith(MODEL_PREFIX) && key.endsWith(MODEL_PATH_SUFFIX)) {
@@ -379,7 +380,7 @@ public final class ModelRegistry {
   }
 
   private static Configuration driverHadoopConfiguration() {
-    return SparkSession.active().sessionState().newHadoopConf();
+    return SessionBridge.newHadoopConf(SparkSession.active());
   }
 
   private static int batchSizeInRange(String model, String setting, int value) {

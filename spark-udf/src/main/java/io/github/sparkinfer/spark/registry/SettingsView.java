@@ -3,7 +3,7 @@ package io.github.sparkinfer.spark.registry;
 import java.util.Map;
 import java.util.TreeMap;
 import org.apache.spark.sql.internal.SQLConf;
-import scala.jdk.javaapi.CollectionConverters;
+import io.github.sparkinfer.spark.JavaCollections;
 
 /**
  * The settings one model call is resolved with: the session's SQL configuration with the call's
@@ -31,7 +31,7 @@ final class SettingsView {
 
   /** Every setting, the call's over the session's. */
   Map<String, String> all() {
-    Map<String, String> all = new TreeMap<>(CollectionConverters.asJava(conf.getAllConfs()));
+    Map<String, String> all = new TreeMap<>(JavaCollections.asJava(conf.getAllConfs()));
     all.putAll(overrides);
     return all;
   }

@@ -10,7 +10,6 @@ import io.github.sparkinfer.spark.sql.PredictExpression
 import io.github.sparkinfer.spark.text.TextEmbeddingRunner
 
 import scala.jdk.CollectionConverters._
-import scala.jdk.OptionConverters._
 
 import io.github.sparkinfer.partitioning.StageResourceProfiles
 
@@ -100,7 +99,8 @@ case class BatchPredictExec(
       return rdd
     }
     val executionId = sparkContext.getLocalProperty(SQLExecution.EXECUTION_ID_KEY)
-    StageResourceProfiles.profileFor(sparkContext, resources, binding.modelName).toScala match {
+    // Option(orElse(null)), not toScala: Scala 2.12 (Spark 3.5) has no scala.jdk.OptionConverters.
+    Option(StageResourceProfiles.profileFor(sparkContext, resources, binding.modelName).orElse(null)) match {
       case Some(profile) =>
         if (!sparkContext.getConf.getBoolean("spark.scheduler.resource.profileMergeConflicts", false)) {
           BatchPredictNodes.conflictInStage(this).foreach(message => throw new IllegalArgumentException(message))

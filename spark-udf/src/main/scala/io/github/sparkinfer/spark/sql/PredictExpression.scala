@@ -29,6 +29,12 @@ trait ModelInvocation extends Expression with Unevaluable {
     (s"'${binding.modelName}'" +: children.map(_.sql)).mkString(s"$prettyName(", ", ", ")")
 }
 
+object ModelInvocation {
+  /** predict() or embed() of the model on these arguments, from Java (the DataFrame API): one Seq type for every Scala. */
+  def of(binding: ModelBinding, children: java.util.List[Expression], embedding: Boolean): Expression =
+    if (embedding) EmbedExpression(binding, children.asScala.toSeq) else PredictExpression(binding, children.asScala.toSeq)
+}
+
 /** predict(model, inputs...): the model's outputs for numeric inputs. */
 case class PredictExpression(binding: ModelBinding, children: Seq[Expression]) extends ModelInvocation {
 

@@ -5,7 +5,7 @@ import io.github.sparkinfer.spark.plan.ExtractPredictions
 import io.github.sparkinfer.spark.plan.ReadColumnarInput
 
 import org.apache.spark.sql.SparkSessionExtensions
-import org.apache.spark.sql.classic.SparkSession
+import org.apache.spark.sql.SparkSession
 
 /** Puts sparkinfer's functions, optimizer rule and planner strategy into a session. */
 object SessionInstaller {
@@ -33,16 +33,15 @@ object SessionInstaller {
 
   /** For a session that is already running (notebooks): same functions, same rule, same strategy. */
   def install(session: SparkSession): Unit = synchronized {
-    val state = session.sessionState
     // Names as this Spark line's registry takes them (RegistryNames: the shim of the line).
     Seq(SqlFunctions.predictDescriptor, SqlFunctions.embedDescriptor, SqlFunctions.predictWithErrorDescriptor,
       SqlFunctions.embedWithErrorDescriptor, SqlFunctions.tokenizeDescriptor,
       SqlFunctions.compareOutputsDescriptor).foreach {
-      case (id, info, builder) => state.functionRegistry.registerFunction(RegistryNames.registered(id), info, builder)
+      case (id, info, builder) => SessionBridge.functionRegistry(session).registerFunction(RegistryNames.registered(id), info, builder)
     }
     val (infoId, infoInfo, infoBuilder) = SqlFunctions.modelInfoDescriptor
-    state.tableFunctionRegistry.registerFunction(RegistryNames.registered(infoId), infoInfo, infoBuilder)
-    val experimental = session.experimental
+    SessionBridge.tableFunctionRegistry(session).registerFunction(RegistryNames.registered(infoId), infoInfo, infoBuilder)
+    val experimental = SessionBridge.experimental(session)
     if (!experimental.extraOptimizations.contains(ExtractPredictions)) {
       experimental.extraOptimizations = experimental.extraOptimizations :+ ExtractPredictions
     }
@@ -53,6 +52,6 @@ object SessionInstaller {
 
   // Under the name this line's registry keeps (RegistryNames), as for install().
   def isInstalled(session: SparkSession): Boolean =
-    session.sessionState.functionRegistry.functionExists(
+    SessionBridge.functionRegistry(session).functionExists(
       RegistryNames.registered(org.apache.spark.sql.catalyst.FunctionIdentifier(SqlFunctions.PredictName)))
 }

@@ -11,7 +11,7 @@ import org.apache.spark.SparkStageInfo;
 import org.apache.spark.SparkStatusTracker;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
-import scala.jdk.javaapi.CollectionConverters;
+import io.github.sparkinfer.spark.JavaCollections;
 
 /**
  * The driver of {@link TestExecutorKillCluster}: while predict() runs on two executors, it kills
@@ -54,7 +54,7 @@ public final class ExecutorKillApp {
         SparkStageInfo info = status.getStageInfo(stage).getOrElse(() -> null);
         if (killed == null && info != null && info.numActiveTasks() == 2) {
           // Both tasks run the model now, one on each executor.
-          List<String> executors = CollectionConverters.asJava(context.getExecutorIds());
+          List<String> executors = JavaCollections.asJava(context.getExecutorIds());
           killed = executors.get(0);
           if (!context.killExecutor(killed)) {
             throw new IllegalStateException("Spark refused to kill executor " + killed);
