@@ -4,6 +4,7 @@ import io.github.sparkinfer.spark.registry.CallSettings
 import io.github.sparkinfer.spark.registry.Errors
 import io.github.sparkinfer.spark.registry.InputDescriptions
 import io.github.sparkinfer.spark.registry.ModelBinding
+import io.github.sparkinfer.spark.registry.ModelOutputs
 import io.github.sparkinfer.spark.registry.ModelRegistry
 
 import java.util.OptionalInt
@@ -177,7 +178,7 @@ object SqlFunctions {
       specs.asScala.zipWithIndex.map { case (spec, position) =>
         val sparkType =
           if (spec.elementType() == io.github.sparkinfer.device.TensorElementType.UNSUPPORTED) null
-          else if (output) ModelBinding.outputType(spec).simpleString
+          else if (output) ModelOutputs.outputType(spec).simpleString
           else InputDescriptions.accepted(spec)
         InternalRow(
           UTF8String.fromString(binding.modelName), UTF8String.fromString(kind), position,
