@@ -25,10 +25,13 @@ JUNIT_CONSOLE_VERSION=${JUNIT_CONSOLE_VERSION:-1.13.4}
 out=$(realpath -m "${1:-target/gpu-bundle}")
 mvn() { "$root/mvnw" -B -ntp -q "$@"; }
 start=$(date +%s)
+echo "== jars (mvnw clean install -DskipTests)"
+# clean: target/ may still hold the jars of another Spark line or an older name, which the copies
+# below would pick up beside the current ones (and the class path would then hold both).
+# Before the bundle's folders are made: the default out-dir is under target/.
+mvn clean install -DskipTests
 rm -rf "$out" && mkdir -p "$out/base/jars" "$out/base/ort" "$out/project" "$out/tmp"
 
-echo "== jars (mvnw install -DskipTests)"
-mvn install -DskipTests
 
 echo "== class path (spark-udf tests + benchmarks)"
 mvn -pl spark-udf dependency:build-classpath -Dmdep.includeScope=test -Dmdep.outputFile="$out/tmp/udf.cp"
