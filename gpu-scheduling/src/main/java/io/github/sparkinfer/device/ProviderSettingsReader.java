@@ -121,7 +121,11 @@ final class ProviderSettingsReader {
   private void option(String key, String prefix, String provider, OptionSetter setter) {
     String option = key.substring(prefix.length());
     origins.put(provider + "." + option, key);
-    apply(key, () -> setter.set(option, settings.get(key)));
+    // Only ORT's documented options pass, never a pointer (ProviderOptionPolicy).
+    apply(key, () -> {
+      ProviderOptionPolicy.access(provider, option);
+      setter.set(option, settings.get(key));
+    });
   }
 
   /** Applies {@code key}, which sets the given ORT options (provider.option). */

@@ -143,6 +143,49 @@ class TestExecutionProviderOptions {
         .hasMessageContaining("The TensorRT option device_id cannot be set");
   }
 
+  /**
+   * Issue 28: ORT acts on provider option strings inside the executor: pointers it would call and
+   * options that are not ORT's documented ones never pass; options that name a path, a library or
+   * size a shared arena are the application's alone.
+   */
+  @Test
+  void pointerAndUndocumentedProviderOptionsAreRefused() {
+    for (String pointer : java.util.List.of("spark.sparkinfer.cuda.option.gpu_external_alloc",
+        "spark.sparkinfer.cuda.option.gpu_external_free", "spark.sparkinfer.cuda.option.user_compute_stream",
+        "spark.sparkinfer.tensorrt.option.user_compute_stream",
+        "spark.sparkinfer.tensorrt.option.has_user_compute_stream")) {
+      assertThatThrownBy(() -> ExecutionProviderOptions.fromSettings(Map.of(pointer, "140737488355328")))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageStartingWith("Invalid " + pointer + ": The ONNX Runtime ")
+          .hasMessageContaining("takes a pointer into the executor's process");
+    }
+    assertThatThrownBy(() -> ExecutionProviderOptions.fromSettings(
+            Map.of("spark.sparkinfer.tensorrt.option.trt_made_up_option", "1")))
+        .hasMessageContaining("Unknown ONNX Runtime tensorrt option 'trt_made_up_option'")
+        .hasMessageContaining("trt_fp16_enable");
+    // Documented ones still pass, the application's among them (scope is enforced by the SQL surface).
+    assertThat(ExecutionProviderOptions.fromSettings(Map.of(
+            "spark.sparkinfer.tensorrt.option.trt_extra_plugin_lib_paths", "/opt/plugins/libp.so",
+            "spark.sparkinfer.cuda.option.enable_cuda_graph", "1")).tensorrtOptions())
+        .containsEntry("trt_extra_plugin_lib_paths", "/opt/plugins/libp.so");
+  }
+
+  @Test
+  void optionsThatNameFilesLibrariesOrSizesAreApplicationKeys() {
+    for (String key : java.util.List.of("spark.sparkinfer.tensorrt.option.trt_extra_plugin_lib_paths",
+        "spark.sparkinfer.tensorrt.option.trt_engine_decryption_lib_path",
+        "spark.sparkinfer.tensorrt.option.trt_engine_cache_path", "spark.sparkinfer.tensorrt.option.trt_max_workspace_size",
+        "spark.sparkinfer.cuda.option.gpu_mem_limit", "spark.sparkinfer.cuda.option.gpu_external_alloc",
+        "spark.sparkinfer.cuda.option.made_up", "spark.sparkinfer.cuda.gpuMemLimit",
+        "spark.sparkinfer.tensorrt.engineCachePath")) {
+      assertThat(ProviderOptionPolicy.isApplicationKey(key)).as(key).isTrue();
+    }
+    for (String key : java.util.List.of("spark.sparkinfer.cuda.option.enable_cuda_graph",
+        "spark.sparkinfer.tensorrt.option.trt_fp16_enable", "spark.sparkinfer.cuda.tf32", "spark.sparkinfer.device")) {
+      assertThat(ProviderOptionPolicy.isApplicationKey(key)).as(key).isFalse();
+    }
+  }
+
   @Test
   void unknownKeysUnderTheProviderPrefixesAreRejected() {
     assertThatThrownBy(

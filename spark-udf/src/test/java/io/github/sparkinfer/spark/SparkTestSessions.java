@@ -48,6 +48,20 @@ final class SparkTestSessions {
     }
   }
 
+  /**
+   * Sets an application key as spark-submit --conf would have: on the application's SparkConf, which
+   * the driver and (in local mode, the same object) the executors read. Tests only: a running
+   * application's configuration is not meant to change. Undo with {@link #resetApplication}.
+   */
+  static synchronized void setApplication(String key, String value) {
+    shared().sparkContext().conf().set(key, value);
+  }
+
+  /** Removes what {@link #setApplication} set. */
+  static synchronized void resetApplication(String key) {
+    shared().sparkContext().conf().remove(key);
+  }
+
   /** The session's spark.sparkinfer.* settings as it was created. */
   static synchronized java.util.Map<String, String> initialSettings() {
     return initialSettings;

@@ -42,7 +42,8 @@ class TestAnalysisChecks {
   void resetSettings() {
     for (String key : List.of("spark.sparkinfer.device", "spark.sparkinfer.device.fallback",
         "spark.sparkinfer.device.concurrentRuns", "spark.sparkinfer.cuda.gpuMemLimit", "spark.sparkinfer.batchSize",
-        "spark.sparkinfer.model.mlp.batchSize", "spark.sparkinfer.model.mlp.precision")) {
+        "spark.sparkinfer.model.mlp.batchSize", "spark.sparkinfer.model.mlp.precision",
+        "spark.sparkinfer.cuda.option.gpu_external_alloc")) {
       SparkTestSessions.reset(key);
     }
   }
@@ -61,12 +62,22 @@ class TestAnalysisChecks {
     assertFailsBeforeAnyJob(QUERY, "Cannot call model 'mlp': Invalid spark.sparkinfer.device.fallback 'gpu'");
     SparkTestSessions.reset("spark.sparkinfer.device.fallback");
 
-    spark.conf().set("spark.sparkinfer.device.concurrentRuns", "0");
-    assertFailsBeforeAnyJob(QUERY, "spark.sparkinfer.device.concurrentRuns 0: must be at least 1");
-    SparkTestSessions.reset("spark.sparkinfer.device.concurrentRuns");
-
-    spark.conf().set("spark.sparkinfer.cuda.gpuMemLimit", "lots");
-    assertFailsBeforeAnyJob(QUERY, "Cannot call model 'mlp': ", "lots");
+    // Application keys are checked in the application's configuration.
+    SparkTestSessions.setApplication("spark.sparkinfer.device.concurrentRuns", "0");
+    try {
+      assertFailsBeforeAnyJob(QUERY, "spark.sparkinfer.device.concurrentRuns 0: must be at least 1");
+    } finally {
+      SparkTestSessions.resetApplication("spark.sparkinfer.device.concurrentRuns");
+    }
+    SparkTestSessions.setApplication("spark.sparkinfer.cuda.gpuMemLimit", "lots");
+    try {
+      assertFailsBeforeAnyJob(QUERY, "Cannot call model 'mlp': ", "lots");
+    } finally {
+      SparkTestSessions.resetApplication("spark.sparkinfer.cuda.gpuMemLimit");
+    }
+    spark.conf().set("spark.sparkinfer.cuda.option.gpu_external_alloc", "140737488355328");
+    assertFailsBeforeAnyJob(QUERY, "Cannot call model 'mlp': ", "gpu_external_alloc");
+    SparkTestSessions.reset("spark.sparkinfer.cuda.option.gpu_external_alloc");
   }
 
   @Test
@@ -180,8 +191,8 @@ class TestAnalysisChecks {
     spark.conf().set("spark.sparkinfer.model.allowedRoots", "file:/");
     try {
       assertFailsBeforeAnyJob(QUERY,
-          "Cannot call model 'mlp': spark.sparkinfer.model.allowedRoots is a static setting of the application (unset),"
-              + " so the session's value 'file:/' is not used");
+          "Cannot call model 'mlp': spark.sparkinfer.model.allowedRoots is an application setting",
+          "its value 'file:/' differs from the application's (unset)", "RESET spark.sparkinfer.model.allowedRoots");
     } finally {
       spark.conf().unset("spark.sparkinfer.model.allowedRoots");
     }

@@ -70,6 +70,7 @@ class TestBatchMemory {
 
   @AfterEach
   void reset() {
+    SparkTestSessions.resetApplication("spark.sparkinfer.maxBatchBytes");
     SparkTestSessions.reset("spark.sparkinfer.maxBatchBytes");
     SparkTestSessions.reset("spark.sparkinfer.model.mlp.batchSize");
   }
@@ -77,7 +78,7 @@ class TestBatchMemory {
   @Test
   void aMillionRowBatchSizeOverAThousandRowsHoldsBuffersForAThousand() throws Exception {
     spark.conf().set("spark.sparkinfer.model.mlp.batchSize", "1000000");
-    spark.conf().set("spark.sparkinfer.maxBatchBytes", "1g");
+    SparkTestSessions.setApplication("spark.sparkinfer.maxBatchBytes", "1g");
     Dataset<Row> result = spark.sql("SELECT id, predict('mlp', features) AS scores FROM thousand");
     float[][] reference = TestModels.runFloatModel(mlpFile, "features", features);
     for (Row row : result.collectAsList()) {
@@ -96,7 +97,7 @@ class TestBatchMemory {
   @Test
   void aBatchSizeAboveTheByteBudgetIsLoweredToFit() {
     spark.conf().set("spark.sparkinfer.model.mlp.batchSize", "10000");
-    spark.conf().set("spark.sparkinfer.maxBatchBytes", "64k");
+    SparkTestSessions.setApplication("spark.sparkinfer.maxBatchBytes", "64k");
     Dataset<Row> result = spark.sql("SELECT predict('mlp', features) FROM thousand");
     assertThat(result.collectAsList()).hasSize(ROWS).noneMatch(row -> row.isNullAt(0));
     // 80 bytes a row: 65,536 / 80 = 819 rows a batch, so two batches for 1,000 rows.
@@ -106,7 +107,7 @@ class TestBatchMemory {
 
   @Test
   void rowsOfDynamicSizeEndABatchAtTheByteBudget() {
-    spark.conf().set("spark.sparkinfer.maxBatchBytes", "1k");
+    SparkTestSessions.setApplication("spark.sparkinfer.maxBatchBytes", "1k");
     // 100 floats a row (400 bytes) and one float out: a batch is full at 3 rows (1,212 bytes).
     Dataset<Row> result = spark.sql(
         "SELECT id, predict('sum', array_repeat(CAST(id AS FLOAT), 100)) AS total FROM range(0, 30, 1, 1)");
@@ -118,11 +119,25 @@ class TestBatchMemory {
 
   @Test
   void invalidBudgetsAreRefusedAtAnalysis() {
-    spark.conf().set("spark.sparkinfer.maxBatchBytes", "lots");
+    SparkTestSessions.setApplication("spark.sparkinfer.maxBatchBytes", "lots");
     assertThatThrownBy(() -> spark.sql("SELECT predict('mlp', features) FROM thousand"))
         .hasMessageContaining("Invalid value 'lots' for spark.sparkinfer.maxBatchBytes (model 'mlp'): use a size");
-    spark.conf().set("spark.sparkinfer.maxBatchBytes", "3g");
+    SparkTestSessions.setApplication("spark.sparkinfer.maxBatchBytes", "3g");
     assertThatThrownBy(() -> spark.sql("SELECT predict('mlp', features) FROM thousand"))
         .hasMessageContaining("must be from 1k to 2g");
+  }
+
+  /** Issue 28: the budget sizes what a whole executor shares, so it is the application's, not a session's. */
+  @Test
+  void aSessionCannotSetTheBudget() {
+    assertThatThrownBy(() -> spark.sql("SET spark.sparkinfer.maxBatchBytes=2g"))
+        .hasMessageContaining("Cannot SET spark.sparkinfer.maxBatchBytes: spark.sparkinfer.maxBatchBytes is an"
+            + " application setting")
+        .hasMessageContaining("RESET spark.sparkinfer.maxBatchBytes");
+    // A client that sets it without a statement (spark.conf.set, Spark Connect) is refused at the model call.
+    spark.conf().set("spark.sparkinfer.maxBatchBytes", "2g");
+    assertThatThrownBy(() -> spark.sql("SELECT predict('mlp', features) FROM thousand"))
+        .hasMessageContaining("Cannot call model 'mlp': spark.sparkinfer.maxBatchBytes is an application setting")
+        .hasMessageContaining("its value '2g' differs from the application's (unset)");
   }
 }

@@ -9,7 +9,11 @@ import java.lang.reflect.Modifier;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import io.github.sparkinfer.spark.config.Setting;
+import io.github.sparkinfer.spark.config.SparkinferSettings;
+import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -28,6 +32,30 @@ class TestConfigurationPage {
   @Test
   void documentsEveryKeyAndNoOther() throws Exception {
     assertThat(documentedKeys()).containsExactlyInAnyOrderElementsOf(definedKeys());
+  }
+
+  /** The settings layer declares exactly the keys the constants define, and the page shows each one's scope. */
+  @Test
+  void declaresEveryKeyOnceWithTheScopeThePageShows() throws Exception {
+    Map<String, String> declared = new TreeMap<>();
+    for (Setting setting : SparkinferSettings.all()) {
+      assertThat(declared.put(setting.key(), setting.scopeLabel())).as("declared twice: %s", setting.key()).isNull();
+    }
+    assertThat(declared.keySet()).containsExactlyInAnyOrderElementsOf(definedKeys());
+    assertThat(documentedScopes()).isEqualTo(declared);
+  }
+
+  /** Each row's key and its scope column. */
+  static Map<String, String> documentedScopes() throws Exception {
+    Map<String, String> scopes = new TreeMap<>();
+    Pattern row = Pattern.compile("^\\| `(spark\\.sparkinfer\\.[^`]+)` \\| ([^|]+) \\|");
+    for (String line : Files.readAllLines(PAGE, StandardCharsets.UTF_8)) {
+      Matcher matcher = row.matcher(line);
+      if (matcher.find()) {
+        scopes.put(matcher.group(1), matcher.group(2).trim());
+      }
+    }
+    return scopes;
   }
 
   static Set<String> definedKeys() throws IllegalAccessException {

@@ -172,7 +172,7 @@ class TestGpuInference {
     float[][] directCpu = TestModels.runFloatModel(mlp, "features", features);
     runOnTheGpu();
     // A 32 MiB arena: a task's batch of 25,000 rows needs about 60 MB of activations; 6,000 rows fit.
-    spark.conf().set("spark.sparkinfer.cuda.gpuMemLimit", "32m");
+    SparkTestSessions.setApplication("spark.sparkinfer.cuda.gpuMemLimit", "32m");
     spark.conf().set("spark.sparkinfer.cuda.arenaExtendStrategy", "kSameAsRequested");
     spark.conf().set("spark.sparkinfer.model.gpu_mlp.batchSize", "65536");
     // One run at a time on the GPU: the test holds all run permits but one. With two runs, another task's
@@ -206,7 +206,7 @@ class TestGpuInference {
       // TF32 on the GPU against fp32 on the CPU, as in mlpOnCudaMatchesDirectOrtOnCuda.
       assertThat(worst).isLessThanOrEqualTo(4e-3);
     } finally {
-      spark.conf().unset("spark.sparkinfer.cuda.gpuMemLimit");
+      SparkTestSessions.resetApplication("spark.sparkinfer.cuda.gpuMemLimit");
       spark.conf().unset("spark.sparkinfer.cuda.arenaExtendStrategy");
       spark.conf().unset("spark.sparkinfer.model.gpu_mlp.batchSize");
     }

@@ -47,7 +47,8 @@ public final class ExecutorSessions {
         settings.put(SchedulingProperties.PREFIX + entry._1(), entry._2());
       }
     }
-    settings.putAll(binding.deviceSettings());
+    // The plan's keys over the executor's own, except the application's: those only the SparkConf sets.
+    settings.putAll(io.github.sparkinfer.spark.config.ApplicationSettings.withoutApplicationKeys(binding.deviceSettings()));
     TaskContext task = TaskContext.get();
     Device requested;
     try {

@@ -81,8 +81,12 @@ public final class ModelRegistry {
 
   /** Resolves model {@code name} with what the call sets for itself over the session's keys. */
   public static ModelBinding resolve(String name, CallSettings call) {
-    SettingsView conf = new SettingsView(SQLConf.get(), call.settings());
-    checkRootsNotSetInSession(name);
+    SettingsView conf;
+    try {
+      conf = new SettingsView(SQLConf.get(), call.settings(), SparkSession.active().sparkContext().getConf());
+    } catch (IllegalArgumentException e) {
+      throw Errors.analysis("Cannot call model '" + name + "': " + e.getMessage(), e);
+    }
     String path = conf.get(MODEL_PREFIX + name + MODEL_PATH_SUFFIX, null);
     if (path == null || path.isBlank()) {
       List<String> registered = registeredModels();
@@ -164,29 +168,15 @@ public final class ModelRegistry {
     Map<String, String> all = conf.all();
     Map<String, String> deviceSettings = deviceSettings(all);
     checkDeviceSettings(name, deviceSettings);
-    binding = binding.withDeviceSettings(deviceSettings)
+    // Application keys never travel: executors read those from their own SparkConf.
+    binding = binding.withDeviceSettings(
+            io.github.sparkinfer.spark.config.ApplicationSettings.withoutApplicationKeys(deviceSettings))
         .withPrecision(precision, CompressedModels.int8Scheme(name, all))
         .withPruneRatio(pruneRatio)
         .withStageResources(stageResources(name, all, call.stageResources()))
         .withRowErrors(rowErrorPolicy(name, conf, call), call.reportErrors())
         .withMaxBatchBytes(maxBatchBytes);
     return textModel ? binding.withText(textSettings(conf, binding, tokenizer.trim())) : binding;
-  }
-
-  /**
-   * The allowed roots are the application's (its SparkConf): a session value that differs (a SET)
-   * would not be used, so it is refused rather than silently ignored.
-   */
-  private static void checkRootsNotSetInSession(String name) {
-    String key = io.github.sparkinfer.device.SchedulingProperties.MODEL_ALLOWED_ROOTS;
-    String session = SQLConf.get().getConfString(key, null);
-    String application = SparkSession.active().sparkContext().getConf().get(key, null);
-    if (session != null && !session.equals(application)) {
-      throw Errors.analysis("Cannot call model '" + name + "': " + key + " is a static setting of the application ("
-          + (application == null ? "unset" : "'" + application + "'") + "), so the session's value '" + session
-          + "' is not used. Set it in the application's configuration (spark-submit --conf or spark-defaults.conf),"
-          + " and RESET " + key + " in this session");
-    }
   }
 
   /** The call's policy, else the model's key, else the session's, else fail. */
@@ -217,7 +207,10 @@ public final class ModelRegistry {
 
   private static final List<String> DEVICE_PREFIXES = io.github.sparkinfer.device.SchedulingProperties.DEVICE_SETTING_PREFIXES;
 
-  /** The session's device keys: shipped in the plan, so a SET in a notebook reaches the executors. */
+  /**
+   * The device keys, the session's and the application's; the session's are shipped in the plan, so
+   * a SET in a notebook reaches the executors.
+   */
   private static java.util.Map<String, String> deviceSettings(Map<String, String> all) {
     java.util.Map<String, String> settings = new java.util.TreeMap<>();
     all.forEach((key, value) -> {

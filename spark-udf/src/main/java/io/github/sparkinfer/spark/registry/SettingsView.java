@@ -1,26 +1,42 @@
 package io.github.sparkinfer.spark.registry;
 
+import io.github.sparkinfer.spark.JavaCollections;
+import io.github.sparkinfer.spark.config.ApplicationSettings;
+import io.github.sparkinfer.spark.config.SparkinferSettings;
 import java.util.Map;
 import java.util.TreeMap;
+import org.apache.spark.SparkConf;
 import org.apache.spark.sql.internal.SQLConf;
-import io.github.sparkinfer.spark.JavaCollections;
+import scala.Tuple2;
 
 /**
  * The settings one model call is resolved with: the session's SQL configuration with the call's
  * own settings (a DataFrame API or ML stage option, by full key) over it, so the precedence is
- * call > per-model key > session key > default. Whole-number values are checked here, naming the
- * key, the model and the value.
+ * call > per-model key > session key > default; application keys ({@link SparkinferSettings}) come
+ * from the application's SparkConf alone, as on the executors. Whole-number values are checked
+ * here, naming the key, the model and the value.
  */
 final class SettingsView {
   private final SQLConf conf;
   private final Map<String, String> overrides;
+  private final SparkConf application;
 
-  SettingsView(SQLConf conf, Map<String, String> overrides) {
+  /**
+   * @throws IllegalArgumentException when the session or the call sets an application key to a
+   *     value other than the application's ({@link ApplicationSettings})
+   */
+  SettingsView(SQLConf conf, Map<String, String> overrides, SparkConf application) {
+    ApplicationSettings.checkSession(JavaCollections.asJava(conf.getAllConfs()), application);
+    ApplicationSettings.checkSession(overrides, application);
     this.conf = conf;
     this.overrides = Map.copyOf(overrides);
+    this.application = application;
   }
 
   String get(String key, String fallback) {
+    if (SparkinferSettings.isApplicationOnly(key)) {
+      return application.get(key, fallback);
+    }
     return overrides.containsKey(key) ? overrides.get(key) : conf.getConfString(key, fallback);
   }
 
@@ -33,6 +49,13 @@ final class SettingsView {
   Map<String, String> all() {
     Map<String, String> all = new TreeMap<>(JavaCollections.asJava(conf.getAllConfs()));
     all.putAll(overrides);
+    all = new TreeMap<>(ApplicationSettings.withoutApplicationKeys(all));
+    for (Tuple2<String, String> entry : application.getAllWithPrefix("spark.sparkinfer.")) {
+      String key = "spark.sparkinfer." + entry._1();
+      if (SparkinferSettings.isApplicationOnly(key)) {
+        all.put(key, entry._2());
+      }
+    }
     return all;
   }
 

@@ -20,6 +20,9 @@ object SessionInstaller {
     extensions.injectFunction(SqlFunctions.compareOutputsDescriptor)
     extensions.injectTableFunction(SqlFunctions.modelInfoDescriptor)
 
+    // Analysis: a SET of an application key (a path, a library, a host, a shared size) is refused.
+    extensions.injectCheckRule(session => RefuseApplicationSettings(session))
+
     // Optimization: model calls into BatchPredict nodes, after operator optimization so that
     // pushed-down filters cut the rows the model sees.
     extensions.injectPreCBORule(_ => ExtractPredictions)
