@@ -50,7 +50,7 @@ import org.slf4j.LoggerFactory;
  * thread, closed by {@link #closeAll}); a run's input and output tensors to the task thread that
  * made them (closed by it after the run, in {@code finally}); a run's outputs and its hold on the
  * session to its {@link ModelRun} (closed by the same thread once read). Tokenizers (spark-udf's
- * TokenizerCache) are never closed: they live as long as the JVM.
+ * TokenizerCache) are bounded, and closed when evicted once no encode runs on them.
  */
 public final class ModelCache implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ModelCache.class);
