@@ -50,7 +50,7 @@ import org.slf4j.LoggerFactory;
  * thread, closed by {@link #closeAll}); a run's input and output tensors to the task thread that
  * made them (closed by it after the run, in {@code finally}); a run's outputs and its hold on the
  * session to its {@link ModelRun} (closed by the same thread once read). Tokenizers (spark-udf's
- * TokenizerCache) are never closed: they live as long as the JVM.
+ * TokenizerCache) are bounded, and closed when evicted once no encode runs on them.
  */
 public final class ModelCache implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ModelCache.class);
@@ -181,6 +181,18 @@ public final class ModelCache implements AutoCloseable {
    */
   public LoadedModel acquire(
       ModelSource source, SessionSettings settings, Configuration hadoopConfiguration) {
+    Lease lease = acquireLeased(source, settings, hadoopConfiguration);
+    // Given back without closing anything: the caller's lease(), if it takes one, comes next.
+    lease.model.lifetime().unlease();
+    return lease.model();
+  }
+
+  /**
+   * {@link #acquire}, with the task's lease on the session already taken: a task that runs the
+   * session (between its batches too) must use this, so that no eviction (another model's load, a
+   * timer) closes the session between its load and the lease. Close the lease when the task ends.
+   */
+  public Lease acquireLeased(ModelSource source, SessionSettings settings, Configuration hadoopConfiguration) {
     Objects.requireNonNull(source, "source");
     Objects.requireNonNull(settings, "settings");
     Objects.requireNonNull(hadoopConfiguration, "hadoopConfiguration");
@@ -188,13 +200,72 @@ public final class ModelCache implements AutoCloseable {
     checkAllowed(source);
 
     ModelFiles.Remote file = ModelFiles.find(source, hadoopConfiguration);
-    eviction.found(file.version());
-    CachedModel model = get(new ModelKey(file.version(), settings), source, file);
-    // Loaded for another source of the same file, perhaps without a hash: check this one's.
-    files.verify(source, model.localFile());
+    // Checked against this source's hash, even when the session was loaded for another source.
+    ModelFiles.LocalCopy copy = files.copy(source, file);
+    CachedModel model = null;
+    try {
+      eviction.found(file.version().uri(), copy.digest());
+      model = getLeased(new ModelKey(file.version().uri(), copy.digest(), settings), source, copy);
+    } finally {
+      // This call's use of the folder: a session keeps its own.
+      FolderLocks.release(copy.folder());
+      if (model == null) {
+        // A failed load leaves no files behind, unless another session or executor uses them.
+        FolderLocks.deleteIfUnused(copy.folder());
+      }
+    }
+    Lease lease = new Lease(model.as(source));
+    // Now that the session is leased, closing other unused ones cannot close it.
     evictUnused();
     // Two model names may point at one file; each caller sees the name it asked for.
-    return model.as(source);
+    return lease;
+  }
+
+  /** A task's hold on a session from {@link #acquireLeased}: closing it gives the session back. */
+  public final class Lease implements AutoCloseable {
+    private final CachedModel model;
+    private final java.util.concurrent.atomic.AtomicBoolean open = new java.util.concurrent.atomic.AtomicBoolean(true);
+
+    private Lease(CachedModel model) {
+      this.model = model;
+    }
+
+    public LoadedModel model() {
+      return model;
+    }
+
+    @Override
+    public void close() {
+      if (open.getAndSet(false)) {
+        model.lifetime().unlease();
+        evictUnused();
+      }
+    }
+  }
+
+  /**
+   * The session for {@code key}, leased. A session another thread loaded may be closed by an
+   * eviction between its load and this lease: then its key is gone and it is loaded again; a load
+   * leases its session before anyone can see it, so this ends.
+   */
+  private CachedModel getLeased(ModelKey key, ModelSource source, ModelFiles.LocalCopy copy) {
+    for (int attempt = 0; attempt < 100; attempt++) {
+      CompletableFuture<CachedModel> existing = models.get(key);
+      if (existing == null) {
+        CachedModel loaded = loadOnce(key, source, copy);
+        if (loaded != null) {
+          return loaded;
+        }
+      } else {
+        CachedModel model = await(existing, source);
+        if (model.lifetime().lease()) {
+          return model;
+        }
+      }
+    }
+    throw ModelLoadException.of(source, "its session was closed as unused 100 times before this task could"
+        + " take it", "Raise " + SchedulingProperties.CACHE_MAX_SESSIONS
+        + " (more models are in use on this device than it allows)", null);
   }
 
   /**
@@ -208,6 +279,7 @@ public final class ModelCache implements AutoCloseable {
     Objects.requireNonNull(hadoopConfiguration, "hadoopConfiguration");
     checkOpen();
     checkAllowed(source);
+    // Kept for the life of the JVM: the caller keeps the path, and no session says when it is done.
     return files.copy(source, ModelFiles.find(source, hadoopConfiguration)).file();
   }
 
@@ -272,7 +344,12 @@ public final class ModelCache implements AutoCloseable {
         CachedModel model = loading.join();
         sessions++;
         runsInFlight += model.runsInFlight();
-        if (!closeQuietly(model, deadline)) {
+        boolean closedNow = closeQuietly(model, deadline);
+        if (closedNow) {
+          // Its folder's use, so that another cache of this JVM (or a later one) may delete it.
+          FolderLocks.release(model.localFile().getParent());
+        }
+        if (!closedNow) {
           left++;
           LOG.warn("Left the session of {} open: {} runs still held it after the grace period of {} ms ({}); the"
               + " last of them closes it when it ends, or the exiting process takes its native memory: it is never"
@@ -300,20 +377,17 @@ public final class ModelCache implements AutoCloseable {
     return "ModelCache(" + files.directory() + ", " + models.size() + " sessions)";
   }
 
-  private CachedModel get(ModelKey key, ModelSource source, ModelFiles.Remote file) {
-    CompletableFuture<CachedModel> existing = models.get(key);
-    return existing != null ? await(existing, source) : loadOnce(key, source, file);
-  }
-
-  private CachedModel loadOnce(ModelKey key, ModelSource source, ModelFiles.Remote file) {
+  /** Loads {@code key} leased, or returns null when another thread started loading it first. */
+  private CachedModel loadOnce(ModelKey key, ModelSource source, ModelFiles.LocalCopy file) {
     CompletableFuture<CachedModel> loading = new CompletableFuture<>();
     CompletableFuture<CachedModel> existing = models.putIfAbsent(key, loading);
     if (existing != null) {
-      return await(existing, source);
+      return null;
     }
 
     CachedModel model;
     try {
+      // Leased before it is published: no eviction can close it before this caller has it.
       model = load(key, source, file);
     } catch (Throwable failure) {
       // Removed before the waiters hear of it, so that a retry starts a new load instead of
@@ -362,15 +436,15 @@ public final class ModelCache implements AutoCloseable {
     return model;
   }
 
-  private CachedModel load(ModelKey key, ModelSource source, ModelFiles.Remote file) {
+  private CachedModel load(ModelKey key, ModelSource source, ModelFiles.LocalCopy file) {
     return key.settings.device().isAccelerator()
         ? loadOnAccelerator(key, source, file)
         : loadOnCpu(key, source, file);
   }
 
-  private CachedModel loadOnCpu(ModelKey key, ModelSource source, ModelFiles.Remote file) {
+  private CachedModel loadOnCpu(ModelKey key, ModelSource source, ModelFiles.LocalCopy file) {
     long start = System.nanoTime();
-    ModelFiles.LocalCopy copy = files.copy(source, file);
+    ModelFiles.LocalCopy copy = file;
     OrtSession session = DeviceSessions.onCpu(source, copy.file(), key.settings);
     return loaded(key, source, copy, session, List.of(ExecutionProviders.CPU), start);
   }
@@ -379,7 +453,7 @@ public final class ModelCache implements AutoCloseable {
    * Creates the session with the device's execution providers, or, when the providers are missing
    * from ORT's build or creating the session with them fails, applies the fallback policy.
    */
-  private CachedModel loadOnAccelerator(ModelKey key, ModelSource source, ModelFiles.Remote file) {
+  private CachedModel loadOnAccelerator(ModelKey key, ModelSource source, ModelFiles.LocalCopy file) {
     long start = System.nanoTime();
     SessionSettings settings = key.settings;
     Device device = settings.device();
@@ -388,7 +462,7 @@ public final class ModelCache implements AutoCloseable {
     String unusable = ExecutionProviders.missing(device, providers, available);
     Throwable cause = null;
     if (unusable == null) {
-      ModelFiles.LocalCopy copy = files.copy(source, file);
+      ModelFiles.LocalCopy copy = file;
       OrtSession session = null;
       try {
         session = DeviceSessions.onAccelerator(source, copy.file(), settings);
@@ -422,7 +496,8 @@ public final class ModelCache implements AutoCloseable {
           cause);
     }
     // Loaded (or found) like any CPU session, so it is shared with tasks that asked for the CPU.
-    CachedModel cpu = get(new ModelKey(key.version, settings.onCpu()), source, file);
+    // Leased like the session of this key would be (the view shares the CPU session's lifetime).
+    CachedModel cpu = getLeased(key.withSettings(settings.onCpu()), source, file);
     fallbacks.record(source, device, unusable, cause);
     return cpu.fallbackFor(settings, unusable);
   }
@@ -448,6 +523,9 @@ public final class ModelCache implements AutoCloseable {
           e);
     }
 
+    // The session's use of its folder, given back when it is closed as unused.
+    FolderLocks.use(copy.folder());
+    model.lifetime().lease();
     loads.incrementAndGet();
     loadsBySource.computeIfAbsent(source, ignored -> new LongAdder()).increment();
     LOG.info(

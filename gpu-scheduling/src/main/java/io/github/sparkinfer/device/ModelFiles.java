@@ -32,6 +32,9 @@ final class ModelFiles {
   private final Path directory;
   private final ConcurrentMap<String, Object> copyLocks = new ConcurrentHashMap<>();
   private final AtomicLong copies = new AtomicLong();
+  // The copies this JVM resolved, by the index name of their .onnx version.
+  private final ConcurrentMap<String, CopyRecord> records = new ConcurrentHashMap<>();
+  static final String INDEX_PREFIX = ".version-";
 
   ModelFiles(Path directory) {
     this.directory = Objects.requireNonNull(directory, "directory");
@@ -108,89 +111,32 @@ final class ModelFiles {
   }
 
   /**
-   * Copies the file to the folder unless this version is already there. Executors of one machine
-   * may copy the same version at once: each writes its own temporary file and renames it into
-   * place atomically, so a file under the final name is always complete.
+   * The local copy of {@code file}'s current version, with a use of its folder held for the caller
+   * ({@link FolderLocks#release}). Found without reading the remote file when this JVM or another
+   * one of this machine has copied the same version (same URI, mtime, length and change token for
+   * the .onnx and each data file) and that copy is trusted ({@link ModelFileVersion#trusts});
+   * otherwise the remote files are hashed again (an ambiguous copy) or copied into a new folder.
+   * Checked against the source's SHA-256, if it has one.
    */
   LocalCopy copy(ModelSource source, Remote file) {
-    LocalCopy copy = copyUnchecked(source, file);
-    verify(source, copy.file());
-    return copy;
-  }
-
-  // The SHA-256 of each local copy, computed once per JVM (a version's copy never changes).
-  private final java.util.concurrent.ConcurrentMap<Path, String> digests = new java.util.concurrent.ConcurrentHashMap<>();
-
-  /**
-   * Checks the local copy against the source's expected SHA-256, if it has one; a copy that does
-   * not match is deleted, so a fixed file is copied again.
-   */
-  void verify(ModelSource source, Path local) {
-    if (source.sha256().isEmpty()) {
-      return;
-    }
-    String actual = digests.computeIfAbsent(local, ModelFiles::sha256Of);
-    if (!actual.equals(source.sha256().get())) {
-      digests.remove(local);
-      deleteQuietly(local);
-      throw ModelLoadException.of(source, "its SHA-256 is " + actual + ", but " + source.sha256Key() + " expects "
-          + source.sha256().get(), "The file is not the one that was registered: check where it came from, or set "
-          + source.sha256Key() + " to the new file's hash", null);
-    }
-  }
-
-  private static String sha256Of(Path file) {
-    try (InputStream input = Files.newInputStream(file)) {
-      java.security.MessageDigest digest = java.security.MessageDigest.getInstance("SHA-256");
-      byte[] chunk = new byte[1 << 16];
-      for (int read = input.read(chunk); read >= 0; read = input.read(chunk)) {
-        digest.update(chunk, 0, read);
-      }
-      return java.util.HexFormat.of().formatHex(digest.digest());
-    } catch (IOException e) {
-      throw new java.io.UncheckedIOException("Cannot read " + file + " to check its SHA-256", e);
-    } catch (java.security.NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
-  }
-
-  /**
-   * Copies a version into a folder of its own unless it is there already: the .onnx first to a
-   * temporary file, whose external-data references are read and checked (relative, inside the
-   * folder), then each data file from the model's remote folder, then the .onnx into place, so a
-   * model file under its final name always has its data next to it. Executors of one machine may
-   * copy the same version at once: each writes its own temporary files and renames them into place
-   * atomically. Folders are the executor user's alone (0700), files too (0600).
-   */
-  private LocalCopy copyUnchecked(ModelSource source, Remote file) {
-    Path folder = directory.resolve(file.version.localFolderName());
-    Path target = folder.resolve(file.version.localBaseName());
-    long length = file.version.length();
-    // Sessions with other settings share the copy; within this JVM it is made once.
-    synchronized (copyLocks.computeIfAbsent(folder.toString(), ignored -> new Object())) {
+    String indexName = file.version.indexName();
+    synchronized (copyLocks.computeIfAbsent(indexName, ignored -> new Object())) {
       try {
-        if (isComplete(target, length)) {
-          return new LocalCopy(target, false);
+        CopyRecord known = records.get(indexName);
+        if (known == null) {
+          known = CopyRecord.read(directory.resolve(INDEX_PREFIX + indexName));
         }
-        PrivateFiles.createFolder(directory);
-        PrivateFiles.createFolder(folder);
-        Path temporary = folder.resolve("." + target.getFileName() + "." + UUID.randomUUID() + ".tmp");
-        try {
-          copyInto(file.fileSystem, file.status.getPath(), temporary, length);
-          if (source.onnxFile()) {
-            for (String location : ExternalData.locations(source, temporary)) {
-              copyData(source, file, folder, location);
-            }
+        if (known != null && FolderLocks.use(directory.resolve(known.folder))) {
+          LocalCopy copy = reuse(source, file, known, indexName);
+          if (copy != null) {
+            return verified(source, copy);
           }
-          moveIntoPlace(temporary, target, length);
-        } finally {
-          Files.deleteIfExists(temporary);
+          FolderLocks.release(directory.resolve(known.folder));
         }
-        copies.incrementAndGet();
-        return new LocalCopy(target, true);
+        return verified(source, copyAnew(source, file, indexName));
       } catch (IOException e) {
         throw ModelLoadException.of(source,
-            "copying it to the local cache folder " + folder + " failed (" + e + ")",
+            "copying it to the local cache folder " + directory + " failed (" + e + ")",
             "Check that the executors may read the file and that " + directory + " ("
                 + SchedulingProperties.CACHE_DIRECTORY + ") is writable and has room for it",
             e);
@@ -198,47 +144,201 @@ final class ModelFiles {
     }
   }
 
-  /** One external-data file, from the model's remote folder to the same relative place in its local one. */
-  private void copyData(ModelSource source, Remote model, Path folder, String location) throws IOException {
-    org.apache.hadoop.fs.Path remote = new org.apache.hadoop.fs.Path(model.status.getPath().getParent(), location);
-    FileStatus status;
+  /** The known copy if its data files are the same versions and it is trusted or still hashes the same; else null. */
+  private LocalCopy reuse(ModelSource source, Remote file, CopyRecord known, String indexName) throws IOException {
+    if (!Files.isRegularFile(directory.resolve(known.folder).resolve(file.version.localBaseName()))) {
+      return null;  // deleted from under the record (ONNX Runtime could not read it)
+    }
+    boolean trusted = file.version.trusts(known.readStartMillis);
+    for (CopyRecord.Data data : known.data) {
+      ModelFileVersion now = ModelFileVersion.of(file.fileSystem, dataStatus(source, file, data.location));
+      if (!now.indexName().equals(data.versionName)) {
+        return null;  // a data file changed: its .onnx may be the same, its weights are not
+      }
+      trusted &= now.trusts(known.readStartMillis);
+    }
+    if (!trusted) {
+      // Written too close to when the copy was read to be sure the copy is of what is there now.
+      long start = System.currentTimeMillis();
+      if (!manifest(file.version.localBaseName(), hashRemote(file.fileSystem, file.status.getPath()),
+          hashData(source, file, known)).equals(known.manifestSha256)) {
+        return null;
+      }
+      known = known.readAt(start);
+      known.write(directory, INDEX_PREFIX + indexName);
+    }
+    records.put(indexName, known);
+    return new LocalCopy(directory.resolve(known.folder).resolve(file.version.localBaseName()), false,
+        known.onnxSha256, known.manifestSha256, !known.data.isEmpty());
+  }
+
+  private java.util.Map<String, String> hashData(ModelSource source, Remote file, CopyRecord known) throws IOException {
+    java.util.Map<String, String> hashes = new java.util.TreeMap<>();
+    for (CopyRecord.Data data : known.data) {
+      hashes.put(data.location, hashRemote(file.fileSystem, dataStatus(source, file, data.location).getPath()));
+    }
+    return hashes;
+  }
+
+  /**
+   * Copies a version into a new folder of its own, hashing each file as it is written: the .onnx
+   * first, whose external-data references are read and checked (relative, inside the folder), then
+   * each data file from the model's remote folder. The folder is recorded (its {@code .complete}
+   * marker, then the index other JVMs read) only once every file is there and hashed; a failed copy
+   * deletes it. Folders are the executor user's alone (0700), files too (0600).
+   */
+  private LocalCopy copyAnew(ModelSource source, Remote file, String indexName) throws IOException {
+    PrivateFiles.createFolder(directory);
+    long start = System.currentTimeMillis();
+    String folderName = UUID.randomUUID().toString().replace("-", "");
+    Path folder = directory.resolve(folderName);
+    boolean done = false;
     try {
-      status = model.fileSystem.getFileStatus(remote);
+      PrivateFiles.createFolder(folder);
+      Path target = folder.resolve(file.version.localBaseName());
+      String onnxSha256 = copyInto(file.fileSystem, file.status.getPath(), target, file.version.length());
+      java.util.List<CopyRecord.Data> data = new java.util.ArrayList<>();
+      java.util.Map<String, String> dataHashes = new java.util.TreeMap<>();
+      if (source.onnxFile()) {
+        for (String location : ExternalData.locations(source, target)) {
+          CopyRecord.Data copied = copyData(source, file, folder, location);
+          data.add(copied);
+          dataHashes.put(location, copied.sha256);
+        }
+      }
+      CopyRecord record = new CopyRecord(folderName, start, onnxSha256,
+          manifest(file.version.localBaseName(), onnxSha256, dataHashes), data);
+      record.write(folder, FolderLocks.COMPLETE_FILE);
+      if (!FolderLocks.use(folder)) {
+        throw new IOException("the new local copy " + folder + " vanished");
+      }
+      done = true;
+      record.write(directory, INDEX_PREFIX + indexName);
+      records.put(indexName, record);
+      copies.incrementAndGet();
+      return new LocalCopy(target, true, onnxSha256, record.manifestSha256, !data.isEmpty());
+    } finally {
+      if (!done) {
+        // A failed copy leaves nothing behind; nobody else knows of the folder yet.
+        FolderLocks.deleteTree(folder);
+      }
+    }
+  }
+
+  /** The status of one external-data file, from the model's remote folder. */
+  private static FileStatus dataStatus(ModelSource source, Remote model, String location) throws IOException {
+    org.apache.hadoop.fs.Path remote = new org.apache.hadoop.fs.Path(model.status.getPath().getParent(), location);
+    try {
+      return model.fileSystem.getFileStatus(remote);
     } catch (FileNotFoundException e) {
       throw ModelLoadException.of(source, "its external data '" + location + "' is not at " + remote,
           "Put the model's data files next to its .onnx file, as it was saved", e);
     }
+  }
+
+  /** One external-data file, from the model's remote folder to the same relative place in its local one. */
+  private CopyRecord.Data copyData(ModelSource source, Remote model, Path folder, String location) throws IOException {
+    FileStatus status = dataStatus(source, model, location);
     Path target = folder.resolve(location).normalize();
-    if (!target.startsWith(folder)) {
+    if (!target.startsWith(folder) || target.getFileName().toString().startsWith(".")) {
       throw ModelLoadException.of(source, "its external data '" + location + "' leaves the model's folder",
           "Save the model with its data files next to the .onnx file", null);
-    }
-    if (isComplete(target, status.getLen())) {
-      return;
     }
     for (Path parent = target.getParent(); !parent.equals(folder); parent = parent.getParent()) {
       PrivateFiles.createFolder(parent);
     }
-    Path temporary = target.resolveSibling("." + target.getFileName() + "." + UUID.randomUUID() + ".tmp");
+    String sha256 = Files.exists(target) ? sha256Of(target) : copyInto(model.fileSystem, status.getPath(), target,
+        status.getLen());
+    return new CopyRecord.Data(location, ModelFileVersion.of(model.fileSystem, status).indexName(), sha256);
+  }
+
+  /**
+   * The SHA-256 a model's sha256 key is checked against when it has external data: that of the
+   * manifest {@code sha256sum} prints for its files, sorted by name (LC_ALL=C), the .onnx included;
+   * for example {@code sha256sum model.onnx weights.bin | sort -k2 | sha256sum}.
+   */
+  static String manifest(String onnxName, String onnxSha256, java.util.Map<String, String> dataSha256) {
+    java.util.Map<String, String> all = new java.util.TreeMap<>(dataSha256);
+    all.put(onnxName, onnxSha256);
+    StringBuilder lines = new StringBuilder();
+    all.forEach((name, sha) -> lines.append(sha).append("  ").append(name).append('\n'));
     try {
-      copyInto(model.fileSystem, remote, temporary, status.getLen());
-      moveIntoPlace(temporary, target, status.getLen());
-    } finally {
-      Files.deleteIfExists(temporary);
+      return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
+          .digest(lines.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
     }
   }
 
-  /** Copies a remote file to a new private local file, checking that it is whole. */
-  private static void copyInto(FileSystem fileSystem, org.apache.hadoop.fs.Path remote, Path local, long length)
+  /**
+   * Checks a copy against the source's expected SHA-256, if it has one: the .onnx file's, or for
+   * a model with external data the manifest's ({@link #manifest}), so the data is covered too.
+   */
+  void verify(ModelSource source, LocalCopy copy) {
+    if (source.sha256().isEmpty()) {
+      return;
+    }
+    String actual = copy.hasData() ? copy.digest() : copy.onnxSha256();
+    if (!actual.equals(source.sha256().get())) {
+      throw ModelLoadException.of(source, (copy.hasData() ? "the SHA-256 of its files' manifest (sha256sum"
+          + " <.onnx and data files> | sort -k2 | sha256sum) is " : "its SHA-256 is ") + actual + ", but "
+          + source.sha256Key() + " expects " + source.sha256().get(), "The file is not the one that was registered:"
+          + " check where it came from, or set " + source.sha256Key() + " to the new file's hash", null);
+    }
+  }
+
+  private LocalCopy verified(ModelSource source, LocalCopy copy) {
+    try {
+      verify(source, copy);
+      return copy;
+    } catch (RuntimeException e) {
+      FolderLocks.release(copy.folder());
+      throw e;
+    }
+  }
+
+  private static String hashRemote(FileSystem fileSystem, org.apache.hadoop.fs.Path remote) throws IOException {
+    try (InputStream input = fileSystem.open(remote)) {
+      return hashOf(input, OutputStream.nullOutputStream());
+    }
+  }
+
+  static String sha256Of(Path file) {
+    try (InputStream input = Files.newInputStream(file)) {
+      return hashOf(input, OutputStream.nullOutputStream());
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException("Cannot read " + file + " to check its SHA-256", e);
+    }
+  }
+
+  private static String hashOf(InputStream input, OutputStream output) throws IOException {
+    java.security.MessageDigest digest;
+    try {
+      digest = java.security.MessageDigest.getInstance("SHA-256");
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+    byte[] chunk = new byte[1 << 16];
+    for (int read = input.read(chunk); read >= 0; read = input.read(chunk)) {
+      digest.update(chunk, 0, read);
+      output.write(chunk, 0, read);
+    }
+    return java.util.HexFormat.of().formatHex(digest.digest());
+  }
+
+  /** Copies a remote file to a new private local file, checking that it is whole; returns its SHA-256. */
+  private static String copyInto(FileSystem fileSystem, org.apache.hadoop.fs.Path remote, Path local, long length)
       throws IOException {
+    String sha256;
     try (InputStream input = fileSystem.open(remote); OutputStream output = PrivateFiles.newFile(local)) {
-      input.transferTo(output);
+      sha256 = hashOf(input, output);
     }
     long copied = Files.size(local);
     if (copied != length) {
       throw new IOException("read " + copied + " bytes of " + length + " from " + remote
           + "; the file changed while being copied");
     }
+    return sha256;
   }
 
   /** Deletes a local copy that ONNX Runtime could not read, so that the next attempt copies again. */
@@ -247,22 +347,6 @@ final class ModelFiles {
       Files.deleteIfExists(file);
     } catch (IOException e) {
       LOG.warn("Cannot delete {}", file, e);
-    }
-  }
-
-  private static boolean isComplete(Path file, long length) throws IOException {
-    return Files.isRegularFile(file) && Files.size(file) == length;
-  }
-
-  private static void moveIntoPlace(Path temporary, Path target, long length) throws IOException {
-    try {
-      // On POSIX file systems this is rename(2), which atomically replaces an existing target.
-      Files.move(temporary, target, StandardCopyOption.ATOMIC_MOVE);
-    } catch (FileAlreadyExistsException e) {
-      // Where rename does not replace, another executor got there first with the same version.
-      if (!isComplete(target, length)) {
-        throw e;
-      }
     }
   }
 
@@ -276,7 +360,7 @@ final class ModelFiles {
     private Remote(FileSystem fileSystem, FileStatus status) {
       this.fileSystem = fileSystem;
       this.status = status;
-      this.version = ModelFileVersion.of(status);
+      this.version = ModelFileVersion.of(fileSystem, status);
     }
 
     ModelFileVersion version() {
@@ -284,22 +368,49 @@ final class ModelFiles {
     }
   }
 
-  /** The local copy of one version, and whether this call made it. */
+  /**
+   * The local copy of one version: its .onnx file, whether this call made it, and its content: the
+   * .onnx file's SHA-256 and the manifest's over all its files ({@link #manifest}), which is what a
+   * session is loaded for.
+   */
   static final class LocalCopy {
     private final Path file;
     private final boolean copied;
+    private final String onnxSha256;
+    private final String digest;
+    private final boolean hasData;
 
-    LocalCopy(Path file, boolean copied) {
+    LocalCopy(Path file, boolean copied, String onnxSha256, String digest, boolean hasData) {
       this.file = file;
       this.copied = copied;
+      this.onnxSha256 = onnxSha256;
+      this.digest = digest;
+      this.hasData = hasData;
     }
 
     Path file() {
       return file;
     }
 
+    Path folder() {
+      return file.getParent();
+    }
+
     boolean copied() {
       return copied;
+    }
+
+    String onnxSha256() {
+      return onnxSha256;
+    }
+
+    /** The SHA-256 of the manifest of every file of the copy: its content. */
+    String digest() {
+      return digest;
+    }
+
+    boolean hasData() {
+      return hasData;
     }
   }
 }

@@ -30,7 +30,9 @@ final class SessionEviction {
 
   private final CachePolicy policy;
   private final LongSupplier clock;
-  private final ConcurrentMap<String, ModelFileVersion> latest = new ConcurrentHashMap<>();
+  // The content each URI had when an acquire last looked: the most recently found, not the newest
+  // mtime, so a restored older file is the one kept.
+  private final ConcurrentMap<String, String> latest = new ConcurrentHashMap<>();
   private final AtomicLong closed = new AtomicLong();
   // Bytes of each version's local folder, measured once: its files do not change once copied, and
   // eviction runs after every acquire.
@@ -50,10 +52,9 @@ final class SessionEviction {
     return clock;
   }
 
-  /** The newest version of its URI that a caller has found: older ones are closed when unused. */
-  void found(ModelFileVersion version) {
-    latest.merge(version.uri(), version,
-        (known, found) -> found.modificationTime() >= known.modificationTime() ? found : known);
+  /** The content an acquire found at {@code uri}: sessions of its other contents are closed when unused. */
+  void found(String uri, String digest) {
+    latest.put(uri, digest);
   }
 
   /** Sessions this has closed. */
@@ -64,11 +65,11 @@ final class SessionEviction {
   /** One session and the cache keys that map to it (a CPU session also serves the devices that fell back to it). */
   private final class Entry {
     final CachedModel model;
-    final ModelFileVersion version;
+    final ModelKey version;
     final List<Map.Entry<ModelKey, CompletableFuture<CachedModel>>> keys = new ArrayList<>();
     final long bytes;
 
-    Entry(CachedModel model, ModelFileVersion version) {
+    Entry(CachedModel model, ModelKey version) {
       this.model = model;
       this.version = version;
       this.bytes = folderBytes.computeIfAbsent(model.localFile().getParent(), SessionEviction::measure);
@@ -84,7 +85,7 @@ final class SessionEviction {
         continue;
       }
       CachedModel model = loading.join();
-      sessions.computeIfAbsent(model.lifetime(), ignored -> new Entry(model, mapping.getKey().version))
+      sessions.computeIfAbsent(model.lifetime(), ignored -> new Entry(model, mapping.getKey()))
           .keys.add(mapping);
     }
     int count = 0;
@@ -92,9 +93,9 @@ final class SessionEviction {
     long idle = policy.idleTimeout().toNanos();
     Map<Device, List<Entry>> byDevice = new HashMap<>();
     for (Entry entry : sessions.values()) {
-      ModelFileVersion newest = latest.get(entry.version.uri());
-      if (newest != null && !newest.equals(entry.version)) {
-        count += close(entry, models, "a newer version of its file is in use (" + newest + ")");
+      String newest = latest.get(entry.version.uri);
+      if (newest != null && !newest.equals(entry.version.digest)) {
+        count += close(entry, models, "its file now has other content (sha256 " + newest + ")");
       } else if (idle > 0 && now - entry.model.lifetime().lastUsedNanos() > idle) {
         count += close(entry, models, "unused for more than " + policy.idleTimeout());
       } else {
@@ -138,11 +139,10 @@ final class SessionEviction {
     }
     closed.incrementAndGet();
     Path folder = entry.model.localFile().getParent();
-    boolean folderInUse = models.values().stream()
-        .filter(loading -> loading.isDone() && !loading.isCompletedExceptionally())
-        .anyMatch(loading -> loading.join().localFile().getParent().equals(folder));
+    // The session's use of its folder; deleted if no other session, cache or executor JVM uses it.
+    FolderLocks.release(folder);
+    boolean folderInUse = !FolderLocks.deleteIfUnused(folder);
     if (!folderInUse) {
-      deleteFolder(folder);
       folderBytes.remove(folder);
     }
     LOG.info("Closed the session of {}: {}{}", entry.model, why, folderInUse ? "" : "; deleted its local copy " + folder);
@@ -151,17 +151,12 @@ final class SessionEviction {
 
   private static long measure(Path folder) {
     try (Stream<Path> files = Files.walk(folder)) {
-      return files.filter(Files::isRegularFile).mapToLong(file -> file.toFile().length()).sum();
+      // The model's files, not the cache's own records (.lock, .complete).
+      return files.filter(Files::isRegularFile).filter(file -> !file.getFileName().toString().startsWith("."))
+          .mapToLong(file -> file.toFile().length()).sum();
     } catch (IOException | RuntimeException e) {
       return 0;
     }
   }
 
-  private static void deleteFolder(Path folder) {
-    try (Stream<Path> files = Files.walk(folder)) {
-      files.sorted(Comparator.reverseOrder()).forEach(ModelFiles::deleteQuietly);
-    } catch (IOException | RuntimeException e) {
-      LOG.warn("Cannot delete the local copy {}", folder, e);
-    }
-  }
 }

@@ -364,7 +364,7 @@ class TestModelCacheHdfs {
   private static List<Path> filesIn(Path folder) throws IOException {
     // Each version's copy lives in a folder of its own.
     try (Stream<Path> files = Files.walk(folder)) {
-      return files.filter(Files::isRegularFile).sorted().collect(Collectors.toList());
+      return files.filter(Files::isRegularFile).filter(file -> !file.getFileName().toString().startsWith(".")).sorted().collect(Collectors.toList());
     }
   }
 

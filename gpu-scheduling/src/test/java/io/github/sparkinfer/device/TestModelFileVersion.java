@@ -14,8 +14,8 @@ class TestModelFileVersion {
         new ModelFileVersion("hdfs://nn/models/m.onnx", 1_700_000_000_000L, 22_972_370L);
 
     assertThat(same).isEqualTo(VERSION).hasSameHashCodeAs(VERSION);
-    assertThat(same.localFolderName()).isEqualTo(VERSION.localFolderName());
-    assertThat(VERSION.localFolderName()).matches("[0-9a-f]{32}");
+    assertThat(same.indexName()).isEqualTo(VERSION.indexName());
+    assertThat(VERSION.indexName()).matches("[0-9a-f]{32}");
     assertThat(VERSION.localBaseName()).isEqualTo("m.onnx");
   }
 
@@ -23,16 +23,16 @@ class TestModelFileVersion {
   void localFolderChangesWithUriModificationTimeAndLength() {
     assertThat(new ModelFileVersion("hdfs://nn/models/n.onnx", 1_700_000_000_000L, 22_972_370L))
         .isNotEqualTo(VERSION)
-        .extracting(ModelFileVersion::localFolderName)
-        .isNotEqualTo(VERSION.localFolderName());
+        .extracting(ModelFileVersion::indexName)
+        .isNotEqualTo(VERSION.indexName());
     assertThat(new ModelFileVersion("hdfs://nn/models/m.onnx", 1_700_000_000_001L, 22_972_370L))
         .isNotEqualTo(VERSION)
-        .extracting(ModelFileVersion::localFolderName)
-        .isNotEqualTo(VERSION.localFolderName());
+        .extracting(ModelFileVersion::indexName)
+        .isNotEqualTo(VERSION.indexName());
     assertThat(new ModelFileVersion("hdfs://nn/models/m.onnx", 1_700_000_000_000L, 22_972_371L))
         .isNotEqualTo(VERSION)
-        .extracting(ModelFileVersion::localFolderName)
-        .isNotEqualTo(VERSION.localFolderName());
+        .extracting(ModelFileVersion::indexName)
+        .isNotEqualTo(VERSION.indexName());
   }
 
   @Test

@@ -148,7 +148,7 @@ class TestPrivateCacheAndExternalData {
       return List.of();
     }
     try (Stream<Path> files = Files.walk(folder)) {
-      return files.filter(Files::isRegularFile).sorted().collect(Collectors.toList());
+      return files.filter(Files::isRegularFile).filter(file -> !file.getFileName().toString().startsWith(".")).sorted().collect(Collectors.toList());
     }
   }
 }

@@ -171,7 +171,7 @@ class TestSessionEviction {
       return List.of();
     }
     try (Stream<Path> files = Files.walk(folder)) {
-      return files.filter(Files::isRegularFile).collect(Collectors.toList());
+      return files.filter(Files::isRegularFile).filter(file -> !file.getFileName().toString().startsWith(".")).collect(Collectors.toList());
     }
   }
 }

@@ -76,7 +76,14 @@ public final class ExecutorSessions {
       if (pooled) {
         source = DevicePooling.source(source, binding, configuration);
       }
-      model = ModelCache.shared().acquire(source, sessionSettings, configuration);
+      if (task != null) {
+        // Leased as it is returned: no eviction (another model's load) can close it before the task has it.
+        ModelCache.Lease lease = ModelCache.shared().acquireLeased(source, sessionSettings, configuration);
+        task.addTaskCompletionListener((org.apache.spark.util.TaskCompletionListener) context -> lease.close());
+        model = lease.model();
+      } else {
+        model = ModelCache.shared().acquire(source, sessionSettings, configuration);
+      }
     } catch (ModelLoadException e) {
       throw new PredictionException(e.getMessage(), e);
     }
@@ -85,17 +92,6 @@ public final class ExecutorSessions {
           "Model '" + binding.modelName() + "' at " + binding.source().uri() + " changed after the"
               + " query was planned: it was planned for " + binding.signature() + " but the file now"
               + " has " + model.signature() + ". Run the query again");
-    }
-    if (task != null) {
-      // The task holds the session until it ends, so the cache never closes it between its batches.
-      AutoCloseable lease = ModelCache.shared().lease(model);
-      task.addTaskCompletionListener((org.apache.spark.util.TaskCompletionListener) context -> {
-        try {
-          lease.close();
-        } catch (Exception e) {
-          throw new IllegalStateException(e);
-        }
-      });
     }
     if (model.isFallback()) {
       metrics.fallbackTasks.add(1);

@@ -347,12 +347,12 @@ public final class ModelRegistry {
   /** The tokenizer.json's own truncation length, else the model's fixed sequence length, else 512. */
   private static int defaultMaxLength(ModelBinding binding, java.nio.file.Path tokenizer) {
     try {
-      com.fasterxml.jackson.databind.JsonNode truncation =
-          new com.fasterxml.jackson.databind.ObjectMapper().readTree(tokenizer.toFile()).path("truncation");
-      if (truncation.path("max_length").canConvertToInt() && truncation.path("max_length").asInt() > 0) {
-        return truncation.path("max_length").asInt();
+      // Streamed, stopping at truncation: the file is the user's, of any size and nesting.
+      int maxLength = io.github.sparkinfer.spark.text.TokenizerJson.truncationMaxLength(tokenizer);
+      if (maxLength > 0) {
+        return maxLength;
       }
-    } catch (java.io.IOException e) {
+    } catch (java.io.IOException | RuntimeException e) {
       throw Errors.analysis("Cannot read the tokenizer of model '" + binding.modelName() + "' ("
           + tokenizer + ") as JSON: " + e.getMessage() + ". Register a Hugging Face tokenizer.json", e);
     }

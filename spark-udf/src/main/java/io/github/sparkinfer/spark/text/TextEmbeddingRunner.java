@@ -10,7 +10,6 @@ import io.github.sparkinfer.spark.registry.DevicePooling;
 import io.github.sparkinfer.spark.registry.ModelBinding;
 import io.github.sparkinfer.spark.registry.TextSettings;
 
-import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
@@ -70,7 +69,7 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
   private final RowErrors rowErrors;
   private long rowsRead;
   private final EmbeddingPooling pooling;
-  private HuggingFaceTokenizer tokenizer;
+  private TokenizerCache.Handle tokenizer;
   private io.github.sparkinfer.device.LoadedModel loaded;
   private Window current;
   private Window next;
@@ -216,13 +215,13 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
   /** On the tokenizer thread; a text the tokenizer fails on goes by the row error policy. */
   private long[][] tokenize(Window window, int count) {
     long start = System.nanoTime();
-    HuggingFaceTokenizer words = tokenizer();
+    TokenizerCache.Handle words = tokenizer();
     String[] texts = window.texts;
     long[][] ids = new long[count][];
     for (int i = 0; i < count; i++) {
       if (texts[i] != null) {
         try {
-          ids[i] = words.encode(texts[i]).getIds();
+          ids[i] = words.ids(texts[i]);
         } catch (RuntimeException e) {
           window.errors[i] = rowErrors.reject(window.firstRow + i, "The tokenizer of model '" + binding.modelName()
               + "' failed on this text (" + texts[i].length() + " characters): " + e, e);
@@ -233,7 +232,7 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
     return ids;
   }
 
-  private HuggingFaceTokenizer tokenizer() {
+  private TokenizerCache.Handle tokenizer() {
     if (tokenizer == null) {
       tokenizer = TokenizerCache.get(binding.modelName(), text, ExecutorSessions.hadoopConfiguration());
     }

@@ -42,7 +42,7 @@ case class TokenizeExpression(binding: ModelBinding, child: Expression)
 
   override protected def nullSafeEval(input: Any): Any = {
     val maxLength = binding.text().maxLength()
-    val ids = tokenizer.encode(input.asInstanceOf[UTF8String].toString).getIds
+    val ids = tokenizer.ids(input.asInstanceOf[UTF8String].toString)
     val padded = java.util.Arrays.copyOf(ids, maxLength)
     val mask = new Array[Long](maxLength)
     java.util.Arrays.fill(mask, 0, math.min(ids.length, maxLength), 1L)
