@@ -4,7 +4,9 @@ import ai.onnxruntime.OrtEnvironment;
 
 /**
  * Creates the JVM's one ONNX Runtime environment safely. Every later {@code
- * OrtEnvironment.getEnvironment()} in the JVM returns the same environment.
+ * OrtEnvironment.getEnvironment()} in the JVM returns the same environment. It lives until the
+ * process ends: ORT's own shutdown hook, which would free it beside runs still in flight, is taken
+ * out ({@link OrtShutdownHook}).
  */
 public final class OrtEnvironments {
   /**
@@ -23,6 +25,7 @@ public final class OrtEnvironments {
   public static synchronized OrtEnvironment get() {
     if (environment == null) {
       environment = createOnLargeStack();
+      OrtShutdownHook.remove();
     }
     return environment;
   }
