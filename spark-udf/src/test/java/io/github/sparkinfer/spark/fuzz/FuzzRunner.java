@@ -40,6 +40,7 @@ final class FuzzRunner {
     long refusals;
     long unclear;
     long wrong;
+    long fuzzMillis;
     final List<String> deathFindings = new ArrayList<>();
     final List<String> unclearFindings = new ArrayList<>();
     final List<String> wrongFindings = new ArrayList<>();
@@ -86,12 +87,18 @@ final class FuzzRunner {
     return Long.getLong("sparkinfer.fuzz.seed", DEFAULT_SEED);
   }
 
+  /**
+   * Runs children until they spent the budget on inputs: a child's start (Spark, the first model
+   * load) is not counted, so a slow machine still tries inputs for the whole budget. A wall-clock
+   * bound of four budgets and three minutes stops a run whose children keep dying at start.
+   */
   static Summary run(String target, Class<?> main, Path folder) throws Exception {
     Summary summary = new Summary(target, seed());
-    long deadline = System.currentTimeMillis() + TimeUnit.SECONDS.toMillis(seconds());
+    long budget = TimeUnit.SECONDS.toMillis(seconds());
+    long wallDeadline = System.currentTimeMillis() + 4 * budget + TimeUnit.MINUTES.toMillis(3);
     long next = Long.getLong("sparkinfer.fuzz.from", 0L);
-    for (int child = 0; System.currentTimeMillis() < deadline; child++) {
-      Long resume = runChild(summary, main, folder, child, next, deadline);
+    for (int child = 0; summary.fuzzMillis < budget && System.currentTimeMillis() < wallDeadline; child++) {
+      Long resume = runChild(summary, main, folder, child, next, budget - summary.fuzzMillis);
       if (resume == null) {
         break;
       }
@@ -102,10 +109,10 @@ final class FuzzRunner {
   }
 
   /** One child JVM from input {@code first}; returns the input to go on from after a death, or null when done. */
-  private static Long runChild(Summary summary, Class<?> main, Path folder, int child, long first, long deadline)
+  private static Long runChild(Summary summary, Class<?> main, Path folder, int child, long first, long millisLeft)
       throws Exception {
     Path log = folder.resolve("child-" + child + ".log");
-    Process process = new ProcessBuilder(command(main, folder, first, deadline, summary.seed))
+    Process process = new ProcessBuilder(command(main, folder, first, millisLeft, summary.seed))
         .directory(folder.toFile()).redirectError(log.toFile()).start();
     BlockingQueue<String> lines = new LinkedBlockingQueue<>();
     Thread reader = new Thread(() -> {
@@ -124,6 +131,7 @@ final class FuzzRunner {
     long inFlightSince = System.nanoTime();
     boolean started = false;
     boolean hung = false;
+    long firstInput = 0;
     try {
       while (true) {
         String line = lines.poll(1, TimeUnit.SECONDS);
@@ -144,9 +152,13 @@ final class FuzzRunner {
         }
         String[] parts = line.substring(FuzzChild.PREFIX.length()).split(" ", 4);
         if (parts[0].equals("DONE")) {
+          summary.fuzzMillis += started ? TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - firstInput) : 0;
           process.waitFor(60, TimeUnit.SECONDS);
           return null;
         } else if (parts[0].equals("INPUT")) {
+          if (!started) {
+            firstInput = System.nanoTime();
+          }
           started = true;
           inFlight = Long.parseLong(parts[1]);
           inFlightDescription = parts.length > 2 ? String.join(" ", java.util.Arrays.asList(parts).subList(2, parts.length)) : "";
@@ -166,6 +178,7 @@ final class FuzzRunner {
         // Died between inputs: nothing to blame; go on after the last one reported.
         inFlight = first - 1;
       }
+      summary.fuzzMillis += TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - firstInput);
       summary.tried++;
       summary.deaths++;
       summary.deathFindings.add("seed " + summary.seed + " input " + inFlight + " [" + inFlightDescription + "]: "
@@ -196,7 +209,7 @@ final class FuzzRunner {
     }
   }
 
-  private static List<String> command(Class<?> main, Path folder, long first, long deadline, long seed) throws IOException {
+  private static List<String> command(Class<?> main, Path folder, long first, long millisLeft, long seed) throws IOException {
     Path logging = folder.resolve("log4j2.properties");
     Files.writeString(logging, String.join("\n",
         "rootLogger.level = error",
@@ -223,7 +236,7 @@ final class FuzzRunner {
     command.add(main.getName());
     command.add(String.valueOf(seed));
     command.add(String.valueOf(first));
-    command.add(String.valueOf(deadline));
+    command.add(String.valueOf(millisLeft));
     command.add(folder.toString());
     return command;
   }

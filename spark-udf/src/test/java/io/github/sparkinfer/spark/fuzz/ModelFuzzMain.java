@@ -18,7 +18,7 @@ import org.apache.spark.sql.SparkSession;
  * session, signature) and, when that works, {@code predict} runs it on one row in a task. A load
  * that works although the mutant's external data lies outside its folder is a breach (WRONG).
  *
- * <p>Arguments: seed, first input index, deadline (epoch ms), work folder.
+ * <p>Arguments: seed, first input index, milliseconds to fuzz for once started, work folder.
  */
 public final class ModelFuzzMain {
   private static final int INPUTS = 16;
@@ -28,7 +28,7 @@ public final class ModelFuzzMain {
   public static void main(String[] arguments) throws Exception {
     long seed = Long.parseLong(arguments[0]);
     long index = Long.parseLong(arguments[1]);
-    long deadline = Long.parseLong(arguments[2]);
+    long millisLeft = Long.parseLong(arguments[2]);
     Path folder = Path.of(arguments[3]);
     SparkSession spark = FuzzChild.session(folder, "sparkinfer-model-fuzz");
     Path canary = folder.resolve(ModelMutations.CANARY);
@@ -40,6 +40,7 @@ public final class ModelFuzzMain {
       row.append(i == 0 ? "" : ", ").append("CAST(").append(0.1 * i).append(" AS FLOAT)");
     }
     row.append(")");
+    long deadline = System.currentTimeMillis() + millisLeft;
     for (; System.currentTimeMillis() < deadline; index++) {
       SplittableRandom random = FuzzChild.random(seed, index);
       ModelMutations.Mutant mutant = mutations.mutate(random);

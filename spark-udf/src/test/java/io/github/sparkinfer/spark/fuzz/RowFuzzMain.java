@@ -23,7 +23,7 @@ import org.apache.spark.sql.types.StructType;
  * predict_with_error} with onError=null and a random batch size. A good row must give the MLP's
  * reference output, a bad one a null result with a clear reason, never a failed query.
  *
- * <p>Arguments: seed, first input index, deadline (epoch ms), work folder.
+ * <p>Arguments: seed, first input index, milliseconds to fuzz for once started, work folder.
  */
 public final class RowFuzzMain {
   private static final String MODEL = "mlp";
@@ -45,7 +45,7 @@ public final class RowFuzzMain {
   public static void main(String[] arguments) throws Exception {
     long seed = Long.parseLong(arguments[0]);
     long index = Long.parseLong(arguments[1]);
-    long deadline = Long.parseLong(arguments[2]);
+    long millisLeft = Long.parseLong(arguments[2]);
     Path folder = Path.of(arguments[3]);
     SparkSession spark = FuzzChild.session(folder, "sparkinfer-row-fuzz");
     MultilayerPerceptronModel mlp = MultilayerPerceptronModel.builder().layerSizes(FuzzRows.WIDTH, 8, 4).seed(seed)
@@ -54,6 +54,7 @@ public final class RowFuzzMain {
     mlp.writeTo(model);
     spark.conf().set("spark.sparkinfer.model." + MODEL + ".path", model.toUri().toString());
     spark.conf().set("spark.sparkinfer.model." + MODEL + ".onError", "null");
+    long deadline = System.currentTimeMillis() + millisLeft;
     for (; System.currentTimeMillis() < deadline; index++) {
       SplittableRandom random = FuzzChild.random(seed, index);
       int count = 1 + random.nextInt(40);
