@@ -38,9 +38,10 @@ final class FuzzRows {
 
   private FuzzRows() {}
 
-  static Value dense(SplittableRandom random) {
+  /** A dense array; {@code hostile}: any kind, else a good one. */
+  static Value dense(SplittableRandom random, boolean hostile) {
     float[] values = randomValues(random, WIDTH);
-    switch (random.nextInt(8)) {
+    switch (hostile ? random.nextInt(8) : 0) {
       case 4:
         values[random.nextInt(WIDTH)] = nonFinite(random);
         return new Value(floats(values), Expect.LOOSE, null, "array with NaN/Inf");
@@ -60,7 +61,8 @@ final class FuzzRows {
     }
   }
 
-  static Value vector(SplittableRandom random) {
+  /** A vector's storage struct; {@code hostile}: any kind, else a good dense or sparse one. */
+  static Value vector(SplittableRandom random, boolean hostile) {
     float[] dense = randomValues(random, WIDTH);
     List<Integer> indices = new ArrayList<>();
     List<Double> values = new ArrayList<>();
@@ -77,7 +79,7 @@ final class FuzzRows {
       all.add((double) value);
     }
     int at = random.nextInt(indices.size());
-    switch (random.nextInt(16)) {
+    switch (hostile ? random.nextInt(16) : random.nextInt(4)) {
       case 0:
       case 1:
         return new Value(struct((byte) 1, null, null, all), Expect.GOOD, dense, "dense vector");

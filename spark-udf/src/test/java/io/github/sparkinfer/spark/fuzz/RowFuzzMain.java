@@ -17,7 +17,7 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 
 /**
- * The row fuzzer's child JVM: each input is a table of 1 to 40 rows ({@link FuzzRows}: a dense array
+ * The row fuzzer's child JVM: each input is a table of 1 to 12 rows ({@link FuzzRows}: a dense array
  * and an ML vector per row, good and bad mixed), written to Parquet with the vector as VectorUDT's
  * storage struct and read back as VectorUDT, then scored by {@code predict} and {@code
  * predict_with_error} with onError=null and a random batch size. A good row must give the MLP's
@@ -57,12 +57,14 @@ public final class RowFuzzMain {
     long deadline = System.currentTimeMillis() + millisLeft;
     for (; System.currentTimeMillis() < deadline; index++) {
       SplittableRandom random = FuzzChild.random(seed, index);
-      int count = 1 + random.nextInt(40);
+      int count = 1 + random.nextInt(12);
+      // Mostly good rows around few bad ones: one bad kind that fails a whole query must not hide the others.
+      double badShare = new double[] {0.05, 0.15, 0.4}[random.nextInt(3)];
       int batchSize = new int[] {1, 4, 16, 64}[random.nextInt(4)];
       List<Row> rows = new ArrayList<>();
       List<Value[]> values = new ArrayList<>();
       for (int id = 0; id < count; id++) {
-        Value[] row = {FuzzRows.dense(random), FuzzRows.vector(random)};
+        Value[] row = {FuzzRows.dense(random, random.nextDouble() < badShare), FuzzRows.vector(random, random.nextDouble() < badShare)};
         values.add(row);
         rows.add(RowFactory.create((long) id, row[0].value, row[1].value));
       }
