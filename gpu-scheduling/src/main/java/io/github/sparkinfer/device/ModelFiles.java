@@ -30,11 +30,14 @@ final class ModelFiles {
   private static final Logger LOG = LoggerFactory.getLogger(ModelFiles.class);
 
   private final Path directory;
+  private final AllowedRoots allowedRoots;
   private final ConcurrentMap<String, Object> copyLocks = new ConcurrentHashMap<>();
   private final AtomicLong copies = new AtomicLong();
 
-  ModelFiles(Path directory) {
+  /** Copies to {@code directory}, of data files only those {@code allowedRoots} allows. */
+  ModelFiles(Path directory, AllowedRoots allowedRoots) {
     this.directory = Objects.requireNonNull(directory, "directory");
+    this.allowedRoots = Objects.requireNonNull(allowedRoots, "allowedRoots");
   }
 
   Path directory() {
@@ -178,8 +181,8 @@ final class ModelFiles {
         try {
           copyInto(file.fileSystem, file.status.getPath(), temporary, length);
           if (source.onnxFile()) {
-            for (String location : ExternalData.locations(source, temporary)) {
-              copyData(source, file, folder, location);
+            for (ExternalData.DataFile data : ExternalData.files(source, temporary)) {
+              copyData(source, file, folder, data);
             }
           }
           moveIntoPlace(temporary, target, length);
@@ -199,8 +202,14 @@ final class ModelFiles {
   }
 
   /** One external-data file, from the model's remote folder to the same relative place in its local one. */
-  private void copyData(ModelSource source, Remote model, Path folder, String location) throws IOException {
+  private void copyData(ModelSource source, Remote model, Path folder, ExternalData.DataFile data) throws IOException {
+    String location = data.location();
     org.apache.hadoop.fs.Path remote = new org.apache.hadoop.fs.Path(model.status.getPath().getParent(), location);
+    // The data file as the model's own URI is: within the allowed roots (a symlink out of them is
+    // refused); a file sparkinfer made in its cache folder has its data beside it there.
+    if (source.derivedFrom().isEmpty()) {
+      allowedRoots.check(source, remote.toString());
+    }
     FileStatus status;
     try {
       status = model.fileSystem.getFileStatus(remote);
@@ -208,6 +217,7 @@ final class ModelFiles {
       throw ModelLoadException.of(source, "its external data '" + location + "' is not at " + remote,
           "Put the model's data files next to its .onnx file, as it was saved", e);
     }
+    data.checkRanges(source, status.getLen());
     Path target = folder.resolve(location).normalize();
     if (!target.startsWith(folder)) {
       throw ModelLoadException.of(source, "its external data '" + location + "' leaves the model's folder",
