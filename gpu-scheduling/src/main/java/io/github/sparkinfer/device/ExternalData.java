@@ -124,6 +124,26 @@ final class ExternalData {
     }
 
     /**
+     * Creates, inside the local {@code folder}, the folders each spelling of the location passes
+     * through: ONNX Runtime opens the location as the model spells it, so {@code sub/../w.bin} needs
+     * {@code sub} to exist. Spellings were checked to stay inside the folder.
+     */
+    void createFolders(Path folder) throws IOException {
+      for (Reference reference : references) {
+        String[] parts = reference.location.split("/");
+        Path current = folder;
+        for (int i = 0; i < parts.length - 1; i++) {
+          if (parts[i].equals("..")) {
+            current = current.getParent();
+          } else if (!parts[i].isEmpty() && !parts[i].equals(".")) {
+            current = current.resolve(parts[i]);
+            PrivateFiles.createFolder(current);
+          }
+        }
+      }
+    }
+
+    /**
      * Refuses a tensor whose bytes do not lie within the file's {@code fileLength} bytes.
      *
      * @throws ModelLoadException naming the model, the tensor, the location and the numbers

@@ -223,6 +223,7 @@ final class ModelFiles {
       throw ModelLoadException.of(source, "its external data '" + location + "' leaves the model's folder",
           "Save the model with its data files next to the .onnx file", null);
     }
+    data.createFolders(folder);
     if (isComplete(target, status.getLen())) {
       return;
     }
