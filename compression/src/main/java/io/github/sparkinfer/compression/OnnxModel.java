@@ -49,7 +49,16 @@ public final class OnnxModel {
    */
   public static OnnxModel read(Path path) throws IOException {
     // Whole file at once: a protobuf is limited to 2 GiB; larger models keep weights outside.
-    return new OnnxModel(ModelProto.parseFrom(Files.readAllBytes(path)));
+    long size = Files.size(path);
+    if (size > Integer.MAX_VALUE - 8) {
+      throw new IOException(path + " is " + size + " bytes, over the 2 GB a protobuf can hold: save the model with"
+          + " its weights as external data");
+    }
+    try {
+      return new OnnxModel(ModelProto.parseFrom(Files.readAllBytes(path)));
+    } catch (StackOverflowError | OutOfMemoryError e) {
+      throw new IOException("Cannot read " + path + " as an ONNX model protobuf: " + e, e);
+    }
   }
 
   public byte[] toBytes() {
@@ -136,11 +145,23 @@ public final class OnnxModel {
   /**
    * {@link #operatorTypes()} of the model in {@code path}, read as a stream: only the nodes' types
    * are kept, everything else (the weights above all) is skipped, so a model of any size needs
-   * almost no heap.
+   * almost no heap. The file is hostile: nesting is bounded by protobuf's recursion limit (100, as
+   * ONNX Runtime parses), and whatever else reading it throws (a StackOverflowError or an
+   * OutOfMemoryError from a hostile length included) comes out as an IOException, never an Error.
    *
    * @throws IOException when the file cannot be read or is not an ONNX model protobuf
    */
   public static Set<String> operatorTypes(Path path) throws IOException {
+    try {
+      return readOperatorTypes(path);
+    } catch (IOException e) {
+      throw e;
+    } catch (Throwable e) {
+      throw new IOException("Cannot read " + path + " as an ONNX model protobuf: " + e, e);
+    }
+  }
+
+  private static Set<String> readOperatorTypes(Path path) throws IOException {
     Set<String> types = new java.util.TreeSet<>();
     try (java.io.InputStream file = Files.newInputStream(path)) {
       com.google.protobuf.CodedInputStream in =

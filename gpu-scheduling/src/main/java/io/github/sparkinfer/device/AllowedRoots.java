@@ -17,13 +17,27 @@ import java.util.Set;
  * authority, and a path inside the root's folder.
  *
  * <p>Unset, any storage URI is allowed (file:, hdfs:, s3a:, abfs:, gs:, ...), as a single-user job
- * reads what its own user may read anyway; URL schemes (http, https, ftp, sftp) are refused unless
- * a root allows them, since they make the driver and executors fetch from any host (server-side
- * request forgery), and so are the operating system's /proc, /sys and /dev. Shared servers set the
- * roots. Immutable.
+ * reads what its own user may read anyway, except:
+ * <ul>
+ *   <li>URL schemes ({@code http, https, ftp, sftp, webhdfs, swebhdfs, hftp, hsftp}): they make
+ *       the driver and executors fetch from any host (server-side request forgery);
+ *   <li>wrapper schemes, whose file system reads another URI than the one checked here, so that a
+ *       check of this URI says nothing about the file really read: {@code har} (Hadoop archives:
+ *       {@code har://<scheme>-<host>:<port>/...} reads through the file system of that embedded
+ *       scheme and host, http included), {@code viewfs} (a mount table in the configuration maps
+ *       each path to any other URI) and {@code nfly} (viewfs's replicating link, over several URIs);
+ *   <li>the operating system's /proc, /sys and /dev.
+ * </ul>
+ * A root that names one of these schemes explicitly allows it. Models are read with the
+ * application's Hadoop configuration (never a session's SQL SET), so the mount tables, endpoints
+ * and {@code fs.<scheme>.impl} classes behind each scheme are the administrator's. Shared servers
+ * set the roots. Immutable.
  */
 public final class AllowedRoots {
-  private static final Set<String> URL_SCHEMES = Set.of("http", "https", "ftp", "sftp", "webhdfs", "swebhdfs");
+  private static final Set<String> URL_SCHEMES =
+      Set.of("http", "https", "ftp", "sftp", "webhdfs", "swebhdfs", "hftp", "hsftp");
+  // File systems that read through another URI than the one checked (see the class comment).
+  private static final Set<String> WRAPPER_SCHEMES = Set.of("har", "viewfs", "nfly");
   // Process and device files (a process's environment, say), never models: refused even without roots.
   private static final List<String> SYSTEM_FOLDERS = List.of("/proc/", "/sys/", "/dev/");
 
@@ -116,10 +130,12 @@ public final class AllowedRoots {
     }
     if (roots.isEmpty()) {
       String scheme = normalized.getScheme() == null ? "file" : normalized.getScheme().toLowerCase(Locale.ROOT);
-      if (URL_SCHEMES.contains(scheme)) {
+      if (URL_SCHEMES.contains(scheme) || WRAPPER_SCHEMES.contains(scheme)) {
         throw ModelLoadException.of(source, "the scheme " + scheme + ": is refused unless "
-            + SchedulingProperties.MODEL_ALLOWED_ROOTS + " allows it (it would make Spark fetch from any host)",
-            "Copy the model to your storage (hdfs:, s3a:, file:), or have the application set "
+            + SchedulingProperties.MODEL_ALLOWED_ROOTS + " allows it (" + (URL_SCHEMES.contains(scheme)
+                ? "it would make Spark fetch from any host" : "it reads through another file system or host than"
+                + " its URI shows") + ")",
+            "Register the file's own storage URI (hdfs:, s3a:, file:), or have the application set "
                 + SchedulingProperties.MODEL_ALLOWED_ROOTS + " to include " + schemeAndAuthority(normalized) + "/...", null);
       }
       if (scheme.equals("file") && path != null && SYSTEM_FOLDERS.stream().anyMatch(path::startsWith)) {

@@ -8,20 +8,36 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
-import java.util.LinkedHashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Set;
+import java.util.Map;
 
 /**
  * The external-data files an ONNX model references (tensors whose bytes live in files next to the
  * .onnx, as models over 2 GB must), read from the model's protobuf without building it: the wire
- * format is walked, weights stored inline are skipped, only the {@code location} of tensors with
- * external data is read (initializers, sparse initializers and Constant or subgraph attributes, in
- * the main graph and every subgraph). Each location must be a relative path inside the model's
- * folder; anything else is refused before a data file is copied. A file this walk cannot read
- * as a protobuf has no data files copied; ONNX Runtime then says what is wrong with it.
+ * format is walked, weights stored inline are skipped, only the {@code location}, {@code offset} and
+ * {@code length} of tensors with external data are read (initializers, sparse initializers and
+ * Constant or subgraph attributes, in the main graph and every subgraph). Each location must be a
+ * relative path that stays inside the model's folder once normalized: no scheme or other colon, no
+ * leading '/', no backslash, no '*' (ONNX Runtime reads {@code *}{@code /_ORT_MEM_ADDR_/*} as "the
+ * offset is a memory address"), no ".." that leaves the folder. Anything else is refused, naming the
+ * tensor, before a data file is copied.
+ *
+ * <p>The file is hostile until read: messages may nest at most {@link #MAX_DEPTH} deep, ONNX
+ * Runtime's own limit (it parses with protobuf's default recursion limit of 100 and never raises
+ * it), so a model ORT could load is never refused and a deeper one is refused here, before a stack
+ * overflows; texts are bounded; every error of the walk becomes a {@link ModelLoadException}. A
+ * file this walk cannot read as a protobuf has no data files copied; ONNX Runtime, which reads only
+ * the local copy's folder, then says what is wrong with it.
  */
 final class ExternalData {
+  /** protobuf's default recursion limit (C++ and Java), which ONNX Runtime parses models with. */
+  static final int MAX_DEPTH = 100;
+  // PATH_MAX on Linux: no real location is longer.
+  private static final int MAX_TEXT_BYTES = 4096;
+  // Stands for a value over MAX_TEXT_BYTES: the control character makes every check refuse it.
+  private static final String TOO_LONG = "\u0000(over " + MAX_TEXT_BYTES + " bytes)";
+
   // Field numbers from onnx.proto.
   private static final int MODEL_GRAPH = 7;
   private static final int GRAPH_NODE = 1;
@@ -36,6 +52,7 @@ final class ExternalData {
   private static final int ATTRIBUTE_SPARSE_TENSORS = 23;
   private static final int SPARSE_VALUES = 1;
   private static final int SPARSE_INDICES = 2;
+  private static final int TENSOR_NAME = 8;
   private static final int TENSOR_EXTERNAL_DATA = 13;
   private static final int ENTRY_KEY = 1;
   private static final int ENTRY_VALUE = 2;
@@ -43,14 +60,14 @@ final class ExternalData {
   private ExternalData() {}
 
   /**
-   * The relative locations of the external-data files that {@code model} (a local .onnx file)
-   * references, each once, in the order first met.
+   * The external-data files that {@code model} (a local .onnx file) references, each once, in the
+   * order first met, with the byte ranges its tensors read from each.
    *
-   * @throws ModelLoadException for a location that is absolute or leaves the model's folder, or a
-   *     file that is not an ONNX model's protobuf
+   * @throws ModelLoadException for a location that is not a relative path inside the model's folder,
+   *     an offset or length that is not a non-negative number, or messages nested too deep
    */
-  static List<String> locations(ModelSource source, Path model) {
-    Set<String> found = new LinkedHashSet<>();
+  static List<DataFile> files(ModelSource source, Path model) {
+    List<Reference> found = new ArrayList<>();
     try (FileChannel channel = FileChannel.open(model, StandardOpenOption.READ)) {
       if (channel.size() > Integer.MAX_VALUE) {
         throw ModelLoadException.of(source, "its .onnx file is " + channel.size() + " bytes, over the 2 GB a"
@@ -58,7 +75,7 @@ final class ExternalData {
             + " save_as_external_data=True))", null);
       }
       ByteBuffer bytes = channel.map(FileChannel.MapMode.READ_ONLY, 0, channel.size()).order(ByteOrder.LITTLE_ENDIAN);
-      Reader reader = new Reader(bytes, 0, bytes.limit());
+      Reader reader = new Reader(bytes, 0, bytes.limit(), 0);
       while (reader.more()) {
         long key = reader.varint();
         if ((int) (key >>> 3) == MODEL_GRAPH && (key & 7) == 2) {
@@ -69,49 +86,163 @@ final class ExternalData {
       }
     } catch (ModelLoadException e) {
       throw e;
+    } catch (TooDeep e) {
+      throw ModelLoadException.of(source, "its protobuf nests messages more than " + MAX_DEPTH + " deep (subgraphs"
+          + " within subgraphs), past the limit ONNX Runtime parses", "Check where the file came from: no model"
+          + " ONNX Runtime can load nests that deep", null);
     } catch (IllegalArgumentException | IndexOutOfBoundsException e) {
       // Not a protobuf this walk can read: no data file is copied, and ONNX Runtime, which reads the
-      // file next, reports what is wrong with it (and refuses external data outside its folder itself).
+      // file next, reports what is wrong with it.
       return List.of();
     } catch (IOException e) {
       throw ModelLoadException.of(source, "reading its local copy " + model + " failed (" + e + ")",
           "Check the local cache folder (" + SchedulingProperties.CACHE_DIRECTORY + ")", e);
+    } catch (Throwable e) {
+      // Whatever a hostile file makes the walk throw (an Error included) fails this model, never the JVM.
+      throw ModelLoadException.of(source, "reading its protobuf failed (" + e + ")",
+          "Check that the file is a complete .onnx file", e);
     }
-    List<String> checked = new ArrayList<>();
-    for (String location : found) {
-      checked.add(checkLocation(source, location));
+    Map<String, DataFile> files = new LinkedHashMap<>();
+    for (Reference reference : found) {
+      String location = checkLocation(source, reference);
+      files.computeIfAbsent(location, DataFile::new).references.add(reference);
     }
-    return checked;
+    return List.copyOf(files.values());
+  }
+
+  /** One external-data file, as a relative path with '/' separators, and the tensors read from it. */
+  static final class DataFile {
+    private final String location;
+    private final List<Reference> references = new ArrayList<>();
+
+    private DataFile(String location) {
+      this.location = location;
+    }
+
+    String location() {
+      return location;
+    }
+
+    /**
+     * Creates, inside the local {@code folder}, the folders each spelling of the location passes
+     * through: ONNX Runtime opens the location as the model spells it, so {@code sub/../w.bin} needs
+     * {@code sub} to exist. Spellings were checked to stay inside the folder.
+     */
+    void createFolders(Path folder) throws IOException {
+      for (Reference reference : references) {
+        String[] parts = reference.location.split("/");
+        Path current = folder;
+        for (int i = 0; i < parts.length - 1; i++) {
+          if (parts[i].equals("..")) {
+            current = current.getParent();
+          } else if (!parts[i].isEmpty() && !parts[i].equals(".")) {
+            current = current.resolve(parts[i]);
+            PrivateFiles.createFolder(current);
+          }
+        }
+      }
+    }
+
+    /**
+     * Refuses a tensor whose bytes do not lie within the file's {@code fileLength} bytes.
+     *
+     * @throws ModelLoadException naming the model, the tensor, the location and the numbers
+     */
+    void checkRanges(ModelSource source, long fileLength) {
+      for (Reference reference : references) {
+        long offset = reference.number(source, "offset", reference.offset, 0);
+        long length = reference.number(source, "length", reference.length, fileLength - Math.min(offset, fileLength));
+        if (offset > fileLength || length > fileLength - offset) {
+          throw ModelLoadException.of(source, "its tensor '" + reference.tensor + "' reads external data '"
+              + reference.location + "' at offset " + offset + ", length " + length + ", past the end of that "
+              + fileLength + "-byte file", "Save the model and its data files again, together", null);
+        }
+      }
+    }
+  }
+
+  /** One tensor's external-data entries, as the file gives them. */
+  private static final class Reference {
+    private final String tensor;
+    private final String location;
+    private final String offset;
+    private final String length;
+
+    Reference(String tensor, String location, String offset, String length) {
+      this.tensor = tensor == null ? "(unnamed)" : tensor;
+      this.location = location;
+      this.offset = offset;
+      this.length = length;
+    }
+
+    /** A decimal entry as ORT reads it (a size_t), here a non-negative long; absent: {@code absent}. */
+    long number(ModelSource source, String key, String text, long absent) {
+      if (text == null) {
+        return absent;
+      }
+      if (!text.matches("[0-9]{1,18}")) {
+        throw ModelLoadException.of(source, "its tensor '" + tensor + "' gives external data '" + location + "' the "
+            + key + " '" + shorten(text) + "', which is not a number from 0 to 999999999999999999",
+            "Save the model with its data files again", null);
+      }
+      return Long.parseLong(text);
+    }
   }
 
   /** A location inside the model's folder, as a relative path with '/' separators. */
-  private static String checkLocation(ModelSource source, String location) {
-    String normalized = location.replace('\\', '/');
-    boolean absolute = normalized.startsWith("/") || normalized.matches("^[A-Za-z]:.*") || normalized.contains("://");
+  private static String checkLocation(ModelSource source, Reference reference) {
+    String location = reference.location;
+    String why = null;
+    if (location.equals(TOO_LONG)) {
+      why = "is over " + MAX_TEXT_BYTES + " bytes long";
+    } else if (location.isEmpty()) {
+      why = "is empty";
+    } else if (location.indexOf(':') >= 0) {
+      why = "has a colon (a URI scheme such as file: or hdfs:, or a drive letter)";
+    } else if (location.indexOf('\\') >= 0) {
+      why = "has a backslash";
+    } else if (location.indexOf('*') >= 0) {
+      why = "has a '*' (ONNX Runtime's in-memory marker)";
+    } else if (location.chars().anyMatch(c -> c < 0x20 || c == 0x7f)) {
+      why = "has a control character";
+    } else if (location.startsWith("/")) {
+      why = "is absolute";
+    }
     List<String> parts = new ArrayList<>();
-    for (String part : normalized.split("/")) {
-      if (part.isEmpty() || part.equals(".")) {
-        continue;
-      }
-      if (part.equals("..")) {
-        if (parts.isEmpty()) {
-          absolute = true;
-          break;
+    if (why == null) {
+      for (String part : location.split("/")) {
+        if (part.isEmpty() || part.equals(".")) {
+          continue;
         }
-        parts.remove(parts.size() - 1);
-      } else {
-        parts.add(part);
+        if (part.equals("..")) {
+          if (parts.isEmpty()) {
+            why = "leaves the model's folder";
+            break;
+          }
+          parts.remove(parts.size() - 1);
+        } else {
+          parts.add(part);
+        }
+      }
+      if (why == null && parts.isEmpty()) {
+        why = "names the model's folder, not a file";
       }
     }
-    if (absolute || parts.isEmpty()) {
-      throw ModelLoadException.of(source, "it references external data at '" + location + "', which is not a file"
-          + " inside the model's own folder", "Save the model with its external data next to the .onnx file"
-          + " (relative locations such as weights.bin or data/weights.bin)", null);
+    if (why != null) {
+      throw ModelLoadException.of(source, "its tensor '" + reference.tensor + "' references external data at '"
+          + shorten(location) + "', which " + why + ": only a file inside the model's own folder may be referenced",
+          "Save the model with its external data next to the .onnx file (relative locations such as weights.bin"
+          + " or data/weights.bin)", null);
     }
     return String.join("/", parts);
   }
 
-  private static void graph(Reader graph, Set<String> found) {
+  private static String shorten(String text) {
+    String printable = text.replaceAll("\\p{Cntrl}", "?");
+    return printable.length() <= 200 ? printable : printable.substring(0, 200) + "...";
+  }
+
+  private static void graph(Reader graph, List<Reference> found) {
     while (graph.more()) {
       long key = graph.varint();
       int field = (int) (key >>> 3);
@@ -129,7 +260,7 @@ final class ExternalData {
     }
   }
 
-  private static void node(Reader node, Set<String> found) {
+  private static void node(Reader node, List<Reference> found) {
     while (node.more()) {
       long key = node.varint();
       if ((int) (key >>> 3) == NODE_ATTRIBUTE && (key & 7) == 2) {
@@ -140,7 +271,7 @@ final class ExternalData {
     }
   }
 
-  private static void attribute(Reader attribute, Set<String> found) {
+  private static void attribute(Reader attribute, List<Reference> found) {
     while (attribute.more()) {
       long key = attribute.varint();
       int field = (int) (key >>> 3);
@@ -158,7 +289,7 @@ final class ExternalData {
     }
   }
 
-  private static void sparseTensor(Reader sparse, Set<String> found) {
+  private static void sparseTensor(Reader sparse, List<Reference> found) {
     while (sparse.more()) {
       long key = sparse.varint();
       int field = (int) (key >>> 3);
@@ -170,42 +301,67 @@ final class ExternalData {
     }
   }
 
-  private static void tensor(Reader tensor, Set<String> found) {
+  private static void tensor(Reader tensor, List<Reference> found) {
+    String name = null;
+    String location = null;
+    String offset = null;
+    String length = null;
     while (tensor.more()) {
       long key = tensor.varint();
-      if ((int) (key >>> 3) == TENSOR_EXTERNAL_DATA && (key & 7) == 2) {
+      int field = (int) (key >>> 3);
+      if (field == TENSOR_NAME && (key & 7) == 2) {
+        name = tensor.text();
+      } else if (field == TENSOR_EXTERNAL_DATA && (key & 7) == 2) {
         Reader entry = tensor.message();
         String entryKey = null;
         String value = null;
         while (entry.more()) {
           long entryField = entry.varint();
           if ((int) (entryField >>> 3) == ENTRY_KEY && (entryField & 7) == 2) {
-            entryKey = entry.string();
+            entryKey = entry.text();
           } else if ((int) (entryField >>> 3) == ENTRY_VALUE && (entryField & 7) == 2) {
-            value = entry.string();
+            value = entry.text();
           } else {
             entry.skip(entryField);
           }
         }
-        if ("location".equals(entryKey) && value != null) {
-          found.add(value);
+        if ("location".equals(entryKey)) {
+          location = value == null ? TOO_LONG : value;
+        } else if ("offset".equals(entryKey)) {
+          offset = value == null ? TOO_LONG : value;
+        } else if ("length".equals(entryKey)) {
+          length = value == null ? TOO_LONG : value;
         }
       } else {
         tensor.skip(key);
       }
     }
+    if (location != null) {
+      found.add(new Reference(name, location, offset, length));
+    }
   }
 
-  /** A window [position, end) of the mapped file, read as protobuf fields. */
+  /** Messages nested deeper than ONNX Runtime parses. */
+  private static final class TooDeep extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    TooDeep() {
+      super(null, null, false, false);
+    }
+  }
+
+  /** A window [position, end) of the mapped file, read as protobuf fields, {@code depth} messages deep. */
   private static final class Reader {
     private final ByteBuffer bytes;
     private int position;
     private final int end;
+    private final int depth;
 
-    Reader(ByteBuffer bytes, int position, int end) {
+    Reader(ByteBuffer bytes, int position, int end, int depth) {
       this.bytes = bytes;
       this.position = position;
       this.end = end;
+      this.depth = depth;
     }
 
     boolean more() {
@@ -228,14 +384,22 @@ final class ExternalData {
     }
 
     Reader message() {
+      if (depth >= MAX_DEPTH) {
+        throw new TooDeep();
+      }
       int length = length();
-      Reader inner = new Reader(bytes, position, position + length);
+      Reader inner = new Reader(bytes, position, position + length, depth + 1);
       position += length;
       return inner;
     }
 
-    String string() {
+    /** A string field of at most MAX_TEXT_BYTES bytes, else null (and skipped). */
+    String text() {
       int length = length();
+      if (length > MAX_TEXT_BYTES) {
+        position += length;
+        return null;
+      }
       byte[] text = new byte[length];
       bytes.get(position, text);
       position += length;
@@ -251,6 +415,32 @@ final class ExternalData {
     }
 
     void skip(long key) {
+      if ((key & 7) == 3) {
+        skipGroup();
+        return;
+      }
+      skipValue(key);
+    }
+
+    // A group (deprecated, but protobuf still parses it): skipped without recursion, nesting counted as messages.
+    private void skipGroup() {
+      int groups = 1;
+      while (groups > 0) {
+        if (depth + groups > MAX_DEPTH) {
+          throw new TooDeep();
+        }
+        long key = varint();
+        if ((key & 7) == 3) {
+          groups++;
+        } else if ((key & 7) == 4) {
+          groups--;
+        } else {
+          skipValue(key);
+        }
+      }
+    }
+
+    private void skipValue(long key) {
       switch ((int) (key & 7)) {
         case 0:
           varint();
@@ -268,7 +458,7 @@ final class ExternalData {
         default:
           throw new IllegalArgumentException("wire type " + (key & 7) + " at byte " + position);
       }
-      if (position > end) {
+      if (position > end || position < 0) {
         throw new IllegalArgumentException("field runs past its message at byte " + position);
       }
     }

@@ -92,9 +92,9 @@ public final class ModelCache implements AutoCloseable {
 
   private ModelCache(Path cacheDirectory, Supplier<Set<String>> availableProviders, AllowedRoots allowedRoots,
       CachePolicy policy, java.util.function.LongSupplier clock) {
-    this.files = new ModelFiles(cacheDirectory);
     this.availableProviders = Objects.requireNonNull(availableProviders, "availableProviders");
     this.allowedRoots = Objects.requireNonNull(allowedRoots, "allowedRoots");
+    this.files = new ModelFiles(cacheDirectory, allowedRoots);
     this.eviction = new SessionEviction(policy, clock);
   }
 

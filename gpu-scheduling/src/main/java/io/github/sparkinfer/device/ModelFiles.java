@@ -30,14 +30,17 @@ final class ModelFiles {
   private static final Logger LOG = LoggerFactory.getLogger(ModelFiles.class);
 
   private final Path directory;
+  private final AllowedRoots allowedRoots;
   private final ConcurrentMap<String, Object> copyLocks = new ConcurrentHashMap<>();
   private final AtomicLong copies = new AtomicLong();
   // The copies this JVM resolved, by the index name of their .onnx version.
   private final ConcurrentMap<String, CopyRecord> records = new ConcurrentHashMap<>();
   static final String INDEX_PREFIX = ".version-";
 
-  ModelFiles(Path directory) {
+  /** Copies to {@code directory}, of data files only those {@code allowedRoots} allows. */
+  ModelFiles(Path directory, AllowedRoots allowedRoots) {
     this.directory = Objects.requireNonNull(directory, "directory");
+    this.allowedRoots = Objects.requireNonNull(allowedRoots, "allowedRoots");
   }
 
   Path directory() {
@@ -200,10 +203,10 @@ final class ModelFiles {
       java.util.List<CopyRecord.Data> data = new java.util.ArrayList<>();
       java.util.Map<String, String> dataHashes = new java.util.TreeMap<>();
       if (source.onnxFile()) {
-        for (String location : ExternalData.locations(source, target)) {
-          CopyRecord.Data copied = copyData(source, file, folder, location);
+        for (ExternalData.DataFile dataFile : ExternalData.files(source, target)) {
+          CopyRecord.Data copied = copyData(source, file, folder, dataFile);
           data.add(copied);
-          dataHashes.put(location, copied.sha256);
+          dataHashes.put(dataFile.location(), copied.sha256);
         }
       }
       CopyRecord record = new CopyRecord(folderName, start, onnxSha256,
@@ -237,13 +240,22 @@ final class ModelFiles {
   }
 
   /** One external-data file, from the model's remote folder to the same relative place in its local one. */
-  private CopyRecord.Data copyData(ModelSource source, Remote model, Path folder, String location) throws IOException {
+  private CopyRecord.Data copyData(ModelSource source, Remote model, Path folder, ExternalData.DataFile dataFile)
+      throws IOException {
+    String location = dataFile.location();
+    // The data file as the model's own URI is: within the allowed roots (a symlink out of them is
+    // refused); a file sparkinfer made in its cache folder has its data beside it there.
+    if (source.derivedFrom().isEmpty()) {
+      allowedRoots.check(source, new org.apache.hadoop.fs.Path(model.status.getPath().getParent(), location).toString());
+    }
     FileStatus status = dataStatus(source, model, location);
+    dataFile.checkRanges(source, status.getLen());
     Path target = folder.resolve(location).normalize();
     if (!target.startsWith(folder) || target.getFileName().toString().startsWith(".")) {
       throw ModelLoadException.of(source, "its external data '" + location + "' leaves the model's folder",
           "Save the model with its data files next to the .onnx file", null);
     }
+    dataFile.createFolders(folder);
     for (Path parent = target.getParent(); !parent.equals(folder); parent = parent.getParent()) {
       PrivateFiles.createFolder(parent);
     }

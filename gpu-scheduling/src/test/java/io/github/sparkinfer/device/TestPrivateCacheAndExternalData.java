@@ -75,11 +75,11 @@ class TestPrivateCacheAndExternalData {
     String uri = remote.resolve("escape.onnx").toUri().toString();
     assertThatThrownBy(() -> cache.acquire(ModelSource.of("escape", uri), ONE_THREAD, hadoop))
         .isInstanceOf(ModelLoadException.class)
-        .hasMessageContaining("Cannot load model 'escape' from " + uri + ": it references external data at"
-            + " '../secret/w.bin', which is not a file inside the model's own folder");
+        .hasMessageContaining("Cannot load model 'escape' from " + uri + ": its tensor 'w' references external data"
+            + " at '../secret/w.bin', which leaves the model's folder: only a file inside the model's own folder");
     writeExternalModel("absolute.onnx", temp.resolve("secret/w.bin").toString(), "absolute.bin");
     assertThatThrownBy(() -> cache.acquire(ModelSource.of("absolute", remote.resolve("absolute.onnx").toString()),
-        ONE_THREAD, hadoop)).hasMessageContaining("it references external data at '" + temp.resolve("secret/w.bin") + "'");
+        ONE_THREAD, hadoop)).hasMessageContaining("its tensor 'w' references external data at '" + temp.resolve("secret/w.bin") + "', which is absolute");
     assertThat(filesIn(cache.cacheDirectory())).isEmpty();
     assertThat(cache.copyCount()).isZero();
   }

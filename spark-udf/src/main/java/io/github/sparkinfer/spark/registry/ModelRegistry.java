@@ -28,7 +28,6 @@ import io.github.sparkinfer.partitioning.StageResourceProfiles;
 import io.github.sparkinfer.partitioning.StageResources;
 import io.github.sparkinfer.spark.InferenceProperties;
 import io.github.sparkinfer.spark.JavaCollections;
-import io.github.sparkinfer.spark.sql.SessionBridge;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -372,8 +371,13 @@ public final class ModelRegistry {
     return SessionSettings.builder().intraOpThreads(threads > 0 ? threads : 1).build();
   }
 
+  /**
+   * The application's Hadoop configuration (its SparkConf's spark.hadoop.* entries), as executors
+   * read models with: never the session's, which takes every SQL SET (a SET of fs.s3a endpoints,
+   * fs.*.impl classes or viewfs mount tables would redirect the driver's reads).
+   */
   private static Configuration driverHadoopConfiguration() {
-    return SessionBridge.newHadoopConf(SparkSession.active());
+    return io.github.sparkinfer.spark.batch.ExecutorSessions.hadoopConfiguration();
   }
 
   private static int batchSizeInRange(String model, String setting, int value) {

@@ -1,6 +1,5 @@
 package io.github.sparkinfer.spark.sql;
 
-import org.apache.hadoop.conf.Configuration;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.ExperimentalMethods;
@@ -35,11 +34,6 @@ public final class SessionBridge {
 
   public static TableFunctionRegistry tableFunctionRegistry(SparkSession spark) {
     return classic(spark).sessionState().tableFunctionRegistry();
-  }
-
-  /** The Hadoop configuration of the session (its spark.hadoop.* keys and SQL settings applied). */
-  public static Configuration newHadoopConf(SparkSession spark) {
-    return classic(spark).sessionState().newHadoopConf();
   }
 
   public static ExperimentalMethods experimental(SparkSession spark) {
