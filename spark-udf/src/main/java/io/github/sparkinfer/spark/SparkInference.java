@@ -76,16 +76,32 @@ public final class SparkInference {
    * Where each task of an executed query ran its models: one record per task and model call,
    * {@code partition=<p> executor=<id> assigned=<Spark's gpu/npu addresses or none>
    * requested=<device> bound=<device> provider=<ONNX Runtime provider> threads=<intra-op threads of
-   * the session> fallback=<reason or none>}.
-   * Run the query first (collect, write, count).
+   * the session> fallback=<reason or none>}, with {@code pooling=<graph or java>} for text models.
+   * The driver keeps a bounded summary: past 1,024 tasks of a node only the first are listed
+   * ({@link #deviceBindingSummary} counts them all). Run the query first (collect, write, count).
    */
   public static List<String> deviceBindings(Dataset<?> executed) {
     List<String> records = new java.util.ArrayList<>();
     for (io.github.sparkinfer.spark.plan.BatchPredictExec node :
         io.github.sparkinfer.spark.plan.BatchPredictNodes.in(executed.queryExecution().executedPlan())) {
-      records.addAll(node.deviceBindings().value());
+      records.addAll(node.deviceBindings().value().records());
     }
     return records;
+  }
+
+  /**
+   * Where the tasks of an executed query ran their models, one line per distinct binding with its
+   * task count: {@code tasks=<n> executor=<id> assigned=... fallback=<reason or none>} (the fields
+   * of {@link #deviceBindings} but the partition), and {@code tasks=<n> others} past 64 distinct
+   * bindings of a node.
+   */
+  public static List<String> deviceBindingSummary(Dataset<?> executed) {
+    List<String> lines = new java.util.ArrayList<>();
+    for (io.github.sparkinfer.spark.plan.BatchPredictExec node :
+        io.github.sparkinfer.spark.plan.BatchPredictNodes.in(executed.queryExecution().executedPlan())) {
+      lines.addAll(node.deviceBindings().value().summary());
+    }
+    return lines;
   }
 
   /**

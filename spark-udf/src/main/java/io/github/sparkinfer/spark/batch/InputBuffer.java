@@ -1,6 +1,7 @@
 package io.github.sparkinfer.spark.batch;
 
 import io.github.sparkinfer.spark.PredictionException;
+import io.github.sparkinfer.spark.registry.BufferSizes;
 import io.github.sparkinfer.spark.registry.InputLayout;
 import io.github.sparkinfer.spark.registry.ModelBinding;
 import io.github.sparkinfer.spark.registry.VectorLayout;
@@ -122,11 +123,11 @@ final class InputBuffer {
   private void writeArray(ArrayData array, int row, int batchSize) {
     int length = array.numElements();
     long destination = rowAddress(row, length, batchSize);
+    if (VectorRows.hasNullElement(array)) {
+      throw nullElement(row);
+    }
     if (array instanceof UnsafeArrayData) {
       UnsafeArrayData unsafe = (UnsafeArrayData) array;
-      if (hasNullElement(unsafe, length)) {
-        throw nullElement(row);
-      }
       if (sameElementType) {
         long headerBytes = UnsafeArrayData.calculateHeaderPortionInBytes(length);
         Platform.copyMemory(
@@ -134,17 +135,18 @@ final class InputBuffer {
             (long) length * elementSize);
         return;
       }
-    } else {
-      for (int i = 0; i < length; i++) {
-        if (array.isNullAt(i)) {
-          throw nullElement(row);
-        }
-      }
     }
     copyConverted(array, sparkElementCode, length, destination);
   }
 
   private void writeVector(InternalRow vector, int row, int batchSize) {
+    // Everything an index or a size decides is checked before the first write.
+    String problem = VectorRows.problem(vector, layout.fixedValuesPerRow() > 0 ? layout.fixedValuesPerRow() : valuesPerRow);
+    if (problem != null) {
+      throw new PredictionException("Cannot run model '" + modelName + "': the vector for input '"
+          + layout.input().name() + "' (" + describeArgument() + ", width " + expectedWidth() + ") cannot be fed: "
+          + problem + ". Fix or filter out such rows; a null vector gives a null result");
+    }
     ArrayData values = vector.getArray(VectorLayout.VALUES_FIELD);
     if (vector.getByte(VectorLayout.TYPE_FIELD) == VectorLayout.SPARSE) {
       int size = vector.getInt(VectorLayout.SIZE_FIELD);
@@ -174,8 +176,24 @@ final class InputBuffer {
     }
   }
 
+  private String describeArgument() {
+    return layout.structFieldOrdinal() >= 0 ? "struct field " + (layout.structFieldOrdinal() + 1)
+        : "argument " + (layout.argumentOrdinal() + 1);
+  }
+
+  private String expectedWidth() {
+    return layout.fixedValuesPerRow() >= 0 ? Integer.toString(layout.fixedValuesPerRow())
+        : valuesPerRow >= 0 ? valuesPerRow + ", this batch's" : "dynamic";
+  }
+
   /** Checks the row's length against the input and returns where the row's values go. */
   private long rowAddress(int row, int length, int batchSize) {
+    if ((long) length * elementSize > BufferSizes.MAX_BYTES) {
+      // A dynamic width is set by the row itself: one row must fit a buffer before it sets it.
+      throw new PredictionException("Cannot run model '" + modelName + "': a row of input '" + layout.input().name()
+          + "' has " + length + " values, " + (long) length * elementSize + " bytes, more than one tensor buffer can"
+          + " hold (" + BufferSizes.MAX_BYTES + " bytes). Fix or filter out such rows");
+    }
     if (valuesPerRow < 0) {
       // Dynamic length: the batch's first row sets it.
       valuesPerRow = length;
@@ -258,17 +276,6 @@ final class InputBuffer {
       default:
         return source.getLong(index);
     }
-  }
-
-  /** Null bits of an UnsafeArrayData are whole words after the 8-byte length: test them at once. */
-  private static boolean hasNullElement(UnsafeArrayData array, int length) {
-    int words = (length + 63) / 64;
-    for (int word = 0; word < words; word++) {
-      if (Platform.getLong(array.getBaseObject(), array.getBaseOffset() + 8 + 8L * word) != 0) {
-        return true;
-      }
-    }
-    return false;
   }
 
   /** Shape of this batch's tensor: [rows, ...] with the dynamic dimension filled in. */

@@ -1,6 +1,7 @@
 package io.github.sparkinfer.spark.batch;
 
 import io.github.sparkinfer.spark.PredictionException;
+import io.github.sparkinfer.spark.registry.BufferSizes;
 import io.github.sparkinfer.spark.registry.InputLayout;
 
 import ai.onnxruntime.OnnxTensor;
@@ -96,18 +97,12 @@ final class OutputBuffer {
    * tensor of {@code tensorRows} rows) into this buffer, from row {@code offset} on.
    */
   void collect(OnnxValue value, int tensorRows, int rows, int offset) {
-    if (!(value instanceof OnnxTensor)) {
-      throw new PredictionException(
-          "Model '" + modelName + "' output '" + output.name() + "' is not a tensor: " + value.getInfo());
-    }
-    OnnxTensor tensor = (OnnxTensor) value;
+    long[] expected = new long[output.rank()];
+    java.util.Arrays.fill(expected, -1);
+    expected[0] = tensorRows;
+    OnnxTensor tensor = OutputShapes.check(modelName, output, value, expected, InputBuffer.javaType(type),
+        "a batch of " + tensorRows + " rows");
     long[] actual = ((TensorInfo) tensor.getInfo()).getShape();
-    if (actual.length != output.rank() || actual[0] != tensorRows) {
-      throw new PredictionException(
-          "Model '" + modelName + "' output '" + output.name() + "' has shape "
-              + java.util.Arrays.toString(actual) + " for a batch of " + tensorRows + " rows; sparkinfer"
-              + " expects rank " + output.rank() + " with the batch first (" + output.shapeString() + ")");
-    }
     if (offset > 0 && shape != null && valuesPerRow != valuesPerRow(actual)) {
       throw new PredictionException(
           "Model '" + modelName + "' output '" + output.name() + "' has shape " + java.util.Arrays.toString(actual)
@@ -127,18 +122,11 @@ final class OutputBuffer {
   }
 
   private static long valuesPerRow(long[] shape) {
-    long perRow = 1;
-    for (int i = 1; i < shape.length; i++) {
-      perRow *= shape[i];
-    }
-    return perRow;
+    return BufferSizes.product(java.util.Arrays.copyOfRange(shape, 1, shape.length));
   }
 
   private void setShape(long[] newShape) {
-    long perRow = 1;
-    for (int i = 1; i < newShape.length; i++) {
-      perRow *= newShape[i];
-    }
+    long perRow = valuesPerRow(newShape);
     if (perRow > Integer.MAX_VALUE / 8) {
       throw new PredictionException(
           "Model '" + modelName + "' output '" + output.name() + "' is too large per row: "
@@ -193,7 +181,13 @@ final class OutputBuffer {
   private UnsafeArrayData readNestedArray(long source, int outerLength, int innerLength) {
     int outerHeader = UnsafeArrayData.calculateHeaderPortionInBytes(outerLength);
     int innerSize = arrayBytes(innerLength);
-    int size = outerHeader + 8 * outerLength + outerLength * innerSize;
+    long longSize = outerHeader + 8L * outerLength + (long) outerLength * innerSize;
+    if (longSize > BufferSizes.MAX_BYTES) {
+      throw new PredictionException("Model '" + modelName + "' output '" + output.name() + "' gives each row "
+          + outerLength + " arrays of " + innerLength + " values, " + longSize + " bytes, more than one Spark value can"
+          + " hold (" + BufferSizes.MAX_BYTES + " bytes)");
+    }
+    int size = (int) longSize;
     ensureArrayBytes(size);
     java.util.Arrays.fill(arrayBytes, 0, outerHeader, (byte) 0);
     Platform.putLong(arrayBytes, Platform.BYTE_ARRAY_OFFSET, outerLength);

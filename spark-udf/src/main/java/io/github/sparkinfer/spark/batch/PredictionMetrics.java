@@ -28,7 +28,8 @@ public final class PredictionMetrics implements java.io.Serializable {
   /** Time tasks waited for their tokenizer thread to finish the next window. */
   public final SQLMetric tokenizerWaitTime;
   final SQLMetric fallbackTasks;
-  final org.apache.spark.util.CollectionAccumulator<String> deviceBindings;
+  /** Where the tasks ran their model, a bounded summary (not a named accumulator: see the class). */
+  final DeviceBindingSummary deviceBindings;
   /** Each batch's model run time, for p50 and p99 over the node's tasks. */
   public final BatchLatencies batchLatencies;
 
@@ -48,7 +49,7 @@ public final class PredictionMetrics implements java.io.Serializable {
       SQLMetric tokenizeTime,
       SQLMetric tokenizerWaitTime,
       SQLMetric fallbackTasks,
-      org.apache.spark.util.CollectionAccumulator<String> deviceBindings,
+      DeviceBindingSummary deviceBindings,
       BatchLatencies batchLatencies) {
     this.outputRows = outputRows;
     this.modelRows = modelRows;

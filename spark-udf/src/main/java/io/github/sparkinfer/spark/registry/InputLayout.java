@@ -108,17 +108,24 @@ public final class InputLayout implements Serializable {
     return new InputLayout(input, kind, elementType, valuesPerRow, argument, structField);
   }
 
+  /** The most values one row of a tensor may have: a row of 8-byte values fits one buffer. */
+  static final long MAX_VALUES_PER_ROW = Integer.MAX_VALUE / 8;
+
   /** Product of the non-batch dimensions, or -1 when one of them is dynamic. */
   public static int fixedValuesPerRow(TensorSpec input) {
-    long product = 1;
+    long[] perRow = new long[Math.max(input.rank() - 1, 0)];
     for (int dimension = 1; dimension < input.rank(); dimension++) {
       if (input.dimension(dimension) < 0) {
         return -1;
       }
-      product *= input.dimension(dimension);
+      perRow[dimension - 1] = input.dimension(dimension);
     }
-    if (product > Integer.MAX_VALUE / 8) {
-      throw new ModelBindingException("Input '" + input.name() + "' is too large per row: " + input.shapeString());
+    // In long and saturating: dimensions a model file declares can make any product wrap around.
+    long product = BufferSizes.product(perRow);
+    if (product > MAX_VALUES_PER_ROW) {
+      throw new ModelBindingException("Tensor '" + input.name() + "' " + input.shapeString() + " is too large per row: "
+          + (product == Long.MAX_VALUE ? "more than 2^63" : Long.toString(product)) + " values, more than a batch"
+          + " buffer can hold (" + MAX_VALUES_PER_ROW + " values of up to 8 bytes)");
     }
     return (int) product;
   }

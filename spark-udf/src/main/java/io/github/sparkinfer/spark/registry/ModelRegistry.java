@@ -306,6 +306,7 @@ public final class ModelRegistry {
       }
     }
     tokenBudget = BatchMemory.fitTokenBudget(binding, output, tokenBudget);
+    checkWindowBytes(binding, output, windowRows);
     String poolKey = conf.isSet(prefix + InferenceProperties.MODEL_POOL_ON_DEVICE_SUFFIX)
         ? prefix + InferenceProperties.MODEL_POOL_ON_DEVICE_SUFFIX : InferenceProperties.POOL_ON_DEVICE;
     String poolOnDevice = conf.get(poolKey, InferenceProperties.POOL_ON_DEVICE_DEFAULT).trim().toLowerCase(java.util.Locale.ROOT);
@@ -320,6 +321,20 @@ public final class ModelRegistry {
     }
     return new TextSettings(tokenizer, maxLength, pooling, Boolean.parseBoolean(normalizeText), tokenBudget,
         windowRows, output, unpoolable == null ? poolOnDevice : "false");
+  }
+
+  /** A window's vectors are one array: sortWindowRows × the embedding's width must fit one (issue 28). */
+  private static void checkWindowBytes(ModelBinding binding, String output, int windowRows) {
+    binding.signature().outputs().stream().filter(spec -> spec.name().equals(output)).findFirst().ifPresent(spec -> {
+      long width = spec.rank() > 0 ? spec.dimension(spec.rank() - 1) : -1;
+      if (windowRows > 0 && width > 0) {
+        try {
+          BufferSizes.checkWindow(binding.modelName(), windowRows, width, SORT_WINDOW_ROWS);
+        } catch (IllegalArgumentException e) {
+          throw Errors.analysis(e.getMessage());
+        }
+      }
+    });
   }
 
   private static final java.util.concurrent.ConcurrentMap<java.nio.file.Path, Boolean> DYNAMICALLY_QUANTIZED =

@@ -79,6 +79,8 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
   private long tokenCount;
   private long paddedCount;
   private Boolean pooledOnDevice;
+  /** The embeddings' width, once the first batch has run: -1 before. */
+  private int dimension = -1;
 
   /** One window of rows, with its texts and, once run, its vectors in row order. */
   private static final class Window {
@@ -333,8 +335,14 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
       boolean pooledOnDevice = pooledOnDevice();
       String outputName = pooledOnDevice ? DevicePooling.output() : embeddingOutput.name();
       long[] outputShape = outputShape(rows, length, pooledOnDevice);
-      if (outputShape != null) {
+      if (outputShape[outputShape.length - 1] >= 0) {
         long outputCells = outputShape.length == 3 ? cells * outputShape[2] : rows * outputShape[1];
+        if (outputCells > io.github.sparkinfer.spark.registry.BufferSizes.MAX_BYTES / 4) {
+          throw new PredictionException("Model '" + binding.modelName() + "': a batch of " + rows + " texts of " + length
+              + " tokens gives an output of shape " + java.util.Arrays.toString(outputShape) + ", more than one buffer"
+              + " can hold (" + io.github.sparkinfer.spark.registry.BufferSizes.MAX_BYTES + " bytes). Lower "
+              + InferenceProperties.TOKEN_BUDGET + " or spark.sparkinfer.model." + binding.modelName() + ".batchSize");
+        }
         outputBuffer = ensure(outputBuffer, outputCells * 4);
         pinned = OnnxTensor.createTensor(environment, DirectBuffers.prefix(outputBuffer, outputCells * 4), outputShape,
             OnnxJavaType.FLOAT);
@@ -345,7 +353,10 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
       } else {
         try (ModelRun result =
             ExecutorSessions.run(model, inputs, java.util.Set.of(outputName), Map.of(), metrics)) {
-          OnnxTensor tensor = (OnnxTensor) result.result().get(0);
+          // Checked before pooling reads it at offsets its shape decides.
+          OnnxTensor tensor = io.github.sparkinfer.spark.batch.OutputShapes.check(binding.modelName(),
+              outputSpec(outputName), result.result().get(0), outputShape, OnnxJavaType.FLOAT,
+              "a batch of " + rows + " texts of " + length + " tokens");
           outputShape = ((TensorInfo) tensor.getInfo()).getShape();
           ByteBuffer data = tensor.getByteBuffer();
           outputBuffer = ensure(outputBuffer, data.remaining());
@@ -367,24 +378,43 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
     paddedCount += cells;
   }
 
-  /** The output's shape when it is known before the run (dimension fixed), else null. */
+  /**
+   * The output's shape for a batch: [rows, length, d] or [rows, d], with d -1 when only the run
+   * tells it (the output is then checked against this shape before it is read).
+   */
   private long[] outputShape(int rows, int length, boolean pooledOnDevice) {
-    if (pooledOnDevice) {
-      return embeddingOutput.dimension(2) > 0 ? new long[] {rows, embeddingOutput.dimension(2)} : null;
+    long dimension = embeddingOutput.dimension(embeddingOutput.rank() - 1);
+    dimension = dimension > 0 ? dimension : -1;
+    if (!pooledOnDevice && embeddingOutput.rank() != 2) {
+      // Token states [rows, length, d]; an output of another rank fails the check with its shape.
+      return new long[] {rows, length, embeddingOutput.rank() == 3 ? dimension : -1};
     }
-    if (embeddingOutput.rank() == 3 && embeddingOutput.dimension(2) > 0) {
-      return new long[] {rows, length, embeddingOutput.dimension(2)};
-    }
-    if (embeddingOutput.rank() == 2 && embeddingOutput.dimension(1) > 0) {
-      return new long[] {rows, embeddingOutput.dimension(1)};
-    }
-    return null;
+    return new long[] {rows, pooledOnDevice && embeddingOutput.rank() != 3 ? -1 : dimension};
+  }
+
+  private TensorSpec outputSpec(String name) {
+    return model().signature().outputs().stream().filter(spec -> spec.name().equals(name)).findFirst()
+        .orElse(embeddingOutput);
   }
 
   private void pool(Window window, long[][] ids, int[] batch, int length, long[] shape) {
-    int dimension = (int) shape[shape.length - 1];
-    if (window.dimension != dimension || window.vectors.length < window.rows.length * dimension) {
-      window.vectors = new float[window.rows.length * dimension];
+    long size = shape[shape.length - 1];
+    if (dimension >= 0 && size != dimension) {
+      // A window's vectors are one array of one width: a batch of another width would misplace them.
+      throw new PredictionException("Model '" + binding.modelName() + "' returned embeddings of " + size
+          + " values for one batch and of " + dimension + " for an earlier one (output shape "
+          + java.util.Arrays.toString(shape) + "): an embedding model must give every text the same width");
+    }
+    try {
+      io.github.sparkinfer.spark.registry.BufferSizes.checkWindow(binding.modelName(), window.rows.length, size,
+          InferenceProperties.SORT_WINDOW_ROWS);
+    } catch (IllegalArgumentException e) {
+      throw new PredictionException(e.getMessage(), e);
+    }
+    dimension = (int) size;
+    // Room for the rows this window holds, not its capacity: memory follows the data.
+    if (window.dimension != dimension || window.vectors.length < window.count * dimension) {
+      window.vectors = new float[window.count * dimension];
       window.dimension = dimension;
     }
     pooling.pool(DirectBuffers.address(outputBuffer), shape, ids, batch, length, window.vectors);

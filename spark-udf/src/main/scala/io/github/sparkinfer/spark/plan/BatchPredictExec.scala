@@ -20,7 +20,6 @@ import org.apache.spark.sql.catalyst.rules.Rule
 import org.apache.spark.sql.execution.{ColumnarRule, ColumnarToRowExec, SQLExecution, SparkPlan, UnaryExecNode}
 import org.apache.spark.sql.execution.metric.{SQLMetric, SQLMetrics}
 import org.apache.spark.sql.types.StructType
-import org.apache.spark.util.CollectionAccumulator
 
 /**
  * Physical node of [[BatchPredict]]: each partition goes through a runner that calls the model once
@@ -67,10 +66,13 @@ case class BatchPredictExec(
       "tokenizerWaitTime" -> SQLMetrics.createNanoTimingMetric(sparkContext, "time waiting for the tokenizer"))
     else Map.empty)
 
-  /** One record per task that ran the model: its assigned, requested and bound device. */
-  lazy val deviceBindings: CollectionAccumulator[String] = {
-    val accumulator = new CollectionAccumulator[String]
-    sparkContext.register(accumulator, "sparkinfer device bindings")
+  /**
+   * Where the node's tasks ran the model (assigned, requested and bound device), a bounded summary.
+   * Unnamed: Spark copies a named accumulator's whole value into every TaskInfo (issue 28).
+   */
+  lazy val deviceBindings: io.github.sparkinfer.spark.batch.DeviceBindingSummary = {
+    val accumulator = new io.github.sparkinfer.spark.batch.DeviceBindingSummary
+    sparkContext.register(accumulator)
     accumulator
   }
 
