@@ -117,6 +117,30 @@ class TestBatchMemory {
     assertThat(TestPredictSql.metric(result, "batches")).isEqualTo(10);
   }
 
+  /** Issue 28: the budget bounds every batch, a batch of one row too (60a06ee took any first row). */
+  @Test
+  void aRowLargerThanTheBudgetIsThatRowsError() {
+    SparkTestSessions.setApplication("spark.sparkinfer.maxBatchBytes", "1k");
+    // 300 floats (1,200 bytes) in id 2 only; 100 floats (400 bytes) in the others.
+    String query = "SELECT id, predict_with_error('sum', array_repeat(CAST(id AS FLOAT), IF(id = 2, 300, 100))) AS r"
+        + " FROM range(0, 4, 1, 1)";
+    spark.conf().set("spark.sparkinfer.model.sum.onError", "null");
+    try {
+      for (Row row : spark.sql(query).collectAsList()) {
+        Row result = row.getStruct(1);
+        if (row.getLong(0) == 2) {
+          assertThat(result.isNullAt(0)).isTrue();
+          assertThat(result.getString(1)).contains("Cannot run model 'sum'", "300 values, 1200 bytes",
+              "more than a whole batch may hold (spark.sparkinfer.maxBatchBytes=1024 bytes)");
+        } else {
+          assertThat(result.getFloat(0)).isEqualTo(100f * row.getLong(0));
+        }
+      }
+    } finally {
+      SparkTestSessions.reset("spark.sparkinfer.model.sum.onError");
+    }
+  }
+
   @Test
   void invalidBudgetsAreRefusedAtAnalysis() {
     SparkTestSessions.setApplication("spark.sparkinfer.maxBatchBytes", "lots");

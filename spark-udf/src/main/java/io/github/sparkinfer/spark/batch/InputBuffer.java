@@ -47,12 +47,15 @@ final class InputBuffer {
   private final boolean sameElementType;
   private final int ordinal;
   private final int batchRows;
+  private final long maxRowBytes;
   private ByteBuffer buffer;
   private long address;
   private int valuesPerRow;
 
-  InputBuffer(String modelName, InputLayout layout, int ordinal, int batchSize) {
+  /** {@code maxBatchBytes}: the batch byte budget, which one row alone must not exceed either. */
+  InputBuffer(String modelName, InputLayout layout, int ordinal, int batchSize, long maxBatchBytes) {
     this.modelName = modelName;
+    this.maxRowBytes = Math.min(BufferSizes.MAX_BYTES, maxBatchBytes);
     this.layout = layout;
     this.modelType = layout.input().elementType();
     this.elementSize = modelType.byteSize();
@@ -188,11 +191,16 @@ final class InputBuffer {
 
   /** Checks the row's length against the input and returns where the row's values go. */
   private long rowAddress(int row, int length, int batchSize) {
-    if ((long) length * elementSize > BufferSizes.MAX_BYTES) {
-      // A dynamic width is set by the row itself: one row must fit a buffer before it sets it.
+    if ((long) length * elementSize > maxRowBytes) {
+      // A dynamic width is set by the row itself: one row must fit a buffer, and the batch budget
+      // the application set (a batch never holds more, not even for one row), before it sets it.
+      boolean budget = maxRowBytes < BufferSizes.MAX_BYTES;
       throw new PredictionException("Cannot run model '" + modelName + "': a row of input '" + layout.input().name()
-          + "' has " + length + " values, " + (long) length * elementSize + " bytes, more than one tensor buffer can"
-          + " hold (" + BufferSizes.MAX_BYTES + " bytes). Fix or filter out such rows");
+          + "' has " + length + " values, " + (long) length * elementSize + " bytes, more than "
+          + (budget ? "a whole batch may hold (spark.sparkinfer.maxBatchBytes=" + maxRowBytes + " bytes)"
+              : "one tensor buffer can hold (" + BufferSizes.MAX_BYTES + " bytes)")
+          + ". Fix or filter out such rows" + (budget ? ", or raise spark.sparkinfer.maxBatchBytes in the application's"
+              + " configuration" : ""));
     }
     if (valuesPerRow < 0) {
       // Dynamic length: the batch's first row sets it.

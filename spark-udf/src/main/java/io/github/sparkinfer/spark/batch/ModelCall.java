@@ -89,7 +89,7 @@ public final class ModelCall {
     for (int i = 0; i < inputs.length; i++) {
       InputLayout layout = layouts.get(i);
       int ordinal = byStructField ? layout.structFieldOrdinal() : argumentOrdinals[layout.argumentOrdinal()];
-      inputs[i] = new InputBuffer(binding.modelName(), layout, ordinal, batchSize);
+      inputs[i] = new InputBuffer(binding.modelName(), layout, ordinal, batchSize, binding.maxBatchBytes());
     }
     List<TensorSpec> selected = binding.selectedOutputs();
     this.outputs = new OutputBuffer[selected.size()];
