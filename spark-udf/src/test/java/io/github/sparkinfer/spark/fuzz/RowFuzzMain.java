@@ -155,6 +155,13 @@ public final class RowFuzzMain {
             clear(row, error);
           }
           break;
+        case ANY:
+          if (plain == null) {
+            clear(row, error);
+          } else if (plain.size() != 4) {
+            wrong(row + ": gave " + plain);
+          }
+          break;
         case EITHER:
           if (plain != null && !matches) {
             wrong(row + ": gave " + plain + ", neither an error nor " + FuzzRows.show(mlp.forward(value.reference)));
