@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
@@ -23,20 +22,17 @@ import java.util.Map;
  * offset is a memory address"), no ".." that leaves the folder. Anything else is refused, naming the
  * tensor, before a data file is copied.
  *
- * <p>The file is hostile until read: messages may nest at most {@link #MAX_DEPTH} deep, ONNX
- * Runtime's own limit (it parses with protobuf's default recursion limit of 100 and never raises
- * it), so a model ORT could load is never refused and a deeper one is refused here, before a stack
- * overflows; texts are bounded; every error of the walk becomes a {@link ModelLoadException}. A
- * file this walk cannot read as a protobuf has no data files copied; ONNX Runtime, which reads only
- * the local copy's folder, then says what is wrong with it.
+ * <p>The file is hostile until read ({@link ProtobufReader}): messages may nest at most {@link
+ * ProtobufReader#MAX_DEPTH} deep, ONNX Runtime's own limit (it parses with protobuf's default
+ * recursion limit of 100 and never raises it), so a model ORT could load is never refused and a
+ * deeper one is refused here, before a stack overflows; texts are bounded; every error of the walk
+ * becomes a {@link ModelLoadException}. A file this walk cannot read as a protobuf has no data
+ * files copied; ONNX Runtime, which reads only the local copy's folder, then says what is wrong
+ * with it.
  */
 final class ExternalData {
-  /** protobuf's default recursion limit (C++ and Java), which ONNX Runtime parses models with. */
-  static final int MAX_DEPTH = 100;
-  // PATH_MAX on Linux: no real location is longer.
-  private static final int MAX_TEXT_BYTES = 4096;
   // Stands for a value over MAX_TEXT_BYTES: the control character makes every check refuse it.
-  private static final String TOO_LONG = "\u0000(over " + MAX_TEXT_BYTES + " bytes)";
+  private static final String TOO_LONG = "\u0000(over " + ProtobufReader.MAX_TEXT_BYTES + " bytes)";
 
   // Field numbers from onnx.proto.
   private static final int MODEL_GRAPH = 7;
@@ -75,7 +71,7 @@ final class ExternalData {
             + " save_as_external_data=True))", null);
       }
       ByteBuffer bytes = channel.map(FileChannel.MapMode.READ_ONLY, 0, channel.size()).order(ByteOrder.LITTLE_ENDIAN);
-      Reader reader = new Reader(bytes, 0, bytes.limit(), 0);
+      ProtobufReader reader = new ProtobufReader(bytes);
       while (reader.more()) {
         long key = reader.varint();
         if ((int) (key >>> 3) == MODEL_GRAPH && (key & 7) == 2) {
@@ -86,9 +82,9 @@ final class ExternalData {
       }
     } catch (ModelLoadException e) {
       throw e;
-    } catch (TooDeep e) {
-      throw ModelLoadException.of(source, "its protobuf nests messages more than " + MAX_DEPTH + " deep (subgraphs"
-          + " within subgraphs), past the limit ONNX Runtime parses", "Check where the file came from: no model"
+    } catch (ProtobufReader.TooDeep e) {
+      throw ModelLoadException.of(source, "its protobuf nests messages more than " + ProtobufReader.MAX_DEPTH
+          + " deep (subgraphs within subgraphs), past the limit ONNX Runtime parses", "Check where the file came from: no model"
           + " ONNX Runtime can load nests that deep", null);
     } catch (IllegalArgumentException | IndexOutOfBoundsException e) {
       // Not a protobuf this walk can read: no data file is copied, and ONNX Runtime, which reads the
@@ -194,7 +190,7 @@ final class ExternalData {
     String location = reference.location;
     String why = null;
     if (location.equals(TOO_LONG)) {
-      why = "is over " + MAX_TEXT_BYTES + " bytes long";
+      why = "is over " + ProtobufReader.MAX_TEXT_BYTES + " bytes long";
     } else if (location.isEmpty()) {
       why = "is empty";
     } else if (location.indexOf(':') >= 0) {
@@ -242,7 +238,7 @@ final class ExternalData {
     return printable.length() <= 200 ? printable : printable.substring(0, 200) + "...";
   }
 
-  private static void graph(Reader graph, List<Reference> found) {
+  private static void graph(ProtobufReader graph, List<Reference> found) {
     while (graph.more()) {
       long key = graph.varint();
       int field = (int) (key >>> 3);
@@ -260,7 +256,7 @@ final class ExternalData {
     }
   }
 
-  private static void node(Reader node, List<Reference> found) {
+  private static void node(ProtobufReader node, List<Reference> found) {
     while (node.more()) {
       long key = node.varint();
       if ((int) (key >>> 3) == NODE_ATTRIBUTE && (key & 7) == 2) {
@@ -271,7 +267,7 @@ final class ExternalData {
     }
   }
 
-  private static void attribute(Reader attribute, List<Reference> found) {
+  private static void attribute(ProtobufReader attribute, List<Reference> found) {
     while (attribute.more()) {
       long key = attribute.varint();
       int field = (int) (key >>> 3);
@@ -289,7 +285,7 @@ final class ExternalData {
     }
   }
 
-  private static void sparseTensor(Reader sparse, List<Reference> found) {
+  private static void sparseTensor(ProtobufReader sparse, List<Reference> found) {
     while (sparse.more()) {
       long key = sparse.varint();
       int field = (int) (key >>> 3);
@@ -301,7 +297,7 @@ final class ExternalData {
     }
   }
 
-  private static void tensor(Reader tensor, List<Reference> found) {
+  private static void tensor(ProtobufReader tensor, List<Reference> found) {
     String name = null;
     String location = null;
     String offset = null;
@@ -312,7 +308,7 @@ final class ExternalData {
       if (field == TENSOR_NAME && (key & 7) == 2) {
         name = tensor.text();
       } else if (field == TENSOR_EXTERNAL_DATA && (key & 7) == 2) {
-        Reader entry = tensor.message();
+        ProtobufReader entry = tensor.message();
         String entryKey = null;
         String value = null;
         while (entry.more()) {
@@ -338,129 +334,6 @@ final class ExternalData {
     }
     if (location != null) {
       found.add(new Reference(name, location, offset, length));
-    }
-  }
-
-  /** Messages nested deeper than ONNX Runtime parses. */
-  private static final class TooDeep extends RuntimeException {
-    private static final long serialVersionUID = 1L;
-
-    TooDeep() {
-      super(null, null, false, false);
-    }
-  }
-
-  /** A window [position, end) of the mapped file, read as protobuf fields, {@code depth} messages deep. */
-  private static final class Reader {
-    private final ByteBuffer bytes;
-    private int position;
-    private final int end;
-    private final int depth;
-
-    Reader(ByteBuffer bytes, int position, int end, int depth) {
-      this.bytes = bytes;
-      this.position = position;
-      this.end = end;
-      this.depth = depth;
-    }
-
-    boolean more() {
-      return position < end;
-    }
-
-    long varint() {
-      long value = 0;
-      for (int shift = 0; shift < 64; shift += 7) {
-        if (position >= end) {
-          throw new IllegalArgumentException("truncated varint at byte " + position);
-        }
-        byte b = bytes.get(position++);
-        value |= (long) (b & 0x7f) << shift;
-        if ((b & 0x80) == 0) {
-          return value;
-        }
-      }
-      throw new IllegalArgumentException("varint too long at byte " + position);
-    }
-
-    Reader message() {
-      if (depth >= MAX_DEPTH) {
-        throw new TooDeep();
-      }
-      int length = length();
-      Reader inner = new Reader(bytes, position, position + length, depth + 1);
-      position += length;
-      return inner;
-    }
-
-    /** A string field of at most MAX_TEXT_BYTES bytes, else null (and skipped). */
-    String text() {
-      int length = length();
-      if (length > MAX_TEXT_BYTES) {
-        position += length;
-        return null;
-      }
-      byte[] text = new byte[length];
-      bytes.get(position, text);
-      position += length;
-      return new String(text, StandardCharsets.UTF_8);
-    }
-
-    private int length() {
-      long length = varint();
-      if (length < 0 || length > end - position) {
-        throw new IllegalArgumentException("field of " + length + " bytes at byte " + position + " runs past its message");
-      }
-      return (int) length;
-    }
-
-    void skip(long key) {
-      if ((key & 7) == 3) {
-        skipGroup();
-        return;
-      }
-      skipValue(key);
-    }
-
-    // A group (deprecated, but protobuf still parses it): skipped without recursion, nesting counted as messages.
-    private void skipGroup() {
-      int groups = 1;
-      while (groups > 0) {
-        if (depth + groups > MAX_DEPTH) {
-          throw new TooDeep();
-        }
-        long key = varint();
-        if ((key & 7) == 3) {
-          groups++;
-        } else if ((key & 7) == 4) {
-          groups--;
-        } else {
-          skipValue(key);
-        }
-      }
-    }
-
-    private void skipValue(long key) {
-      switch ((int) (key & 7)) {
-        case 0:
-          varint();
-          break;
-        case 1:
-          position += 8;
-          break;
-        case 2:
-          int length = length();  // read first: it moves past the length's own bytes
-          position += length;
-          break;
-        case 5:
-          position += 4;
-          break;
-        default:
-          throw new IllegalArgumentException("wire type " + (key & 7) + " at byte " + position);
-      }
-      if (position > end || position < 0) {
-        throw new IllegalArgumentException("field runs past its message at byte " + position);
-      }
     }
   }
 }

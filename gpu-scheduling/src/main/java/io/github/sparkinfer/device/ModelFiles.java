@@ -14,17 +14,15 @@ import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.atomic.AtomicLong;
-import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
-import org.apache.hadoop.fs.UnsupportedFileSystemException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Model files as the cache sees them: found through the Hadoop FileSystem API (file:, hdfs:, s3a:,
- * ...) with their version, and copied once per version into a folder of its own in a local
- * cache that is the executor user's alone. Thread-safe.
+ * ...) with their version ({@link RemoteFile}), and copied once per version into a folder of its
+ * own in a local cache that is the executor user's alone. Thread-safe.
  */
 final class ModelFiles {
   private static final Logger LOG = LoggerFactory.getLogger(ModelFiles.class);
@@ -52,67 +50,6 @@ final class ModelFiles {
     return copies.get();
   }
 
-  /** The current version of {@code source}'s file where its FileSystem keeps it. */
-  static Remote find(ModelSource source, Configuration configuration) {
-    org.apache.hadoop.fs.Path path;
-    try {
-      path = new org.apache.hadoop.fs.Path(source.uri());
-    } catch (IllegalArgumentException e) {
-      throw ModelLoadException.of(source, "it is not a valid URI (" + e.getMessage() + ")",
-          source.registrationFix("Register a valid one"), e);
-    }
-    try {
-      FileSystem fileSystem;
-      if (path.toUri().getScheme() == null) {
-        // Hadoop would resolve a bare path against fs.defaultFS, HDFS on most clusters.
-        fileSystem = FileSystem.getLocal(configuration);
-        path = fileSystem.makeQualified(path);
-      } else {
-        fileSystem = path.getFileSystem(configuration);
-      }
-      FileStatus status = fileSystem.getFileStatus(path);
-      if (status.isDirectory()) {
-        throw ModelLoadException.of(source, "it is a directory, not a file",
-            source.registrationFix(source.onnxFile() ? "Register the .onnx file itself" : "Register the file itself"), null);
-      }
-      return new Remote(fileSystem, status);
-    } catch (FileNotFoundException e) {
-      throw ModelLoadException.of(source, "file not found", source.registrationFix("Register it"), e);
-    } catch (org.apache.hadoop.security.AccessControlException | java.nio.file.AccessDeniedException e) {
-      throw ModelLoadException.of(source, "permission denied (" + e.getMessage() + ")",
-          "Give the user that runs Spark (the executors' user) read access to it", e);
-    } catch (java.net.SocketTimeoutException e) {
-      throw ModelLoadException.of(source, "its file system timed out (" + e + ")",
-          "Check that the executors can reach " + hostOf(path) + ", or raise the file system's timeout", e);
-    } catch (UnsupportedFileSystemException e) {
-      String scheme = path.toUri().getScheme();
-      throw ModelLoadException.of(source,
-          "no Hadoop FileSystem is available for the scheme '" + scheme + "'",
-          "Use a file:, hdfs: or s3a: URI, or put the FileSystem for '" + scheme
-              + "' on the executors' classpath (for s3a: hadoop-aws)",
-          e);
-    } catch (IOException e) {
-      throw ModelLoadException.of(source, "its file system failed (" + e + ")",
-          "Check that the executors can reach " + source.uri() + " and may read it", e);
-    } catch (ModelLoadException e) {
-      throw e;
-    } catch (RuntimeException e) {
-      // Hadoop reports an unknown host as IllegalArgumentException(UnknownHostException).
-      Throwable cause = e.getCause() != null ? e.getCause() : e;
-      if (cause instanceof java.net.UnknownHostException) {
-        throw ModelLoadException.of(source, "the host '" + hostOf(path) + "' is unknown (" + cause.getMessage() + ")",
-            "Fix the host name in the URI, or check the executors' DNS", e);
-      }
-      throw ModelLoadException.of(source, "its file system failed (" + e + ")",
-          "Check the URI and that the executors can reach " + source.uri() + " and may read it", e);
-    }
-  }
-
-  private static String hostOf(org.apache.hadoop.fs.Path path) {
-    String host = path.toUri().getHost();
-    return host == null ? path.toUri().getAuthority() == null ? path.toString() : path.toUri().getAuthority() : host;
-  }
-
   /**
    * The local copy of {@code file}'s current version, with a use of its folder held for the caller
    * ({@link FolderLocks#release}). Found without reading the remote file when this JVM or another
@@ -121,8 +58,8 @@ final class ModelFiles {
    * otherwise the remote files are hashed again (an ambiguous copy) or copied into a new folder.
    * Checked against the source's SHA-256, if it has one.
    */
-  LocalCopy copy(ModelSource source, Remote file) {
-    String indexName = file.version.indexName();
+  LocalCopy copy(ModelSource source, RemoteFile file) {
+    String indexName = file.version().indexName();
     synchronized (copyLocks.computeIfAbsent(indexName, ignored -> new Object())) {
       try {
         CopyRecord known = records.get(indexName);
@@ -148,13 +85,13 @@ final class ModelFiles {
   }
 
   /** The known copy if its data files are the same versions and it is trusted or still hashes the same; else null. */
-  private LocalCopy reuse(ModelSource source, Remote file, CopyRecord known, String indexName) throws IOException {
-    if (!Files.isRegularFile(directory.resolve(known.folder).resolve(file.version.localBaseName()))) {
+  private LocalCopy reuse(ModelSource source, RemoteFile file, CopyRecord known, String indexName) throws IOException {
+    if (!Files.isRegularFile(directory.resolve(known.folder).resolve(file.version().localBaseName()))) {
       return null;  // deleted from under the record (ONNX Runtime could not read it)
     }
-    boolean trusted = file.version.trusts(known.readStartMillis);
+    boolean trusted = file.version().trusts(known.readStartMillis);
     for (CopyRecord.Data data : known.data) {
-      ModelFileVersion now = ModelFileVersion.of(file.fileSystem, dataStatus(source, file, data.location));
+      ModelFileVersion now = ModelFileVersion.of(file.fileSystem(), dataStatus(source, file, data.location));
       if (!now.indexName().equals(data.versionName)) {
         return null;  // a data file changed: its .onnx may be the same, its weights are not
       }
@@ -163,7 +100,7 @@ final class ModelFiles {
     if (!trusted) {
       // Written too close to when the copy was read to be sure the copy is of what is there now.
       long start = System.currentTimeMillis();
-      if (!manifest(file.version.localBaseName(), hashRemote(file.fileSystem, file.status.getPath()),
+      if (!manifest(file.version().localBaseName(), hashRemote(file.fileSystem(), file.status().getPath()),
           hashData(source, file, known)).equals(known.manifestSha256)) {
         return null;
       }
@@ -171,14 +108,14 @@ final class ModelFiles {
       known.write(directory, INDEX_PREFIX + indexName);
     }
     records.put(indexName, known);
-    return new LocalCopy(directory.resolve(known.folder).resolve(file.version.localBaseName()), false,
+    return new LocalCopy(directory.resolve(known.folder).resolve(file.version().localBaseName()), false,
         known.onnxSha256, known.manifestSha256, !known.data.isEmpty());
   }
 
-  private java.util.Map<String, String> hashData(ModelSource source, Remote file, CopyRecord known) throws IOException {
+  private java.util.Map<String, String> hashData(ModelSource source, RemoteFile file, CopyRecord known) throws IOException {
     java.util.Map<String, String> hashes = new java.util.TreeMap<>();
     for (CopyRecord.Data data : known.data) {
-      hashes.put(data.location, hashRemote(file.fileSystem, dataStatus(source, file, data.location).getPath()));
+      hashes.put(data.location, hashRemote(file.fileSystem(), dataStatus(source, file, data.location).getPath()));
     }
     return hashes;
   }
@@ -190,7 +127,7 @@ final class ModelFiles {
    * marker, then the index other JVMs read) only once every file is there and hashed; a failed copy
    * deletes it. Folders are the executor user's alone (0700), files too (0600).
    */
-  private LocalCopy copyAnew(ModelSource source, Remote file, String indexName) throws IOException {
+  private LocalCopy copyAnew(ModelSource source, RemoteFile file, String indexName) throws IOException {
     PrivateFiles.createFolder(directory);
     long start = System.currentTimeMillis();
     String folderName = UUID.randomUUID().toString().replace("-", "");
@@ -198,8 +135,8 @@ final class ModelFiles {
     boolean done = false;
     try {
       PrivateFiles.createFolder(folder);
-      Path target = folder.resolve(file.version.localBaseName());
-      String onnxSha256 = copyInto(file.fileSystem, file.status.getPath(), target, file.version.length());
+      Path target = folder.resolve(file.version().localBaseName());
+      String onnxSha256 = copyInto(file.fileSystem(), file.status().getPath(), target, file.version().length());
       java.util.List<CopyRecord.Data> data = new java.util.ArrayList<>();
       java.util.Map<String, String> dataHashes = new java.util.TreeMap<>();
       if (source.onnxFile()) {
@@ -210,7 +147,7 @@ final class ModelFiles {
         }
       }
       CopyRecord record = new CopyRecord(folderName, start, onnxSha256,
-          manifest(file.version.localBaseName(), onnxSha256, dataHashes), data);
+          manifest(file.version().localBaseName(), onnxSha256, dataHashes), data);
       record.write(folder, FolderLocks.COMPLETE_FILE);
       if (!FolderLocks.use(folder)) {
         throw new IOException("the new local copy " + folder + " vanished");
@@ -229,10 +166,10 @@ final class ModelFiles {
   }
 
   /** The status of one external-data file, from the model's remote folder. */
-  private static FileStatus dataStatus(ModelSource source, Remote model, String location) throws IOException {
-    org.apache.hadoop.fs.Path remote = new org.apache.hadoop.fs.Path(model.status.getPath().getParent(), location);
+  private static FileStatus dataStatus(ModelSource source, RemoteFile model, String location) throws IOException {
+    org.apache.hadoop.fs.Path remote = new org.apache.hadoop.fs.Path(model.status().getPath().getParent(), location);
     try {
-      return model.fileSystem.getFileStatus(remote);
+      return model.fileSystem().getFileStatus(remote);
     } catch (FileNotFoundException e) {
       throw ModelLoadException.of(source, "its external data '" + location + "' is not at " + remote,
           "Put the model's data files next to its .onnx file, as it was saved", e);
@@ -240,13 +177,13 @@ final class ModelFiles {
   }
 
   /** One external-data file, from the model's remote folder to the same relative place in its local one. */
-  private CopyRecord.Data copyData(ModelSource source, Remote model, Path folder, ExternalData.DataFile dataFile)
+  private CopyRecord.Data copyData(ModelSource source, RemoteFile model, Path folder, ExternalData.DataFile dataFile)
       throws IOException {
     String location = dataFile.location();
     // The data file as the model's own URI is: within the allowed roots (a symlink out of them is
     // refused); a file sparkinfer made in its cache folder has its data beside it there.
     if (source.derivedFrom().isEmpty()) {
-      allowedRoots.check(source, new org.apache.hadoop.fs.Path(model.status.getPath().getParent(), location).toString());
+      allowedRoots.check(source, new org.apache.hadoop.fs.Path(model.status().getPath().getParent(), location).toString());
     }
     FileStatus status = dataStatus(source, model, location);
     dataFile.checkRanges(source, status.getLen());
@@ -259,9 +196,9 @@ final class ModelFiles {
     for (Path parent = target.getParent(); !parent.equals(folder); parent = parent.getParent()) {
       PrivateFiles.createFolder(parent);
     }
-    String sha256 = Files.exists(target) ? sha256Of(target) : copyInto(model.fileSystem, status.getPath(), target,
+    String sha256 = Files.exists(target) ? sha256Of(target) : copyInto(model.fileSystem(), status.getPath(), target,
         status.getLen());
-    return new CopyRecord.Data(location, ModelFileVersion.of(model.fileSystem, status).indexName(), sha256);
+    return new CopyRecord.Data(location, ModelFileVersion.of(model.fileSystem(), status).indexName(), sha256);
   }
 
   /**
@@ -359,24 +296,6 @@ final class ModelFiles {
       Files.deleteIfExists(file);
     } catch (IOException e) {
       LOG.warn("Cannot delete {}", file, e);
-    }
-  }
-
-  /** A model file where its FileSystem keeps it, at one version. */
-  static final class Remote {
-    // From Hadoop's per-JVM cache and shared: never closed here.
-    private final FileSystem fileSystem;
-    private final FileStatus status;
-    private final ModelFileVersion version;
-
-    private Remote(FileSystem fileSystem, FileStatus status) {
-      this.fileSystem = fileSystem;
-      this.status = status;
-      this.version = ModelFileVersion.of(fileSystem, status);
-    }
-
-    ModelFileVersion version() {
-      return version;
     }
   }
 
