@@ -95,7 +95,10 @@ final class FuzzRows {
         int field = random.nextInt(4);
         Object[] fields = {(byte) 0, WIDTH, indices, values};
         fields[field] = null;
-        return new Value(RowFactory.create(fields), Expect.BAD, null, "sparse vector with null field " + field);
+        // VectorUDT declares its type field non-null: Spark's projection erases a null there (the
+        // slot's value is read), so the row may arrive as a valid sparse vector.
+        return new Value(RowFactory.create(fields), field == 0 ? Expect.ANY : Expect.BAD, null,
+            "sparse vector with null field " + field);
       }
       case 6:
         return new Value(struct((byte) 1, null, null, null), Expect.BAD, null, "dense vector with null values");
