@@ -6,7 +6,6 @@ import io.github.sparkinfer.spark.registry.InputLayout;
 import io.github.sparkinfer.spark.registry.ModelBinding;
 import io.github.sparkinfer.spark.registry.VectorLayout;
 
-import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
@@ -17,13 +16,6 @@ import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.SpecializedGetters;
 import org.apache.spark.sql.catalyst.expressions.UnsafeArrayData;
 import org.apache.spark.sql.catalyst.util.ArrayData;
-import org.apache.spark.sql.types.ByteType;
-import org.apache.spark.sql.types.DataType;
-import org.apache.spark.sql.types.DoubleType;
-import org.apache.spark.sql.types.FloatType;
-import org.apache.spark.sql.types.IntegerType;
-import org.apache.spark.sql.types.LongType;
-import org.apache.spark.sql.types.ShortType;
 import org.apache.spark.unsafe.Platform;
 
 /**
@@ -32,19 +24,11 @@ import org.apache.spark.unsafe.Platform;
  * otherwise) and handed to ONNX Runtime as a tensor over that same memory.
  */
 final class InputBuffer {
-  private static final int BYTE = 0;
-  private static final int SHORT = 1;
-  private static final int INT = 2;
-  private static final int LONG = 3;
-  private static final int FLOAT = 4;
-  private static final int DOUBLE = 5;
-
   private final String modelName;
   private final InputLayout layout;
   private final TensorElementType modelType;
   private final int elementSize;
-  private final int sparkElementCode;
-  private final boolean sameElementType;
+  private final ElementConversion conversion;
   private final int ordinal;
   private final int batchRows;
   private final long maxRowBytes;
@@ -59,8 +43,7 @@ final class InputBuffer {
     this.layout = layout;
     this.modelType = layout.input().elementType();
     this.elementSize = modelType.byteSize();
-    this.sparkElementCode = code(layout.sparkElementType());
-    this.sameElementType = matches(sparkElementCode, modelType);
+    this.conversion = new ElementConversion(layout.sparkElementType(), modelType);
     this.ordinal = ordinal;
     this.valuesPerRow = layout.fixedValuesPerRow();
     this.batchRows = batchSize;
@@ -115,12 +98,7 @@ final class InputBuffer {
 
   private void writeScalar(SpecializedGetters source, int row) {
     ensureRows(row + 1);
-    long destination = address + (long) row * elementSize;
-    if (modelType == TensorElementType.FLOAT || modelType == TensorElementType.DOUBLE) {
-      putFloating(destination, readDouble(source, ordinal));
-    } else {
-      putIntegral(destination, readLong(source, ordinal));
-    }
+    conversion.putScalar(source, ordinal, address + (long) row * elementSize);
   }
 
   private void writeArray(ArrayData array, int row, int batchSize) {
@@ -131,7 +109,7 @@ final class InputBuffer {
     }
     if (array instanceof UnsafeArrayData) {
       UnsafeArrayData unsafe = (UnsafeArrayData) array;
-      if (sameElementType) {
+      if (conversion.sameElementType()) {
         long headerBytes = UnsafeArrayData.calculateHeaderPortionInBytes(length);
         Platform.copyMemory(
             unsafe.getBaseObject(), unsafe.getBaseOffset() + headerBytes, null, destination,
@@ -139,7 +117,7 @@ final class InputBuffer {
         return;
       }
     }
-    copyConverted(array, sparkElementCode, length, destination);
+    conversion.copyConverted(array, length, destination);
   }
 
   private void writeVector(InternalRow vector, int row, int batchSize) {
@@ -157,24 +135,19 @@ final class InputBuffer {
       Platform.setMemory(destination, (byte) 0, (long) size * elementSize);
       ArrayData indices = vector.getArray(VectorLayout.INDICES_FIELD);
       for (int i = 0; i < values.numElements(); i++) {
-        long element = destination + (long) indices.getInt(i) * elementSize;
-        if (modelType == TensorElementType.FLOAT || modelType == TensorElementType.DOUBLE) {
-          putFloating(element, values.getDouble(i));
-        } else {
-          putIntegral(element, (long) values.getDouble(i));
-        }
+        conversion.putVectorValue(values.getDouble(i), destination + (long) indices.getInt(i) * elementSize);
       }
     } else {
       int size = values.numElements();
       long destination = rowAddress(row, size, batchSize);
-      if (sameElementType && values instanceof UnsafeArrayData) {
+      if (conversion.sameElementType() && values instanceof UnsafeArrayData) {
         UnsafeArrayData unsafe = (UnsafeArrayData) values;
         Platform.copyMemory(
             unsafe.getBaseObject(),
             unsafe.getBaseOffset() + UnsafeArrayData.calculateHeaderPortionInBytes(size),
             null, destination, (long) size * elementSize);
       } else {
-        copyConverted(values, DOUBLE, size, destination);
+        conversion.copyVectorValues(values, size, destination);
       }
     }
   }
@@ -212,79 +185,6 @@ final class InputBuffer {
     return address + (long) row * valuesPerRow * elementSize;
   }
 
-  private void copyConverted(ArrayData array, int fromCode, int length, long destination) {
-    if (modelType == TensorElementType.FLOAT) {
-      for (int i = 0; i < length; i++) {
-        Platform.putFloat(null, destination + 4L * i, (float) readDouble(array, fromCode, i));
-      }
-    } else if (modelType == TensorElementType.DOUBLE) {
-      for (int i = 0; i < length; i++) {
-        Platform.putDouble(null, destination + 8L * i, readDouble(array, fromCode, i));
-      }
-    } else if (modelType == TensorElementType.INT64) {
-      for (int i = 0; i < length; i++) {
-        Platform.putLong(null, destination + 8L * i, readLong(array, fromCode, i));
-      }
-    } else {
-      for (int i = 0; i < length; i++) {
-        Platform.putInt(null, destination + 4L * i, (int) readLong(array, fromCode, i));
-      }
-    }
-  }
-
-  private void putFloating(long destination, double value) {
-    if (modelType == TensorElementType.FLOAT) {
-      Platform.putFloat(null, destination, (float) value);
-    } else {
-      Platform.putDouble(null, destination, value);
-    }
-  }
-
-  private void putIntegral(long destination, long value) {
-    if (modelType == TensorElementType.INT64) {
-      Platform.putLong(null, destination, value);
-    } else {
-      Platform.putInt(null, destination, (int) value);
-    }
-  }
-
-  private double readDouble(SpecializedGetters source, int index) {
-    return readDouble(source, sparkElementCode, index);
-  }
-
-  private long readLong(SpecializedGetters source, int index) {
-    return readLong(source, sparkElementCode, index);
-  }
-
-  private static double readDouble(SpecializedGetters source, int code, int index) {
-    switch (code) {
-      case BYTE:
-        return source.getByte(index);
-      case SHORT:
-        return source.getShort(index);
-      case INT:
-        return source.getInt(index);
-      case LONG:
-        return source.getLong(index);
-      case FLOAT:
-        return source.getFloat(index);
-      default:
-        return source.getDouble(index);
-    }
-  }
-
-  private static long readLong(SpecializedGetters source, int code, int index) {
-    switch (code) {
-      case BYTE:
-        return source.getByte(index);
-      case SHORT:
-        return source.getShort(index);
-      case INT:
-        return source.getInt(index);
-      default:
-        return source.getLong(index);
-    }
-  }
 
   /** Shape of this batch's tensor: [rows, ...] with the dynamic dimension filled in. */
   long[] shape(int rows) {
@@ -322,7 +222,8 @@ final class InputBuffer {
       elements *= dimension;
     }
     return OnnxTensor.createTensor(
-        environment, DirectBuffers.prefix(buffer, elements * elementSize), shape, javaType(modelType));
+        environment, DirectBuffers.prefix(buffer, elements * elementSize), shape,
+        ElementConversion.javaType(modelType));
   }
 
   /**
@@ -336,7 +237,8 @@ final class InputBuffer {
     Platform.copyMemory(null, address + from * rowBytes, null, partAddress, rows * rowBytes);
     Platform.setMemory(partAddress + rows * rowBytes, (byte) 0, (tensorRows - rows) * rowBytes);
     return OnnxTensor.createTensor(
-        environment, DirectBuffers.prefix(part, tensorRows * rowBytes), shape(tensorRows), javaType(modelType));
+        environment, DirectBuffers.prefix(part, tensorRows * rowBytes), shape(tensorRows),
+        ElementConversion.javaType(modelType));
   }
 
   /** Fills rows [from, to) with zeros: padding for models with a fixed batch size. */
@@ -383,44 +285,5 @@ final class InputBuffer {
             + "' contains a null element, which a tensor cannot hold. Replace nulls first (for"
             + " example transform(col, x -> coalesce(x, 0))) or filter those rows out; a null array"
             + " itself gives a null result");
-  }
-
-  static OnnxJavaType javaType(TensorElementType type) {
-    switch (type) {
-      case FLOAT:
-        return OnnxJavaType.FLOAT;
-      case DOUBLE:
-        return OnnxJavaType.DOUBLE;
-      case INT32:
-        return OnnxJavaType.INT32;
-      case INT64:
-        return OnnxJavaType.INT64;
-      default:
-        throw new IllegalArgumentException("Unsupported tensor element type " + type);
-    }
-  }
-
-  private static int code(DataType type) {
-    if (type instanceof ByteType) {
-      return BYTE;
-    } else if (type instanceof ShortType) {
-      return SHORT;
-    } else if (type instanceof IntegerType) {
-      return INT;
-    } else if (type instanceof LongType) {
-      return LONG;
-    } else if (type instanceof FloatType) {
-      return FLOAT;
-    } else if (type instanceof DoubleType) {
-      return DOUBLE;
-    }
-    throw new IllegalArgumentException("Not a numeric type: " + type);
-  }
-
-  private static boolean matches(int sparkCode, TensorElementType modelType) {
-    return (sparkCode == FLOAT && modelType == TensorElementType.FLOAT)
-        || (sparkCode == DOUBLE && modelType == TensorElementType.DOUBLE)
-        || (sparkCode == INT && modelType == TensorElementType.INT32)
-        || (sparkCode == LONG && modelType == TensorElementType.INT64);
   }
 }

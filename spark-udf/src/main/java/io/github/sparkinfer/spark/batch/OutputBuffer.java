@@ -89,7 +89,7 @@ final class OutputBuffer {
   OnnxTensor pinnedTensor(OrtEnvironment environment) throws OrtException {
     long bytes = (long) shape[0] * valuesPerRow * elementSize;
     return OnnxTensor.createTensor(
-        environment, DirectBuffers.prefix(buffer, bytes), shape.clone(), InputBuffer.javaType(type));
+        environment, DirectBuffers.prefix(buffer, bytes), shape.clone(), ElementConversion.javaType(type));
   }
 
   /**
@@ -100,7 +100,7 @@ final class OutputBuffer {
     long[] expected = new long[output.rank()];
     java.util.Arrays.fill(expected, -1);
     expected[0] = tensorRows;
-    OnnxTensor tensor = OutputShapes.check(modelName, output, value, expected, InputBuffer.javaType(type),
+    OnnxTensor tensor = OutputShapes.check(modelName, output, value, expected, ElementConversion.javaType(type),
         "a batch of " + tensorRows + " rows");
     long[] actual = ((TensorInfo) tensor.getInfo()).getShape();
     if (offset > 0 && shape != null && valuesPerRow != valuesPerRow(actual)) {

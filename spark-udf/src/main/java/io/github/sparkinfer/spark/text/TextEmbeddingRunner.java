@@ -1,53 +1,33 @@
 package io.github.sparkinfer.spark.text;
 
 import io.github.sparkinfer.spark.PredictionException;
-import io.github.sparkinfer.spark.batch.DirectBuffers;
 import io.github.sparkinfer.spark.batch.HeldRows;
 import io.github.sparkinfer.spark.batch.ExecutorSessions;
 import io.github.sparkinfer.spark.batch.PredictionMetrics;
 import io.github.sparkinfer.spark.batch.RowErrors;
-import io.github.sparkinfer.spark.registry.DevicePooling;
 import io.github.sparkinfer.spark.registry.ModelBinding;
 import io.github.sparkinfer.spark.registry.TextSettings;
 
-import ai.onnxruntime.OnnxJavaType;
-import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OrtEnvironment;
-import ai.onnxruntime.OrtException;
-import ai.onnxruntime.OrtSession;
-import ai.onnxruntime.TensorInfo;
-import io.github.sparkinfer.device.ModelRun;
-import io.github.sparkinfer.device.OrtEnvironments;
-import io.github.sparkinfer.device.TensorElementType;
-import io.github.sparkinfer.device.TensorSpec;
-import io.github.sparkinfer.partitioning.LengthBatchPlanner;
 import io.github.sparkinfer.spark.InferenceProperties;
-import java.nio.ByteBuffer;
 import java.util.Iterator;
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Map;
 import java.util.NoSuchElementException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import org.apache.spark.TaskContext;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.JoinedRow;
 import org.apache.spark.sql.catalyst.expressions.SpecificInternalRow;
-import org.apache.spark.sql.catalyst.expressions.UnsafeArrayData;
 import org.apache.spark.sql.catalyst.expressions.UnsafeProjection;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
-import org.apache.spark.unsafe.Platform;
 
 /**
  * embed() over one partition. Rows come in windows of {@code sortWindowRows}: while the model runs
  * on one window, the next is already read and being tokenized on a helper thread (one window of
- * prefetch). Within a window, rows are batched by token length under the token budget so padding
- * stays small; token states are pooled (mean over the attention mask, or the first token) and
- * normalized; rows leave in the order they came, each with its own vector.
+ * prefetch). Within a window ({@link WindowEmbedder}), rows are batched by token length under the
+ * token budget so padding stays small; token states are pooled (mean over the attention mask, or
+ * the first token) and normalized; rows leave in the order they came, each with its own vector.
  */
 public final class TextEmbeddingRunner implements Iterator<InternalRow> {
   private final ModelBinding binding;
@@ -58,50 +38,18 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
   private final UnsafeProjection holdProjection;
   private final UnsafeProjection outputProjection;
   private final PredictionMetrics metrics;
-  private LengthBatchPlanner planner;
   private final ExecutorService tokenizerThread;
-  private final TensorSpec embeddingOutput;
-  private final List<TensorSpec> modelInputs;
-  private Window[] windows;
+  private TextWindow[] windows;
   private final JoinedRow joined = new JoinedRow();
   private final SpecificInternalRow resultRow;
   private final SpecificInternalRow reportedResult;
   private final RowErrors rowErrors;
   private long rowsRead;
-  private final EmbeddingPooling pooling;
+  private final WindowEmbedder embedder;
   private TokenizerCache.Handle tokenizer;
-  private io.github.sparkinfer.device.LoadedModel loaded;
-  private Window current;
-  private Window next;
+  private TextWindow current;
+  private TextWindow next;
   private int cursor;
-  private final TokenBuffers tokenBuffers = new TokenBuffers();
-  private ByteBuffer outputBuffer = DirectBuffers.allocate(8);
-  private long tokenCount;
-  private long paddedCount;
-  private Boolean pooledOnDevice;
-  /** The embeddings' width, once the first batch has run: -1 before. */
-  private int dimension = -1;
-
-  /** One window of rows, with its texts and, once run, its vectors in row order. */
-  private static final class Window {
-    final InternalRow[] rows;
-    final String[] texts;
-    int count;
-    Future<long[][]> tokens;
-    float[] vectors = new float[0];
-    int dimension;
-    boolean[] isNull;
-    // The reason a row got no vector (onError=null), else null; and the first row's index in the partition.
-    final String[] errors;
-    long firstRow;
-
-    Window(int capacity) {
-      rows = new InternalRow[capacity];
-      texts = new String[capacity];
-      isNull = new boolean[capacity];
-      errors = new String[capacity];
-    }
-  }
 
   public TextEmbeddingRunner(
       ModelBinding binding,
@@ -120,15 +68,12 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
     this.outputProjection = outputProjection;
     this.metrics = metrics;
     this.rowErrors = new RowErrors(binding, metrics);
-    this.pooling = new EmbeddingPooling(text.pooling(), text.normalize());
     this.resultRow = new SpecificInternalRow(new StructType().add("embedding",
         binding.resultType(DataTypes.createArrayType(DataTypes.FloatType, false))));
     this.reportedResult = binding.reportsErrors()
         ? new SpecificInternalRow((StructType) binding.resultType(DataTypes.createArrayType(DataTypes.FloatType, false)))
         : null;
-    this.embeddingOutput = binding.signature().outputs().stream()
-        .filter(output -> output.name().equals(text.embeddingOutput())).findFirst().orElseThrow();
-    this.modelInputs = binding.signature().inputs();
+    this.embedder = new WindowEmbedder(binding, metrics, rowErrors);
     this.tokenizerThread = Executors.newSingleThreadExecutor(runnable -> {
       Thread thread = new Thread(runnable, "sparkinfer-tokenizer-" + binding.modelName());
       thread.setDaemon(true);
@@ -153,9 +98,9 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
         return false;
       }
       int windowRows = text.windowRows() > 0 ? text.windowRows()
-          : model().device().isAccelerator() ? InferenceProperties.SORT_WINDOW_ROWS_ACCELERATOR_DEFAULT
+          : embedder.model().device().isAccelerator() ? InferenceProperties.SORT_WINDOW_ROWS_ACCELERATOR_DEFAULT
           : InferenceProperties.SORT_WINDOW_ROWS_DEFAULT;
-      windows = new Window[] {new Window(windowRows), new Window(windowRows)};
+      windows = new TextWindow[] {new TextWindow(windowRows), new TextWindow(windowRows)};
       next = read(windows[0]);
     }
     current = next;
@@ -181,7 +126,7 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
     if (current.isNull[row] || error != null) {
       target.setNullAt(0);
     } else {
-      target.update(0, vector(current, row));
+      target.update(0, embedder.vector(current, row));
     }
     if (reportedResult != null) {
       if (error == null) {
@@ -194,7 +139,7 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
     return outputProjection.apply(joined.apply(current.rows[row], resultRow));
   }
 
-  private Window read(Window window) {
+  private TextWindow read(TextWindow window) {
     window.count = 0;
     window.firstRow = rowsRead;
     java.util.Arrays.fill(window.errors, null);
@@ -215,7 +160,7 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
   }
 
   /** On the tokenizer thread; a text the tokenizer fails on goes by the row error policy. */
-  private long[][] tokenize(Window window, int count) {
+  private long[][] tokenize(TextWindow window, int count) {
     long start = System.nanoTime();
     TokenizerCache.Handle words = tokenizer();
     String[] texts = window.texts;
@@ -241,7 +186,8 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
     return tokenizer;
   }
 
-  private void embed(Window window) {
+  /** Waits for the window's token ids, then embeds it. */
+  private void embed(TextWindow window) {
     long[][] ids;
     long waitStart = System.nanoTime();
     try {
@@ -257,202 +203,6 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
       }
       throw new PredictionException("Tokenizing for model '" + binding.modelName() + "' failed: " + cause, cause);
     }
-    int[] present = new int[window.count];
-    int[] lengths = new int[window.count];
-    int rows = 0;
-    for (int i = 0; i < window.count; i++) {
-      if (ids[i] != null) {
-        present[rows] = i;
-        lengths[rows] = ids[i].length;
-        rows++;
-      } else if (window.errors[i] == null) {
-        metrics.nullRows.add(1);
-      }
-    }
-    for (int[] batch : planner().plan(lengths, rows)) {
-      for (int i = 0; i < batch.length; i++) {
-        batch[i] = present[batch[i]];
-      }
-      runOrSplit(window, ids, batch);
-    }
-    if (paddedCount > 0) {
-      metrics.paddingPercent.set(Math.round(100.0 * (paddedCount - tokenCount) / paddedCount));
-    }
-  }
-
-  /**
-   * Runs a batch; when ONNX Runtime rejects it, runs its halves, down to single texts, so that the
-   * texts it cannot take are found and the others still get their vectors.
-   */
-  private void runOrSplit(Window window, long[][] ids, int[] batch) {
-    try {
-      run(window, ids, batch);
-    } catch (OrtException e) {
-      boolean outOfMemory = io.github.sparkinfer.spark.batch.DeviceMemory.isOutOfMemory(e);
-      if (outOfMemory && batch.length == 1) {
-        throw io.github.sparkinfer.spark.batch.DeviceMemory.tooLarge(binding.modelName(), model().device(),
-            rowErrors.describeRow(window.firstRow + batch[0]) + " alone (" + ids[batch[0]].length + " tokens)", e);
-      }
-      if (outOfMemory) {
-        long tokens = 0;
-        for (int row : batch) {
-          tokens = Math.max(tokens, ids[row].length);
-        }
-        io.github.sparkinfer.spark.batch.DeviceMemory.ranOutOfMemory(binding.modelName(), binding.source().uri(),
-            model(), tokens * batch.length, "padded tokens", metrics, e);
-        planner = null;  // later batches get the smaller token budget
-      }
-      if (batch.length == 1) {
-        window.errors[batch[0]] = rowErrors.reject(window.firstRow + batch[0], "Model '" + binding.modelName()
-            + "' cannot take this text (" + ids[batch[0]].length + " tokens): " + e.getMessage() + ". Its inputs are "
-            + binding.describeInputs(), e);
-      } else {
-        int middle = batch.length >>> 1;
-        runOrSplit(window, ids, java.util.Arrays.copyOfRange(batch, 0, middle));
-        runOrSplit(window, ids, java.util.Arrays.copyOfRange(batch, middle, batch.length));
-      }
-    }
-  }
-
-  /** Runs one batch of window rows and stores their pooled vectors. */
-  private void run(Window window, long[][] ids, int[] batch) throws OrtException {
-    int rows = batch.length;
-    int length = 0;
-    for (int row : batch) {
-      length = Math.max(length, ids[row].length);
-    }
-    long cells = (long) rows * length;
-    long realTokens = tokenBuffers.fill(ids, batch, length);
-    OrtEnvironment environment = OrtEnvironments.get();
-    io.github.sparkinfer.device.LoadedModel model = model();
-    Map<String, OnnxTensor> inputs = new LinkedHashMap<>();
-    OnnxTensor pinned = null;
-    long[] shape = {rows, length};
-    try {
-      for (TensorSpec spec : modelInputs) {
-        inputs.put(spec.name(), tokenBuffers.tensor(environment, spec, shape));
-      }
-      boolean pooledOnDevice = pooledOnDevice();
-      String outputName = pooledOnDevice ? DevicePooling.output() : embeddingOutput.name();
-      long[] outputShape = outputShape(rows, length, pooledOnDevice);
-      if (outputShape[outputShape.length - 1] >= 0) {
-        long outputCells = outputShape.length == 3 ? cells * outputShape[2] : rows * outputShape[1];
-        if (outputCells > io.github.sparkinfer.spark.registry.BufferSizes.MAX_BYTES / 4) {
-          throw new PredictionException("Model '" + binding.modelName() + "': a batch of " + rows + " texts of " + length
-              + " tokens gives an output of shape " + java.util.Arrays.toString(outputShape) + ", more than one buffer"
-              + " can hold (" + io.github.sparkinfer.spark.registry.BufferSizes.MAX_BYTES + " bytes). Lower "
-              + InferenceProperties.TOKEN_BUDGET + " or spark.sparkinfer.model." + binding.modelName() + ".batchSize");
-        }
-        outputBuffer = ensure(outputBuffer, outputCells * 4);
-        pinned = OnnxTensor.createTensor(environment, DirectBuffers.prefix(outputBuffer, outputCells * 4), outputShape,
-            OnnxJavaType.FLOAT);
-        try (ModelRun ignored =
-            ExecutorSessions.run(model, inputs, java.util.Set.of(), Map.of(outputName, pinned), metrics)) {
-          // The output is in outputBuffer.
-        }
-      } else {
-        try (ModelRun result =
-            ExecutorSessions.run(model, inputs, java.util.Set.of(outputName), Map.of(), metrics)) {
-          // Checked before pooling reads it at offsets its shape decides.
-          OnnxTensor tensor = io.github.sparkinfer.spark.batch.OutputShapes.check(binding.modelName(),
-              outputSpec(outputName), result.result().get(0), outputShape, OnnxJavaType.FLOAT,
-              "a batch of " + rows + " texts of " + length + " tokens");
-          outputShape = ((TensorInfo) tensor.getInfo()).getShape();
-          ByteBuffer data = tensor.getByteBuffer();
-          outputBuffer = ensure(outputBuffer, data.remaining());
-          DirectBuffers.prefix(outputBuffer, data.remaining()).put(data);
-        }
-      }
-      pool(window, ids, batch, length, outputShape);
-    } finally {
-      inputs.values().forEach(OnnxTensor::close);
-      if (pinned != null) {
-        pinned.close();
-      }
-    }
-    metrics.batches.add(1);
-    metrics.modelRows.add(rows);
-    metrics.tokens.add(realTokens);
-    metrics.paddingTokens.add(cells - realTokens);
-    tokenCount += realTokens;
-    paddedCount += cells;
-  }
-
-  /**
-   * The output's shape for a batch: [rows, length, d] or [rows, d], with d -1 when only the run
-   * tells it (the output is then checked against this shape before it is read).
-   */
-  private long[] outputShape(int rows, int length, boolean pooledOnDevice) {
-    long dimension = embeddingOutput.dimension(embeddingOutput.rank() - 1);
-    dimension = dimension > 0 ? dimension : -1;
-    if (!pooledOnDevice && embeddingOutput.rank() != 2) {
-      // Token states [rows, length, d]; an output of another rank fails the check with its shape.
-      return new long[] {rows, length, embeddingOutput.rank() == 3 ? dimension : -1};
-    }
-    return new long[] {rows, pooledOnDevice && embeddingOutput.rank() != 3 ? -1 : dimension};
-  }
-
-  private TensorSpec outputSpec(String name) {
-    return model().signature().outputs().stream().filter(spec -> spec.name().equals(name)).findFirst()
-        .orElse(embeddingOutput);
-  }
-
-  private void pool(Window window, long[][] ids, int[] batch, int length, long[] shape) {
-    long size = shape[shape.length - 1];
-    if (dimension >= 0 && size != dimension) {
-      // A window's vectors are one array of one width: a batch of another width would misplace them.
-      throw new PredictionException("Model '" + binding.modelName() + "' returned embeddings of " + size
-          + " values for one batch and of " + dimension + " for an earlier one (output shape "
-          + java.util.Arrays.toString(shape) + "): an embedding model must give every text the same width");
-    }
-    try {
-      io.github.sparkinfer.spark.registry.BufferSizes.checkWindow(binding.modelName(), window.rows.length, size,
-          InferenceProperties.SORT_WINDOW_ROWS);
-    } catch (IllegalArgumentException e) {
-      throw new PredictionException(e.getMessage(), e);
-    }
-    dimension = (int) size;
-    // Room for the rows this window holds, not its capacity: memory follows the data.
-    if (window.dimension != dimension || window.vectors.length < window.count * dimension) {
-      window.vectors = new float[window.count * dimension];
-      window.dimension = dimension;
-    }
-    pooling.pool(DirectBuffers.address(outputBuffer), shape, ids, batch, length, window.vectors);
-  }
-
-  private UnsafeArrayData vector(Window window, int row) {
-    return pooling.vector(window.vectors, row, window.dimension);
-  }
-
-  /** Batches under the model's token budget: its setting, else the default for the device it runs on. */
-  private LengthBatchPlanner planner() {
-    if (planner == null) {
-      long budget = text.tokenBudget() > 0 ? text.tokenBudget()
-          : model().device().isAccelerator() ? InferenceProperties.TOKEN_BUDGET_ACCELERATOR_DEFAULT
-          : InferenceProperties.TOKEN_BUDGET_CPU_DEFAULT;
-      budget = io.github.sparkinfer.spark.batch.DeviceMemory.limit(binding.source().uri(), model(), budget);
-      planner = LengthBatchPlanner.builder().maxRows(binding.batchSizeOn(model().device())).tokenBudget(budget).build();
-    }
-    return planner;
-  }
-
-  /** Whether the session's model has the pooling head (spark.sparkinfer.poolOnDevice): its output is pooled. */
-  private boolean pooledOnDevice() {
-    if (pooledOnDevice == null) {
-      pooledOnDevice = model().signature().outputs().stream()
-          .anyMatch(spec -> spec.name().equals(DevicePooling.output()));
-    }
-    return pooledOnDevice;
-  }
-
-  private io.github.sparkinfer.device.LoadedModel model() {
-    if (loaded == null) {
-      loaded = ExecutorSessions.acquire(binding, metrics);
-    }
-    return loaded;
-  }
-
-  private static ByteBuffer ensure(ByteBuffer buffer, long bytes) {
-    return buffer.capacity() >= bytes ? buffer : DirectBuffers.allocate(bytes);
+    embedder.embed(window, ids);
   }
 }
