@@ -124,6 +124,25 @@ class TestAnalysisChecks {
     }
   }
 
+  /** Issue 28 (found by the model fuzzer): a fixed batch dimension of 2^31 wrapped to a negative batch size. */
+  @Test
+  void aFixedBatchDimensionLargerThanABatchIsRefusedAtAnalysis() throws Exception {
+    Path file = folder.resolve("huge-batch.onnx");
+    OnnxModelBuilder.create("huge_batch")
+        .input("x", OnnxElementType.FLOAT, 2147483648L, 4)
+        .node("Relu", List.of("x"), List.of("y"))
+        .output("y", OnnxElementType.FLOAT, 2147483648L, 4)
+        .writeTo(file);
+    spark.conf().set("spark.sparkinfer.model.huge_batch.path", file.toUri().toString());
+    try {
+      assertFailsBeforeAnyJob("SELECT predict('huge_batch', array_repeat(CAST(1 AS FLOAT), 4))",
+          "Model 'huge_batch' input 'x' has a fixed batch dimension of 2147483648 rows",
+          "Export the model with a dynamic batch dimension");
+    } finally {
+      SparkInference.unregister(spark, "huge_batch");
+    }
+  }
+
   @Test
   void modelWithoutOutputsIsRefusedAtAnalysis() throws Exception {
     Path file = folder.resolve("no-outputs.onnx");

@@ -65,8 +65,8 @@ public final class ModelBinding implements Serializable {
       }
     }
     this.selectedOutputs = ModelOutputs.select(modelName, signature, outputNames);
-    this.batchSize = fixedBatchSize(signature).orElse(batchSize);
-    this.cpuBatchSize = fixedBatchSize(signature).orElse(Math.min(cpuBatchSize, batchSize));
+    this.batchSize = fixedBatchSize(modelName, signature).orElse(batchSize);
+    this.cpuBatchSize = fixedBatchSize(modelName, signature).orElse(Math.min(cpuBatchSize, batchSize));
     this.text = null;
     this.deviceSettings = java.util.Map.of();
     this.compression = LoadTimeCompression.NONE;
@@ -322,9 +322,16 @@ public final class ModelBinding implements Serializable {
   }
 
   /** A model exported with a fixed batch dimension runs in batches of exactly that size. */
-  private static java.util.OptionalInt fixedBatchSize(ModelSignature signature) {
+  private static java.util.OptionalInt fixedBatchSize(String modelName, ModelSignature signature) {
     for (TensorSpec input : signature.inputs()) {
       if (input.rank() > 0 && input.dimension(0) > 0) {
+        // Read from the model file: checked before it sizes any buffer (a cast would wrap 2^31 to < 0).
+        if (input.dimension(0) > io.github.sparkinfer.spark.InferenceProperties.BATCH_SIZE_MAX) {
+          throw new ModelBindingException("Model '" + modelName + "' input '" + input.name() + "' has a fixed batch"
+              + " dimension of " + input.dimension(0) + " rows (" + expectation(input) + "), more than the "
+              + io.github.sparkinfer.spark.InferenceProperties.BATCH_SIZE_MAX + " rows a batch may hold. Export the"
+              + " model with a dynamic batch dimension");
+        }
         return java.util.OptionalInt.of((int) input.dimension(0));
       }
     }

@@ -131,7 +131,9 @@ final class TextModelSettings {
           + tokenizer + ") as JSON: " + e.getMessage() + ". Register a Hugging Face tokenizer.json", e);
     }
     for (io.github.sparkinfer.device.TensorSpec input : binding.signature().inputs()) {
-      if (input.name().equals(TextSettings.INPUT_IDS) && input.dimension(1) > 0) {
+      // Read from the model file: a length past an int is no real sequence length (and would wrap).
+      if (input.name().equals(TextSettings.INPUT_IDS) && input.dimension(1) > 0
+          && input.dimension(1) <= Integer.MAX_VALUE) {
         return (int) input.dimension(1);
       }
     }
