@@ -96,6 +96,31 @@ public final class DeviceRunLimiter {
     };
   }
 
+  /**
+   * Waits until {@code device} has no other run, then holds it alone: every permit of the device.
+   * For a run that ran out of device memory while other runs held some of it, so that it is tried
+   * again with the whole device before it is split or failed. Waits in the same order as
+   * {@link #acquire} (callers that asked before it go first; those after it wait for it). Returns at
+   * once for the CPU, whose runs have no permits.
+   *
+   * @throws InterruptedException when the task is interrupted while waiting; no permit is held then
+   */
+  public Permit acquireAlone(Device device) throws InterruptedException {
+    Objects.requireNonNull(device, "device");
+    if (!device.isAccelerator()) {
+      return UNLIMITED;
+    }
+    Semaphore semaphore = semaphore(device);
+    // A fair semaphore's acquire(n) queues as one waiter: later single-permit callers cannot overtake it.
+    semaphore.acquire(concurrentRuns);
+    AtomicBoolean released = new AtomicBoolean();
+    return () -> {
+      if (released.compareAndSet(false, true)) {
+        semaphore.release(concurrentRuns);
+      }
+    };
+  }
+
   /** Runs allowed at once on each accelerator. */
   public int concurrentRuns() {
     return concurrentRuns;

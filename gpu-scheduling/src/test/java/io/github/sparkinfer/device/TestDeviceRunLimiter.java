@@ -109,6 +109,51 @@ class TestDeviceRunLimiter {
     assertThat(limiter.activeRuns(Device.cpu())).isZero();
   }
 
+  /**
+   * A run held alone (after it ran out of device memory beside other runs) waits for the runs in
+   * flight, and runs that ask after it wait for it: it never shares the device.
+   */
+  @Test
+  @org.junit.jupiter.api.Timeout(value = 60, unit = SECONDS)
+  void aRunAloneWaitsForTheRunsInFlightAndHoldsOffLaterOnes() throws Exception {
+    DeviceRunLimiter limiter = DeviceRunLimiter.create(3);
+    DeviceRunLimiter.Permit inFlight = limiter.acquire(GPU);
+    CountDownLatch aloneHeld = new CountDownLatch(1);
+    CountDownLatch releaseAlone = new CountDownLatch(1);
+    AtomicInteger othersWhileAlone = new AtomicInteger(-1);
+    Future<?> alone = pool.submit(() -> {
+      try (DeviceRunLimiter.Permit permit = limiter.acquireAlone(GPU)) {
+        othersWhileAlone.set(limiter.activeRuns(GPU));
+        aloneHeld.countDown();
+        assertThat(releaseAlone.await(60, SECONDS)).isTrue();
+      }
+      return null;
+    });
+    awaitTrue(() -> limiter.waitingRuns(GPU) == 1, "the run alone waiting for the run in flight");
+    // Two permits of three are free, yet a later run waits behind the one that asked to be alone.
+    Future<?> later = pool.submit(() -> {
+      limiter.acquire(GPU).close();
+      return null;
+    });
+    awaitTrue(() -> limiter.waitingRuns(GPU) == 2, "the later run queued behind it");
+    assertThat(aloneHeld.getCount()).as("alone while a run is in flight").isEqualTo(1);
+
+    inFlight.close();
+    assertThat(aloneHeld.await(60, SECONDS)).isTrue();
+    // All three permits are the lone run's; the later run still waits.
+    assertThat(othersWhileAlone.get()).isEqualTo(3);
+    assertThat(later.isDone()).isFalse();
+    releaseAlone.countDown();
+    alone.get(60, SECONDS);
+    later.get(60, SECONDS);
+    assertThat(limiter.activeRuns(GPU)).isZero();
+
+    // The CPU has no permits: alone there returns at once.
+    try (DeviceRunLimiter.Permit cpu = limiter.acquireAlone(Device.cpu())) {
+      assertThat(limiter.activeRuns(Device.cpu())).isZero();
+    }
+  }
+
   @Test
   void closingAPermitTwiceReleasesOnce() throws Exception {
     DeviceRunLimiter limiter = DeviceRunLimiter.create(2);

@@ -128,7 +128,9 @@ public final class ExecutorSessions {
    * Runs the session under this device's run limit (spark.sparkinfer.device.concurrentRuns) and
    * records the wait for a permit and the run itself apart (metrics deviceWaitTime, modelTime and
    * the batch latencies), so a profile tells queueing for the device from time on it. The returned
-   * run holds the session until the caller closes it, after reading the outputs.
+   * run holds the session until the caller closes it, after reading the outputs. {@code alone}: the
+   * run waits until no other run holds the device and holds it alone (a retry after running out of
+   * device memory beside other runs, see {@link RetryInHalves}).
    */
   @SuppressWarnings("try")
   public static ModelRun run(
@@ -136,9 +138,11 @@ public final class ExecutorSessions {
       Map<String, ? extends ai.onnxruntime.OnnxTensorLike> inputs,
       Set<String> requested,
       Map<String, ? extends OnnxValue> pinned,
-      PredictionMetrics metrics) throws OrtException {
+      PredictionMetrics metrics,
+      boolean alone) throws OrtException {
     long asked = System.nanoTime();
-    try (DeviceRunLimiter.Permit permit = DeviceRunLimiter.shared().acquire(model.device())) {
+    DeviceRunLimiter limiter = DeviceRunLimiter.shared();
+    try (DeviceRunLimiter.Permit permit = alone ? limiter.acquireAlone(model.device()) : limiter.acquire(model.device())) {
       long start = System.nanoTime();
       metrics.deviceWaitTime.add(start - asked);
       ModelRun run = model.run(inputs, requested, pinned);
@@ -152,6 +156,14 @@ public final class ExecutorSessions {
     } catch (IllegalStateException e) {
       throw new PredictionException(e.getMessage(), e);
     }
+  }
+
+  /**
+   * Whether other runs may share {@code model}'s device with a run of this JVM (so a run out of
+   * device memory may have lost it to them): an accelerator with more than one run permit.
+   */
+  static boolean sharesDevice(LoadedModel model) {
+    return model.device().isAccelerator() && DeviceRunLimiter.shared().concurrentRuns() > 1;
   }
 
   public static Configuration hadoopConfiguration() {

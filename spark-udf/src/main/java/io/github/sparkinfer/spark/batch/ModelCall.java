@@ -26,7 +26,6 @@ import org.apache.spark.sql.catalyst.expressions.SpecializedGetters;
 import org.apache.spark.sql.catalyst.expressions.SpecificInternalRow;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.StructType;
-import org.apache.spark.unsafe.types.UTF8String;
 
 /**
  * One task's calls of one model: the direct input and output buffers of a batch, the shared
@@ -36,8 +35,8 @@ import org.apache.spark.unsafe.types.UTF8String;
  *
  * <p>A row the model cannot take goes by the binding's row error policy ({@link RowErrors}): one
  * whose values do not fit an input is known as it is added; one that ONNX Runtime rejects is found
- * by running the failed batch again in halves, down to single rows, so the batch's other rows are
- * still computed (and under fail, the error names the row).
+ * by the shared retry ({@link RetryInHalves}), so the batch's other rows are still computed (and
+ * under fail, the error names the row).
  */
 public final class ModelCall {
   /** {@link #add}'s position codes below this are rows rejected as they were added. */
@@ -51,9 +50,8 @@ public final class ModelCall {
   private final InputBuffer[] inputs;
   private final OutputBuffer[] outputs;
   private final boolean fixedBatch;
-  private final SpecificInternalRow resultRow;
+  private final ResultRow result;
   private final SpecificInternalRow structResult;
-  private final SpecificInternalRow reportedResult;
   private final RowErrors rowErrors;
   private long[] rowOfPosition = new long[InputBuffer.INITIAL_ROWS];
   private String[] positionErrors = new String[InputBuffer.INITIAL_ROWS];
@@ -65,6 +63,7 @@ public final class ModelCall {
   private long rowsAdded;
   private int modelRows;
   private LoadedModel loaded;
+  private RetryInHalves retry;
 
   /**
    * @param argumentOrdinals where each call argument is in the rows passed to {@link #add}
@@ -97,10 +96,8 @@ public final class ModelCall {
       outputs[i] = new OutputBuffer(binding.modelName(), selected.get(i), batchSize);
     }
     DataType valueType = binding.valueType();
-    this.resultRow = new SpecificInternalRow(new StructType().add("result", binding.resultType()));
+    this.result = new ResultRow(binding, valueType);
     this.structResult = outputs.length > 1 ? new SpecificInternalRow((StructType) valueType) : null;
-    this.reportedResult = binding.reportsErrors()
-        ? new SpecificInternalRow((StructType) binding.resultType()) : null;
     this.rowErrors = new RowErrors(binding, metrics);
     this.batchRowLimit = binding.batchSize();
   }
@@ -209,28 +206,8 @@ public final class ModelCall {
         buffer.zeroRows(modelRows, binding.batchSize());
       }
     }
-    try {
-      runRows(0, modelRows, true);
-      recordBufferBytes();
-    } catch (OrtException e) {
-      if (modelRows == 1) {
-        rejectPosition(0, e);
-      } else {
-        // Find the rows ONNX Runtime rejects (or run a batch too large for the device in halves);
-        // the others are still computed.
-        splitting(0, modelRows, e);
-        int middle = modelRows >>> 1;
-        runOrSplit(0, middle);
-        runOrSplit(middle, modelRows);
-      }
-    }
-  }
-
-  private void splitting(int from, int to, OrtException failure) {
-    if (DeviceMemory.isOutOfMemory(failure)) {
-      DeviceMemory.ranOutOfMemory(binding.modelName(), binding.source().uri(), loaded(), to - from, "rows",
-          metrics, failure);
-    }
+    retry().run(parts, modelRows);
+    recordBufferBytes();
   }
 
   /** The largest the task's input and output buffers have been: memory follows the rows, not the setting. */
@@ -248,38 +225,43 @@ public final class ModelCall {
     }
   }
 
-  private void runOrSplit(int from, int to) {
-    try {
-      runRows(from, to, false);
-    } catch (OrtException e) {
-      if (to - from == 1) {
-        rejectPosition(from, e);
-      } else {
-        splitting(from, to, e);
-        int middle = (from + to) >>> 1;
-        runOrSplit(from, middle);
-        runOrSplit(middle, to);
-      }
+  /** This batch's rows for the shared retry: ranges of positions, a row's error kept by position. */
+  private final RetryInHalves.Batch parts = new RetryInHalves.Batch() {
+    @Override
+    public void run(int from, int to, boolean whole, boolean alone) throws OrtException {
+      runRows(from, to, whole, alone);
     }
-  }
 
-  private void rejectPosition(int position, OrtException e) {
-    if (DeviceMemory.isOutOfMemory(e)) {
-      throw DeviceMemory.tooLarge(binding.modelName(), loaded().device(),
-          rowErrors.describeRow(rowOfPosition[position]) + " alone", e);
+    @Override
+    public long memorySize(int from, int to) {
+      return to - from;
     }
-    String reason = "Model '" + binding.modelName() + "' cannot take this row: " + e.getMessage() + ". Its"
-        + " inputs are " + binding.describeInputs() + "; this row gave " + describeShapes(1);
-    positionErrors[position] = rowErrors.reject(rowOfPosition[position], reason, e);
-    anyPositionError = true;
-  }
+
+    @Override
+    public String memoryUnit() {
+      return "rows";
+    }
+
+    @Override
+    public String describe(int position) {
+      return rowErrors.describeRow(rowOfPosition[position]);
+    }
+
+    @Override
+    public void reject(int position, OrtException e) {
+      String reason = "Model '" + binding.modelName() + "' cannot take this row: " + e.getMessage() + ". Its"
+          + " inputs are " + binding.describeInputs() + "; this row gave " + describeShapes(1);
+      positionErrors[position] = rowErrors.reject(rowOfPosition[position], reason, e);
+      anyPositionError = true;
+    }
+  };
 
   /**
    * Runs rows [from, to) of the batch. The whole batch ({@code whole}) runs on the buffers in place,
    * into pinned outputs where their shapes are known; a part (a retry) runs on a copy of its rows
    * and its outputs are copied to the rows' places.
    */
-  private void runRows(int from, int to, boolean whole) throws OrtException {
+  private void runRows(int from, int to, boolean whole, boolean alone) throws OrtException {
     int rows = to - from;
     int tensorRows = fixedBatch ? binding.batchSize() : rows;
     LoadedModel model = loaded();
@@ -301,7 +283,7 @@ public final class ModelCall {
           requested.add(output.name());
         }
       }
-      try (ModelRun result = ExecutorSessions.run(model, inputTensors, requested, pinned, metrics)) {
+      try (ModelRun result = ExecutorSessions.run(model, inputTensors, requested, pinned, metrics, alone)) {
         for (OutputBuffer output : outputs) {
           if (!pinned.containsKey(output.name())) {
             OnnxValue value = result.result().get(output.name()).orElseThrow();
@@ -324,26 +306,18 @@ public final class ModelCall {
   InternalRow result(int position) {
     String error = position <= REJECTED ? addErrors.get(REJECTED - position)
         : position >= 0 && anyPositionError ? positionErrors[position] : null;
-    SpecificInternalRow target = reportedResult != null ? reportedResult : resultRow;
     if (position == -1 || error != null) {
-      target.setNullAt(0);
-    } else if (structResult == null) {
-      outputs[0].read(position, target, 0);
+      return result.withoutValue(error);
+    }
+    if (structResult == null) {
+      outputs[0].read(position, result.valueSlot(), 0);
     } else {
       for (int i = 0; i < outputs.length; i++) {
         outputs[i].read(position, structResult, i);
       }
-      target.update(0, structResult);
+      result.valueSlot().update(0, structResult);
     }
-    if (reportedResult != null) {
-      if (error == null) {
-        reportedResult.setNullAt(1);
-      } else {
-        reportedResult.update(1, UTF8String.fromString(error));
-      }
-      resultRow.update(0, reportedResult);
-    }
-    return resultRow;
+    return result.withValue();
   }
 
   private String describeShapes(int rows) {
@@ -361,6 +335,13 @@ public final class ModelCall {
   /** Rows per batch on the bound device, lowered where that device ran out of memory before. */
   private long deviceRowLimit() {
     return DeviceMemory.limit(binding.source().uri(), loaded, binding.batchSizeOn(loaded.device()));
+  }
+
+  private RetryInHalves retry() {
+    if (retry == null) {
+      retry = new RetryInHalves(binding, loaded(), metrics);
+    }
+    return retry;
   }
 
   private LoadedModel loaded() {

@@ -16,6 +16,8 @@ public final class PredictionMetrics implements java.io.Serializable {
   public final SQLMetric bufferBytes;
   /** Batches run again in halves because they ran out of device memory. */
   public final SQLMetric memorySplits;
+  /** Batches run again alone (the device's other runs waited for) after running out of its memory beside them. */
+  public final SQLMetric memoryRetriesAlone;
   /** Time in the model's runs, the copies to and from the device included, not the wait for a run permit. */
   public final SQLMetric modelTime;
   /** Time tasks waited for a run permit of their device (spark.sparkinfer.device.concurrentRuns). */
@@ -33,40 +35,38 @@ public final class PredictionMetrics implements java.io.Serializable {
   /** Each batch's model run time, for p50 and p99 over the node's tasks. */
   public final BatchLatencies batchLatencies;
 
+  /**
+   * The node's metrics by name, as BatchPredictExec declares them (the one list, with each one's
+   * description in the Spark UI): a missing metric is a programming error, named here; the text
+   * metrics are absent for other models.
+   */
   public PredictionMetrics(
-      SQLMetric outputRows,
-      SQLMetric modelRows,
-      SQLMetric nullRows,
-      SQLMetric errorRows,
-      SQLMetric batches,
-      SQLMetric bufferBytes,
-      SQLMetric memorySplits,
-      SQLMetric modelTime,
-      SQLMetric deviceWaitTime,
-      SQLMetric tokens,
-      SQLMetric paddingTokens,
-      SQLMetric paddingPercent,
-      SQLMetric tokenizeTime,
-      SQLMetric tokenizerWaitTime,
-      SQLMetric fallbackTasks,
-      DeviceBindingSummary deviceBindings,
-      BatchLatencies batchLatencies) {
-    this.outputRows = outputRows;
-    this.modelRows = modelRows;
-    this.nullRows = nullRows;
-    this.errorRows = errorRows;
-    this.batches = batches;
-    this.bufferBytes = bufferBytes;
-    this.memorySplits = memorySplits;
-    this.modelTime = modelTime;
-    this.deviceWaitTime = deviceWaitTime;
-    this.tokens = tokens;
-    this.paddingTokens = paddingTokens;
-    this.paddingPercent = paddingPercent;
-    this.tokenizeTime = tokenizeTime;
-    this.tokenizerWaitTime = tokenizerWaitTime;
-    this.fallbackTasks = fallbackTasks;
-    this.deviceBindings = deviceBindings;
-    this.batchLatencies = batchLatencies;
+      java.util.Map<String, SQLMetric> metrics, DeviceBindingSummary deviceBindings, BatchLatencies batchLatencies) {
+    this.outputRows = required(metrics, "numOutputRows");
+    this.modelRows = required(metrics, "modelRows");
+    this.nullRows = required(metrics, "nullRows");
+    this.errorRows = required(metrics, "errorRows");
+    this.batches = required(metrics, "batches");
+    this.bufferBytes = required(metrics, "bufferBytes");
+    this.memorySplits = required(metrics, "memorySplits");
+    this.memoryRetriesAlone = required(metrics, "memoryRetriesAlone");
+    this.modelTime = required(metrics, "modelTime");
+    this.deviceWaitTime = required(metrics, "deviceWaitTime");
+    this.fallbackTasks = required(metrics, "fallbackTasks");
+    this.tokens = metrics.get("tokens");
+    this.paddingTokens = metrics.get("paddingTokens");
+    this.paddingPercent = metrics.get("paddingPercent");
+    this.tokenizeTime = metrics.get("tokenizeTime");
+    this.tokenizerWaitTime = metrics.get("tokenizerWaitTime");
+    this.deviceBindings = java.util.Objects.requireNonNull(deviceBindings, "deviceBindings");
+    this.batchLatencies = java.util.Objects.requireNonNull(batchLatencies, "batchLatencies");
+  }
+
+  private static SQLMetric required(java.util.Map<String, SQLMetric> metrics, String name) {
+    SQLMetric metric = metrics.get(name);
+    if (metric == null) {
+      throw new IllegalArgumentException("No metric '" + name + "' among the node's metrics " + metrics.keySet());
+    }
+    return metric;
   }
 }

@@ -4,6 +4,7 @@ import io.github.sparkinfer.spark.PredictionException;
 import io.github.sparkinfer.spark.batch.HeldRows;
 import io.github.sparkinfer.spark.batch.ExecutorSessions;
 import io.github.sparkinfer.spark.batch.PredictionMetrics;
+import io.github.sparkinfer.spark.batch.ResultRow;
 import io.github.sparkinfer.spark.batch.RowErrors;
 import io.github.sparkinfer.spark.registry.ModelBinding;
 import io.github.sparkinfer.spark.registry.TextSettings;
@@ -17,10 +18,8 @@ import java.util.concurrent.Executors;
 import org.apache.spark.TaskContext;
 import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.JoinedRow;
-import org.apache.spark.sql.catalyst.expressions.SpecificInternalRow;
 import org.apache.spark.sql.catalyst.expressions.UnsafeProjection;
 import org.apache.spark.sql.types.DataTypes;
-import org.apache.spark.sql.types.StructType;
 
 /**
  * embed() over one partition. Rows come in windows of {@code sortWindowRows}: while the model runs
@@ -41,8 +40,7 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
   private final ExecutorService tokenizerThread;
   private TextWindow[] windows;
   private final JoinedRow joined = new JoinedRow();
-  private final SpecificInternalRow resultRow;
-  private final SpecificInternalRow reportedResult;
+  private final ResultRow result;
   private final RowErrors rowErrors;
   private long rowsRead;
   private final WindowEmbedder embedder;
@@ -68,11 +66,7 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
     this.outputProjection = outputProjection;
     this.metrics = metrics;
     this.rowErrors = new RowErrors(binding, metrics);
-    this.resultRow = new SpecificInternalRow(new StructType().add("embedding",
-        binding.resultType(DataTypes.createArrayType(DataTypes.FloatType, false))));
-    this.reportedResult = binding.reportsErrors()
-        ? new SpecificInternalRow((StructType) binding.resultType(DataTypes.createArrayType(DataTypes.FloatType, false)))
-        : null;
+    this.result = new ResultRow(binding, DataTypes.createArrayType(DataTypes.FloatType, false));
     this.embedder = new WindowEmbedder(binding, metrics, rowErrors);
     this.tokenizerThread = Executors.newSingleThreadExecutor(runnable -> {
       Thread thread = new Thread(runnable, "sparkinfer-tokenizer-" + binding.modelName());
@@ -122,19 +116,12 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
     }
     int row = cursor++;
     String error = current.errors[row];
-    SpecificInternalRow target = reportedResult != null ? reportedResult : resultRow;
+    InternalRow resultRow;
     if (current.isNull[row] || error != null) {
-      target.setNullAt(0);
+      resultRow = result.withoutValue(error);
     } else {
-      target.update(0, embedder.vector(current, row));
-    }
-    if (reportedResult != null) {
-      if (error == null) {
-        reportedResult.setNullAt(1);
-      } else {
-        reportedResult.update(1, org.apache.spark.unsafe.types.UTF8String.fromString(error));
-      }
-      resultRow.update(0, reportedResult);
+      result.valueSlot().update(0, embedder.vector(current, row));
+      resultRow = result.withValue();
     }
     return outputProjection.apply(joined.apply(current.rows[row], resultRow));
   }

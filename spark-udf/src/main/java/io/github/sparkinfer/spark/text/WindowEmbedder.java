@@ -4,6 +4,7 @@ import io.github.sparkinfer.spark.PredictionException;
 import io.github.sparkinfer.spark.batch.DirectBuffers;
 import io.github.sparkinfer.spark.batch.ExecutorSessions;
 import io.github.sparkinfer.spark.batch.PredictionMetrics;
+import io.github.sparkinfer.spark.batch.RetryInHalves;
 import io.github.sparkinfer.spark.batch.RowErrors;
 import io.github.sparkinfer.spark.registry.DevicePooling;
 import io.github.sparkinfer.spark.registry.ModelBinding;
@@ -27,7 +28,7 @@ import org.apache.spark.sql.catalyst.expressions.UnsafeArrayData;
 
 /**
  * Turns a tokenized window into vectors on the task thread: batches its texts by token length
- * under the token budget, runs the model on each batch (halving a batch ONNX Runtime rejects) and
+ * under the token budget, runs the model on each batch (the shared retry halves a batch ONNX Runtime rejects) and
  * pools each batch's output into the window's vectors.
  */
 final class WindowEmbedder {
@@ -40,6 +41,7 @@ final class WindowEmbedder {
   private final List<TensorSpec> modelInputs;
   private LengthBatchPlanner planner;
   private io.github.sparkinfer.device.LoadedModel loaded;
+  private RetryInHalves retry;
   private final TokenBuffers tokenBuffers = new TokenBuffers();
   private ByteBuffer outputBuffer = DirectBuffers.allocate(8);
   private long tokenCount;
@@ -86,41 +88,52 @@ final class WindowEmbedder {
   }
 
   /**
-   * Runs a batch; when ONNX Runtime rejects it, runs its halves, down to single texts, so that the
-   * texts it cannot take are found and the others still get their vectors.
+   * Runs a batch through the shared retry ({@link RetryInHalves}): the texts ONNX Runtime cannot
+   * take are found and the others still get their vectors; after a split for memory, later batches
+   * get the lowered token budget.
    */
   private void runOrSplit(TextWindow window, long[][] ids, int[] batch) {
-    try {
-      run(window, ids, batch);
-    } catch (OrtException e) {
-      boolean outOfMemory = io.github.sparkinfer.spark.batch.DeviceMemory.isOutOfMemory(e);
-      if (outOfMemory && batch.length == 1) {
-        throw io.github.sparkinfer.spark.batch.DeviceMemory.tooLarge(binding.modelName(), model().device(),
-            rowErrors.describeRow(window.firstRow + batch[0]) + " alone (" + ids[batch[0]].length + " tokens)", e);
+    RetryInHalves.Batch parts = new RetryInHalves.Batch() {
+      @Override
+      public void run(int from, int to, boolean whole, boolean alone) throws OrtException {
+        WindowEmbedder.this.run(window, ids, whole ? batch : java.util.Arrays.copyOfRange(batch, from, to), alone);
       }
-      if (outOfMemory) {
+
+      @Override
+      public long memorySize(int from, int to) {
         long tokens = 0;
-        for (int row : batch) {
-          tokens = Math.max(tokens, ids[row].length);
+        for (int i = from; i < to; i++) {
+          tokens = Math.max(tokens, ids[batch[i]].length);
         }
-        io.github.sparkinfer.spark.batch.DeviceMemory.ranOutOfMemory(binding.modelName(), binding.source().uri(),
-            model(), tokens * batch.length, "padded tokens", metrics, e);
-        planner = null;  // later batches get the smaller token budget
+        return tokens * (to - from);
       }
-      if (batch.length == 1) {
-        window.errors[batch[0]] = rowErrors.reject(window.firstRow + batch[0], "Model '" + binding.modelName()
-            + "' cannot take this text (" + ids[batch[0]].length + " tokens): " + e.getMessage() + ". Its inputs are "
+
+      @Override
+      public String memoryUnit() {
+        return "padded tokens";
+      }
+
+      @Override
+      public String describe(int position) {
+        return rowErrors.describeRow(window.firstRow + batch[position]) + " (" + ids[batch[position]].length
+            + " tokens)";
+      }
+
+      @Override
+      public void reject(int position, OrtException e) {
+        int row = batch[position];
+        window.errors[row] = rowErrors.reject(window.firstRow + row, "Model '" + binding.modelName()
+            + "' cannot take this text (" + ids[row].length + " tokens): " + e.getMessage() + ". Its inputs are "
             + binding.describeInputs(), e);
-      } else {
-        int middle = batch.length >>> 1;
-        runOrSplit(window, ids, java.util.Arrays.copyOfRange(batch, 0, middle));
-        runOrSplit(window, ids, java.util.Arrays.copyOfRange(batch, middle, batch.length));
       }
+    };
+    if (retry().run(parts, batch.length)) {
+      planner = null;  // later batches get the smaller token budget
     }
   }
 
   /** Runs one batch of window rows and stores their pooled vectors. */
-  private void run(TextWindow window, long[][] ids, int[] batch) throws OrtException {
+  private void run(TextWindow window, long[][] ids, int[] batch, boolean alone) throws OrtException {
     int rows = batch.length;
     int length = 0;
     for (int row : batch) {
@@ -152,12 +165,12 @@ final class WindowEmbedder {
         pinned = OnnxTensor.createTensor(environment, DirectBuffers.prefix(outputBuffer, outputCells * 4), outputShape,
             OnnxJavaType.FLOAT);
         try (ModelRun ignored =
-            ExecutorSessions.run(model, inputs, java.util.Set.of(), Map.of(outputName, pinned), metrics)) {
+            ExecutorSessions.run(model, inputs, java.util.Set.of(), Map.of(outputName, pinned), metrics, alone)) {
           // The output is in outputBuffer.
         }
       } else {
         try (ModelRun result =
-            ExecutorSessions.run(model, inputs, java.util.Set.of(outputName), Map.of(), metrics)) {
+            ExecutorSessions.run(model, inputs, java.util.Set.of(outputName), Map.of(), metrics, alone)) {
           // Checked before pooling reads it at offsets its shape decides.
           OnnxTensor tensor = io.github.sparkinfer.spark.batch.OutputShapes.check(binding.modelName(),
               outputSpec(outputName), result.result().get(0), outputShape, OnnxJavaType.FLOAT,
@@ -248,6 +261,13 @@ final class WindowEmbedder {
           .anyMatch(spec -> spec.name().equals(DevicePooling.output()));
     }
     return pooledOnDevice;
+  }
+
+  private RetryInHalves retry() {
+    if (retry == null) {
+      retry = new RetryInHalves(binding, model(), metrics);
+    }
+    return retry;
   }
 
   io.github.sparkinfer.device.LoadedModel model() {

@@ -45,6 +45,7 @@ case class BatchPredictExec(
 
   private def isText: Boolean = prediction.isInstanceOf[EmbedExpression]
 
+  // The node's one list of metrics; PredictionMetrics reads them by name.
   override lazy val metrics: Map[String, SQLMetric] = Map(
     "numOutputRows" -> SQLMetrics.createMetric(sparkContext, "number of output rows"),
     "modelRows" -> SQLMetrics.createMetric(sparkContext, "rows sent to the model"),
@@ -53,6 +54,8 @@ case class BatchPredictExec(
     "batches" -> SQLMetrics.createMetric(sparkContext, "model batches"),
     "bufferBytes" -> SQLMetrics.createSizeMetric(sparkContext, "batch buffer memory (peak per task)"),
     "memorySplits" -> SQLMetrics.createMetric(sparkContext, "batches split after running out of device memory"),
+    "memoryRetriesAlone" ->
+      SQLMetrics.createMetric(sparkContext, "batches run again alone after running out of device memory beside other runs"),
     "modelTime" -> SQLMetrics.createNanoTimingMetric(sparkContext, "inference time"),
     "deviceWaitTime" -> SQLMetrics.createNanoTimingMetric(sparkContext, "time waiting for the device"),
     "fallbackTasks" -> SQLMetrics.createMetric(sparkContext, "tasks on a fallback device"),
@@ -125,11 +128,7 @@ case class BatchPredictExec(
     val childOutput = child.output
     val kept = passThrough
     val outputAttributes = output
-    val predictionMetrics = new PredictionMetrics(
-      longMetric("numOutputRows"), longMetric("modelRows"), longMetric("nullRows"), longMetric("errorRows"),
-      longMetric("batches"), longMetric("bufferBytes"), longMetric("memorySplits"), longMetric("modelTime"), longMetric("deviceWaitTime"), metrics.get("tokens").orNull,
-      metrics.get("paddingTokens").orNull, metrics.get("paddingPercent").orNull,
-      metrics.get("tokenizeTime").orNull, metrics.get("tokenizerWaitTime").orNull, longMetric("fallbackTasks"), deviceBindings, batchLatencies)
+    val predictionMetrics = new PredictionMetrics(metrics.asJava, deviceBindings, batchLatencies)
 
     if (isText) {
       return child.execute().mapPartitions { rows =>
