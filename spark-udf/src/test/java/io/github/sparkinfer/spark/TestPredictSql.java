@@ -377,6 +377,30 @@ class TestPredictSql {
     }
   }
 
+  /**
+   * One registry of functions: what the session installs is what DESCRIBE FUNCTION describes and what
+   * docs/sql-functions.md documents, no more and no less (a heading per function, "## `name(...)`").
+   */
+  @Test
+  void everyRegisteredFunctionIsInstalledDescribedAndDocumented() throws Exception {
+    List<String> registered = io.github.sparkinfer.spark.sql.SqlFunctions.functionNames();
+    java.util.Set<String> documented = new java.util.TreeSet<>();
+    java.util.regex.Pattern named = java.util.regex.Pattern.compile("`(\\w+)\\(");
+    for (String line : Files.readAllLines(Path.of("..", "docs", "sql-functions.md"))) {
+      if (line.startsWith("## ")) {
+        java.util.regex.Matcher matcher = named.matcher(line);
+        while (matcher.find()) {
+          documented.add(matcher.group(1));
+        }
+      }
+    }
+    assertThat(documented).as("functions in docs/sql-functions.md").containsExactlyInAnyOrderElementsOf(registered);
+    for (String function : registered) {
+      assertThat(spark.sql("DESCRIBE FUNCTION " + function).collectAsList().toString()).as("DESCRIBE FUNCTION %s", function)
+          .contains("Function: " + function).contains(function + "(");
+    }
+  }
+
   @Test
   void describeFunctionAndModelInfo() {
     String usage = spark.sql("DESCRIBE FUNCTION predict").collectAsList().toString();

@@ -12,13 +12,8 @@ object SessionInstaller {
 
   def inject(extensions: SparkSessionExtensions): Unit = {
     // Analysis: the SQL functions, resolved against the model registry (usage for DESCRIBE FUNCTION).
-    extensions.injectFunction(SqlFunctions.predictDescriptor)
-    extensions.injectFunction(SqlFunctions.embedDescriptor)
-    extensions.injectFunction(SqlFunctions.predictWithErrorDescriptor)
-    extensions.injectFunction(SqlFunctions.embedWithErrorDescriptor)
-    extensions.injectFunction(SqlFunctions.tokenizeDescriptor)
-    extensions.injectFunction(SqlFunctions.compareOutputsDescriptor)
-    extensions.injectTableFunction(SqlFunctions.modelInfoDescriptor)
+    SqlFunctions.scalarFunctions.foreach(extensions.injectFunction)
+    SqlFunctions.tableFunctions.foreach(extensions.injectTableFunction)
 
     // Analysis: a SET of an application key (a path, a library, a host, a shared size) is refused.
     extensions.injectCheckRule(session => RefuseApplicationSettings(session))
@@ -37,13 +32,13 @@ object SessionInstaller {
   /** For a session that is already running (notebooks): same functions, same rule, same strategy. */
   def install(session: SparkSession): Unit = synchronized {
     // Names as this Spark line's registry takes them (RegistryNames: the shim of the line).
-    Seq(SqlFunctions.predictDescriptor, SqlFunctions.embedDescriptor, SqlFunctions.predictWithErrorDescriptor,
-      SqlFunctions.embedWithErrorDescriptor, SqlFunctions.tokenizeDescriptor,
-      SqlFunctions.compareOutputsDescriptor).foreach {
+    SqlFunctions.scalarFunctions.foreach {
       case (id, info, builder) => SessionBridge.functionRegistry(session).registerFunction(RegistryNames.registered(id), info, builder)
     }
-    val (infoId, infoInfo, infoBuilder) = SqlFunctions.modelInfoDescriptor
-    SessionBridge.tableFunctionRegistry(session).registerFunction(RegistryNames.registered(infoId), infoInfo, infoBuilder)
+    SqlFunctions.tableFunctions.foreach {
+      case (id, info, builder) =>
+        SessionBridge.tableFunctionRegistry(session).registerFunction(RegistryNames.registered(id), info, builder)
+    }
     val experimental = SessionBridge.experimental(session)
     if (!experimental.extraOptimizations.contains(ExtractPredictions)) {
       experimental.extraOptimizations = experimental.extraOptimizations :+ ExtractPredictions

@@ -157,6 +157,23 @@ object SqlFunctions {
         arguments(1))
     })
 
+  /**
+   * The one list of sparkinfer's scalar SQL functions: the session installer (extension and running
+   * session alike) registers these, DESCRIBE FUNCTION shows their usage, and TestFunctionRegistry
+   * checks docs/sql-functions.md against it. A new function is one descriptor here.
+   */
+  def scalarFunctions: Seq[(FunctionIdentifier, ExpressionInfo, Seq[Expression] => Expression)] = Seq(
+    predictDescriptor, embedDescriptor, predictWithErrorDescriptor, embedWithErrorDescriptor, tokenizeDescriptor,
+    compareOutputsDescriptor)
+
+  /** The table functions, as [[scalarFunctions]]. */
+  def tableFunctions: Seq[(FunctionIdentifier, ExpressionInfo, Seq[Expression] => LogicalPlan)] =
+    Seq(modelInfoDescriptor)
+
+  /** Every function's name, scalar and table, for Java callers (tests, docs checks). */
+  def functionNames: java.util.List[String] =
+    (scalarFunctions.map(_._1.funcName) ++ tableFunctions.map(_._1.funcName)).asJava
+
   def buildModelInfo(arguments: Seq[Expression]): LogicalPlan = {
     if (arguments.size != 1) {
       throw Errors.analysis(s"model_info takes one argument, the model name, but got ${arguments.size}")
