@@ -44,18 +44,11 @@ public final class ModelBinding implements Serializable {
   /** Name of the field that holds the model's result in a result that reports errors. */
   public static final String RESULT_FIELD = "result";
 
-  ModelBinding(
-      String modelName,
-      ModelSource source,
-      ModelSignature signature,
-      int batchSize,
-      int cpuBatchSize,
-      int intraOpThreads,
-      List<String> outputNames) {
-    this.modelName = modelName;
-    this.source = source;
-    this.signature = signature;
-    this.intraOpThreads = intraOpThreads;
+  ModelBinding(ModelBindingBuilder builder) {
+    this.modelName = builder.modelName;
+    this.source = builder.source;
+    this.signature = builder.signature;
+    this.intraOpThreads = builder.intraOpThreads;
     for (TensorSpec input : signature.inputs()) {
       if (input.elementType() == TensorElementType.UNSUPPORTED) {
         throw new ModelBindingException(
@@ -64,42 +57,36 @@ public final class ModelBinding implements Serializable {
                 + " Export the model with inputs of those types");
       }
     }
-    this.selectedOutputs = ModelOutputs.select(modelName, signature, outputNames);
-    this.batchSize = fixedBatchSize(modelName, signature).orElse(batchSize);
-    this.cpuBatchSize = fixedBatchSize(modelName, signature).orElse(Math.min(cpuBatchSize, batchSize));
-    this.text = null;
-    this.deviceSettings = java.util.Map.of();
-    this.compression = LoadTimeCompression.NONE;
-    this.stageResources = StageResources.NONE;
-    this.onError = RowErrorPolicy.FAIL;
-    this.reportErrors = false;
-    this.maxBatchBytes = Integer.MAX_VALUE;
+    this.selectedOutputs = ModelOutputs.select(modelName, signature, builder.outputNames);
+    this.batchSize = fixedBatchSize(modelName, signature).orElse(builder.batchSize);
+    this.cpuBatchSize = fixedBatchSize(modelName, signature).orElse(Math.min(builder.cpuBatchSize, builder.batchSize));
+    this.text = builder.text;
+    this.deviceSettings = java.util.Map.copyOf(builder.deviceSettings);
+    this.compression = builder.compression;
+    this.stageResources = builder.stageResources;
+    this.onError = builder.onError;
+    this.reportErrors = builder.reportErrors;
+    this.maxBatchBytes = builder.maxBatchBytes;
   }
 
-  /** A copy of {@code base} with other text, device, precision and stage settings. */
-  private ModelBinding(
-      ModelBinding base,
-      TextSettings text,
-      java.util.Map<String, String> deviceSettings,
-      LoadTimeCompression compression,
-      StageResources stageResources,
-      RowErrorPolicy onError,
-      boolean reportErrors,
-      long maxBatchBytes) {
-    this.modelName = base.modelName;
-    this.source = base.source;
-    this.signature = base.signature;
-    this.intraOpThreads = base.intraOpThreads;
-    this.selectedOutputs = base.selectedOutputs;
-    this.batchSize = base.batchSize;
-    this.cpuBatchSize = base.cpuBatchSize;
-    this.text = text;
-    this.deviceSettings = java.util.Map.copyOf(deviceSettings);
-    this.compression = compression;
-    this.stageResources = stageResources;
-    this.onError = onError;
-    this.reportErrors = reportErrors;
-    this.maxBatchBytes = maxBatchBytes;
+  /** Starts the binding of model {@code modelName}, the file {@code source} with {@code signature}. */
+  static ModelBindingBuilder builder(String modelName, ModelSource source, ModelSignature signature) {
+    return new ModelBindingBuilder(modelName, source, signature);
+  }
+
+  /** A builder holding this binding's values: the way to a copy with some of them changed. */
+  ModelBindingBuilder toBuilder() {
+    ModelBindingBuilder builder = new ModelBindingBuilder(modelName, source, signature)
+        .batchSizes(batchSize, cpuBatchSize)
+        .intraOpThreads(intraOpThreads)
+        .outputs(selectedOutputs.stream().map(TensorSpec::name).collect(Collectors.toList()))
+        .deviceSettings(deviceSettings)
+        .stageResources(stageResources)
+        .rowErrors(onError, reportErrors)
+        .maxBatchBytes(maxBatchBytes);
+    builder.text = text;
+    builder.compression = compression;
+    return builder;
   }
 
   public String modelName() {
@@ -138,41 +125,9 @@ public final class ModelBinding implements Serializable {
     return selectedOutputs;
   }
 
-
-  /** A copy of this binding for a text model: strings are tokenized into its inputs. */
-  ModelBinding withText(TextSettings settings) {
-    return new ModelBinding(this, settings, deviceSettings, compression, stageResources, onError, reportErrors, maxBatchBytes);
-  }
-
-  /** A copy with the session's device settings, which take precedence over the executors' own. */
-  ModelBinding withDeviceSettings(java.util.Map<String, String> settings) {
-    return new ModelBinding(this, text, settings, compression, stageResources, onError, reportErrors, maxBatchBytes);
-  }
-
-  /** A copy whose inference stage asks Spark for {@code resources}. */
-  ModelBinding withStageResources(StageResources resources) {
-    return new ModelBinding(this, text, deviceSettings, compression, resources, onError, reportErrors, maxBatchBytes);
-  }
-
   /** What the stage that runs this model asks Spark for; {@link StageResources#NONE} by default. */
   public StageResources stageResources() {
     return stageResources;
-  }
-
-  /**
-   * A copy that runs at {@code value} (fp32, int8, fp16, int4 or auto), int8 weights stored as
-   * {@code scheme} says (auto, u8s8, u8s8-paired, u8u8 or u8s8-reduced).
-   */
-  ModelBinding withPrecision(String value, String scheme) {
-    return new ModelBinding(this, text, deviceSettings, new LoadTimeCompression(value, scheme, compression.pruneRatio),
-        stageResources, onError, reportErrors, maxBatchBytes);
-  }
-
-  /** A copy whose executors prune {@code ratio} of every chain's hidden units before loading it. */
-  ModelBinding withPruneRatio(double ratio) {
-    return new ModelBinding(this, text, deviceSettings,
-        new LoadTimeCompression(compression.precision, compression.int8Scheme, ratio), stageResources, onError,
-        reportErrors, maxBatchBytes);
   }
 
   public String precision() {
@@ -202,16 +157,6 @@ public final class ModelBinding implements Serializable {
   /** The text settings when the model has a tokenizer, else null. */
   public TextSettings text() {
     return text;
-  }
-
-  /** A copy with this row error policy; with {@code report} the result also carries the reason. */
-  ModelBinding withRowErrors(RowErrorPolicy policy, boolean report) {
-    return new ModelBinding(this, text, deviceSettings, compression, stageResources, policy, report, maxBatchBytes);
-  }
-
-  /** A copy whose batches hold at most {@code bytes} of input and output buffers. */
-  ModelBinding withMaxBatchBytes(long bytes) {
-    return new ModelBinding(this, text, deviceSettings, compression, stageResources, onError, reportErrors, bytes);
   }
 
   /** The most bytes one batch's buffers may hold (spark.sparkinfer.maxBatchBytes). */

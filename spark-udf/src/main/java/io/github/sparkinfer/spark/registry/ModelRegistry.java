@@ -140,14 +140,15 @@ public final class ModelRegistry {
     long maxBatchBytes = BatchMemory.maxBatchBytes(conf, name, SparkSession.active().sparkContext());
     ModelBinding binding;
     try {
-      binding = new ModelBinding(name, source, model.signature(), batchSize, cpuBatchSize, threads, outputs);
+      binding = ModelBinding.builder(name, source, model.signature()).batchSizes(batchSize, cpuBatchSize)
+          .intraOpThreads(threads).outputs(outputs).build();
       long rowBytes = BatchMemory.fixedRowBytes(model.signature(), binding.selectedOutputs());
       // A default that does not fit is lowered quietly; a setting that does not fit, with a WARN.
       int fitted = deviceChosenBatchSize ? BatchMemory.fitQuietly(binding.batchSize(), rowBytes, maxBatchBytes)
           : BatchMemory.fit(name, binding.batchSize(), rowBytes, maxBatchBytes);
       int cpuFitted = BatchMemory.fit(name, cpuBatchSize, rowBytes, maxBatchBytes);
       if (fitted != binding.batchSize() || cpuFitted != cpuBatchSize) {
-        binding = new ModelBinding(name, source, model.signature(), fitted, cpuFitted, threads, outputs);
+        binding = binding.toBuilder().batchSizes(fitted, cpuFitted).build();
       }
     } catch (ModelBindingException e) {
       throw Errors.analysis(e.getMessage(), e);
@@ -161,14 +162,17 @@ public final class ModelRegistry {
     Map<String, String> deviceSettings = deviceSettings(all);
     checkDeviceSettings(name, deviceSettings);
     // Application keys never travel: executors read those from their own SparkConf.
-    binding = binding.withDeviceSettings(
-            io.github.sparkinfer.spark.config.ApplicationSettings.withoutApplicationKeys(deviceSettings))
-        .withPrecision(precision, CompressedModels.int8Scheme(name, all))
-        .withPruneRatio(pruneRatio)
-        .withStageResources(stageResources(name, all, call.stageResources()))
-        .withRowErrors(rowErrorPolicy(name, conf, call), call.reportErrors())
-        .withMaxBatchBytes(maxBatchBytes);
-    return textModel ? binding.withText(TextModelSettings.read(conf, binding, tokenizer.trim())) : binding;
+    ModelBindingBuilder builder = binding.toBuilder()
+        .deviceSettings(io.github.sparkinfer.spark.config.ApplicationSettings.withoutApplicationKeys(deviceSettings))
+        .precision(precision, CompressedModels.int8Scheme(name, all))
+        .pruneRatio(pruneRatio)
+        .stageResources(stageResources(name, all, call.stageResources()))
+        .rowErrors(rowErrorPolicy(name, conf, call), call.reportErrors())
+        .maxBatchBytes(maxBatchBytes);
+    if (textModel) {
+      builder.text(TextModelSettings.read(conf, builder.build(), tokenizer.trim()));
+    }
+    return builder.build();
   }
 
   /** The call's policy, else the model's key, else the session's, else fail. */
