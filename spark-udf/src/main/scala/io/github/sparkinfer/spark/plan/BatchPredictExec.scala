@@ -1,13 +1,8 @@
 package io.github.sparkinfer.spark.plan
 
-import io.github.sparkinfer.spark.batch.BatchPredictionRunner
-import io.github.sparkinfer.spark.batch.ColumnarPredictionRunner
-import io.github.sparkinfer.spark.batch.ModelCall
 import io.github.sparkinfer.spark.batch.PredictionMetrics
-import io.github.sparkinfer.spark.sql.EmbedExpression
 import io.github.sparkinfer.spark.sql.ModelInvocation
 import io.github.sparkinfer.spark.sql.PredictExpression
-import io.github.sparkinfer.spark.text.TextEmbeddingRunner
 
 import scala.jdk.CollectionConverters._
 
@@ -15,15 +10,15 @@ import io.github.sparkinfer.partitioning.StageResourceProfiles
 
 import org.apache.spark.rdd.RDD
 import org.apache.spark.sql.catalyst.InternalRow
-import org.apache.spark.sql.catalyst.expressions.{Attribute, AttributeReference, AttributeSet, BindReferences, BoundReference, UnsafeProjection}
+import org.apache.spark.sql.catalyst.expressions.{Attribute, AttributeReference, AttributeSet, UnsafeProjection}
 import org.apache.spark.sql.catalyst.rules.Rule
 import org.apache.spark.sql.execution.{ColumnarRule, ColumnarToRowExec, SQLExecution, SparkPlan, UnaryExecNode}
 import org.apache.spark.sql.execution.metric.{SQLMetric, SQLMetrics}
-import org.apache.spark.sql.types.StructType
 
 /**
- * Physical node of [[BatchPredict]]: each partition goes through a runner that calls the model once
- * per batch on the session this executor's cache holds. With `columnarInput` its child produces
+ * Physical node of [[BatchPredict]]: each partition goes through its function's runner
+ * ([[io.github.sparkinfer.spark.sql.ModelInvocation.execute]]), which calls the model once per batch
+ * on the session this executor's cache holds. With `columnarInput` its child produces
  * columnar batches (a vectorized scan) and the arguments are read straight from the column vectors.
  *
  * When the model's binding asks for stage resources, its RDD runs with their Spark resource profile:
@@ -43,7 +38,7 @@ case class BatchPredictExec(
 
   override def nodeName: String = if (columnarInput) "BatchPredict (columnar input)" else "BatchPredict"
 
-  private def isText: Boolean = prediction.isInstanceOf[EmbedExpression]
+  private def isText: Boolean = prediction.tokenized
 
   // The node's one list of metrics; PredictionMetrics reads them by name.
   override lazy val metrics: Map[String, SQLMetric] = Map(
@@ -123,62 +118,40 @@ case class BatchPredictExec(
   }
 
   private def executePartitions(): RDD[InternalRow] = {
-    val binding = prediction.binding
-    val arguments = prediction.children
-    val childOutput = child.output
-    val kept = passThrough
-    val outputAttributes = output
-    val predictionMetrics = new PredictionMetrics(metrics.asJava, deviceBindings, batchLatencies)
-
-    if (isText) {
-      return child.execute().mapPartitions { rows =>
-        val bound = BindReferences.bindReference(arguments.head, childOutput)
-        val (ordinal, argumentProjection) = bound match {
-          case reference: BoundReference => (reference.ordinal, null)
-          case other => (0, UnsafeProjection.create(Seq(other)))
-        }
-        val holdProjection = if (kept == childOutput) null else UnsafeProjection.create(kept, childOutput)
-        val outputProjection = UnsafeProjection.create(outputAttributes, kept :+ result)
-        new TextEmbeddingRunner(binding, ordinal, argumentProjection, holdProjection, outputProjection,
-          predictionMetrics, rows.asJava).asScala
-      }
-    }
-    val inputBinding = binding.bindInputs(arguments.map(_.dataType).asJava)
-    val argumentStruct = arguments.head.dataType match {
-      case struct: StructType if arguments.size == 1 => struct
-      case _ => null
-    }
-
+    val partitions = PartitionPlan(child.output, passThrough, result, output,
+      new PredictionMetrics(metrics.asJava, deviceBindings, batchLatencies))
+    val invocation = prediction
     if (columnarInput) {
-      child.executeColumnar().mapPartitions { batches =>
-        val ordinals = arguments.map(BindReferences.bindReference(_, childOutput))
-          .map(_.asInstanceOf[BoundReference].ordinal).toArray
-        val call = new ModelCall(binding, inputBinding, argumentStruct, ordinals, predictionMetrics)
-        val outputProjection = UnsafeProjection.create(outputAttributes, childOutput :+ result)
-        new ColumnarPredictionRunner(call, outputProjection, predictionMetrics, batches.asJava).asScala
-      }
+      // ReadColumnarInput sets columnarInput only for predict() over plain columns.
+      val predict = invocation.asInstanceOf[PredictExpression]
+      child.executeColumnar().mapPartitions(batches => predict.executeColumnar(partitions, batches))
     } else {
-      child.execute().mapPartitions { rows =>
-        val bound = arguments.map(BindReferences.bindReference(_, childOutput))
-        // Plain column arguments are read in place; computed ones are projected first.
-        val (ordinals, argumentProjection) =
-          if (bound.forall(_.isInstanceOf[BoundReference])) {
-            (bound.map(_.asInstanceOf[BoundReference].ordinal).toArray, null)
-          } else {
-            (bound.indices.toArray, UnsafeProjection.create(bound))
-          }
-        val call = new ModelCall(binding, inputBinding, argumentStruct, ordinals, predictionMetrics)
-        // Rows are held only with the columns used above; the model's own inputs are read first.
-        val holdProjection = if (kept == childOutput) null else UnsafeProjection.create(kept, childOutput)
-        val outputProjection = UnsafeProjection.create(outputAttributes, kept :+ result)
-        new BatchPredictionRunner(
-          call, argumentProjection, holdProjection, outputProjection, predictionMetrics, rows.asJava).asScala
-      }
+      child.execute().mapPartitions(rows => invocation.execute(partitions, rows))
     }
   }
 
   override protected def withNewChildInternal(newChild: SparkPlan): BatchPredictExec =
     copy(child = newChild)
+}
+
+/**
+ * What a model function's tasks get from its node: the child's columns, the columns kept beside
+ * the result, the result and the node's output, and the node's metrics. Serializable: it travels
+ * in each task's closure.
+ */
+case class PartitionPlan(
+    childOutput: Seq[Attribute],
+    passThrough: Seq[Attribute],
+    result: Attribute,
+    output: Seq[Attribute],
+    metrics: PredictionMetrics) {
+
+  /** The kept columns of a child row, or null when the row is kept whole. */
+  def holdProjection(): UnsafeProjection =
+    if (passThrough == childOutput) null else UnsafeProjection.create(passThrough, childOutput)
+
+  /** A kept row joined to its result, as the node's output row. */
+  def outputProjection(): UnsafeProjection = UnsafeProjection.create(output, passThrough :+ result)
 }
 
 /**

@@ -4,13 +4,20 @@ import io.github.sparkinfer.spark.registry.InputLayout
 import io.github.sparkinfer.spark.registry.ModelBinding
 import io.github.sparkinfer.spark.registry.ModelBindingException
 
+import io.github.sparkinfer.spark.batch.BatchPredictionRunner
+import io.github.sparkinfer.spark.batch.ColumnarPredictionRunner
+import io.github.sparkinfer.spark.batch.ModelCall
+import io.github.sparkinfer.spark.plan.PartitionPlan
+import io.github.sparkinfer.spark.text.TextEmbeddingRunner
+
 import scala.jdk.CollectionConverters._
 
 import org.apache.spark.sql.catalyst.InternalRow
 import org.apache.spark.sql.catalyst.analysis.TypeCheckResult
 import org.apache.spark.sql.catalyst.util.ArrayData
-import org.apache.spark.sql.catalyst.expressions.{Expression, Unevaluable}
-import org.apache.spark.sql.types.{ArrayType, DataType, FloatType, StringType}
+import org.apache.spark.sql.catalyst.expressions.{BindReferences, BoundReference, Expression, Unevaluable, UnsafeProjection}
+import org.apache.spark.sql.types.{ArrayType, DataType, FloatType, StringType, StructType}
+import org.apache.spark.sql.vectorized.ColumnarBatch
 
 /**
  * A call of a registered model in a query. It is never evaluated row by row (Unevaluable also
@@ -20,6 +27,15 @@ import org.apache.spark.sql.types.{ArrayType, DataType, FloatType, StringType}
  */
 trait ModelInvocation extends Expression with Unevaluable {
   def binding: ModelBinding
+
+  /** Whether the node reports the text metrics (tokens, padding, tokenizer time). */
+  def tokenized: Boolean = false
+
+  /**
+   * One partition's rows of `partitions.childOutput` through this function's batches, giving rows of
+   * `partitions.output` in the order they came: the one place a function says how it runs.
+   */
+  def execute(partitions: PartitionPlan, rows: Iterator[InternalRow]): Iterator[InternalRow]
 
   override def nullable: Boolean = true
 
@@ -83,6 +99,39 @@ case class PredictExpression(binding: ModelBinding, children: Seq[Expression]) e
 
   override def prettyName: String = if (binding.reportsErrors()) "predict_with_error" else "predict"
 
+  override def execute(partitions: PartitionPlan, rows: Iterator[InternalRow]): Iterator[InternalRow] = {
+    val bound = children.map(BindReferences.bindReference(_, partitions.childOutput))
+    // Plain column arguments are read in place; computed ones are projected first.
+    val (ordinals, argumentProjection) =
+      if (bound.forall(_.isInstanceOf[BoundReference])) {
+        (bound.map(_.asInstanceOf[BoundReference].ordinal).toArray, null)
+      } else {
+        (bound.indices.toArray, UnsafeProjection.create(bound))
+      }
+    // Rows are held only with the columns kept; the model's own inputs are read first.
+    new BatchPredictionRunner(newCall(ordinals, partitions), argumentProjection, partitions.holdProjection(),
+      partitions.outputProjection(), partitions.metrics, rows.asJava).asScala
+  }
+
+  /** A vectorized scan's batches, plain column arguments read from the column vectors. */
+  def executeColumnar(partitions: PartitionPlan, batches: Iterator[ColumnarBatch]): Iterator[InternalRow] = {
+    val ordinals = children.map(BindReferences.bindReference(_, partitions.childOutput))
+      .map(_.asInstanceOf[BoundReference].ordinal).toArray
+    // Columnar rows are not held: every column of the child is in the output projection's input.
+    val outputProjection = UnsafeProjection.create(partitions.output, partitions.childOutput :+ partitions.result)
+    new ColumnarPredictionRunner(newCall(ordinals, partitions), outputProjection, partitions.metrics,
+      batches.asJava).asScala
+  }
+
+  private def newCall(ordinals: Array[Int], partitions: PartitionPlan): ModelCall = {
+    val argumentStruct = children.head.dataType match {
+      case struct: StructType if children.size == 1 => struct
+      case _ => null
+    }
+    new ModelCall(binding, binding.bindInputs(children.map(_.dataType).asJava), argumentStruct, ordinals,
+      partitions.metrics)
+  }
+
   override protected def withNewChildrenInternal(
       newChildren: IndexedSeq[Expression]): PredictExpression = copy(children = newChildren)
 }
@@ -108,6 +157,17 @@ case class EmbedExpression(binding: ModelBinding, children: Seq[Expression]) ext
   }
 
   override def prettyName: String = if (binding.reportsErrors()) "embed_with_error" else "embed"
+
+  override def tokenized: Boolean = true
+
+  override def execute(partitions: PartitionPlan, rows: Iterator[InternalRow]): Iterator[InternalRow] = {
+    val (ordinal, argumentProjection) = BindReferences.bindReference(children.head, partitions.childOutput) match {
+      case reference: BoundReference => (reference.ordinal, null)
+      case other => (0, UnsafeProjection.create(Seq(other)))
+    }
+    new TextEmbeddingRunner(binding, ordinal, argumentProjection, partitions.holdProjection(),
+      partitions.outputProjection(), partitions.metrics, rows.asJava).asScala
+  }
 
   override protected def withNewChildrenInternal(
       newChildren: IndexedSeq[Expression]): EmbedExpression = copy(children = newChildren)
