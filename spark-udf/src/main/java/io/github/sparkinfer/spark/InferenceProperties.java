@@ -61,6 +61,20 @@ public final class InferenceProperties {
 
   public static final String POOL_ON_DEVICE_DEFAULT = "auto";
 
+  /**
+   * Per-model: whether embed()'s rows from all tasks of an executor join one queue per model and
+   * device, batched together by length (cross-task batching, the tasks' threads running the
+   * batches), with tokenizing on an executor-wide pool: auto (default) on GPUs and NPUs, true on
+   * every device, false never (each task batches its own windows). Falls back to
+   * {@link #CROSS_TASK_BATCHING}.
+   */
+  public static final String MODEL_CROSS_TASK_BATCHING_SUFFIX = ".crossTaskBatching";
+
+  /** Session-wide {@link #MODEL_CROSS_TASK_BATCHING_SUFFIX}. */
+  public static final String CROSS_TASK_BATCHING = "spark.sparkinfer.crossTaskBatching";
+
+  public static final String CROSS_TASK_BATCHING_DEFAULT = "auto";
+
   /** Per-model: padded tokens (rows × longest row) per text batch. Falls back to {@link #TOKEN_BUDGET}. */
   public static final String MODEL_TOKEN_BUDGET_SUFFIX = ".tokenBudget";
 

@@ -373,7 +373,7 @@ class TestEmbed {
     return corpus;
   }
 
-  private static float[] floats(List<Float> values) {
+  static float[] floats(List<Float> values) {
     float[] result = new float[values.size()];
     for (int i = 0; i < result.length; i++) {
       result[i] = values.get(i);

@@ -65,8 +65,27 @@ class TestTextRowErrors {
 
   @Test
   void embedWithErrorGivesTheReasonForEachTextItCannotTakeAndVectorsForTheRest() {
-    Dataset<Row> result = spark.sql(
-        "SELECT id, e.result, e.error FROM (SELECT id, embed_with_error('words', body) AS e FROM sentences)");
+    assertReasonsAndVectors(spark.sql(
+        "SELECT id, e.result, e.error FROM (SELECT id, embed_with_error('words', body) AS e FROM sentences)"));
+  }
+
+  /** The same through the executor's shared queue, the texts of four tasks batched together. */
+  @Test
+  void theSameReasonsAndVectorsWhenTasksShareBatches() {
+    spark.conf().set("spark.sparkinfer.model.words.crossTaskBatching", "true");
+    try {
+      assertReasonsAndVectors(spark.sql("SELECT id, e.result, e.error FROM (SELECT id, embed_with_error('words', body)"
+          + " AS e FROM (SELECT /*+ REPARTITION(4) */ * FROM sentences))"));
+      assertThatThrownBy(() -> spark.sql("SELECT embed('words', body) FROM (SELECT /*+ REPARTITION(4) */ * FROM"
+          + " sentences WHERE body NOT LIKE '%dog%')").collect())
+          .hasMessageContaining("Model 'words' cannot take this text (3 tokens)")
+          .hasMessageMatching("(?s).*\\(row [0-9]+ of partition [0-3]\\).*");
+    } finally {
+      SparkTestSessions.reset("spark.sparkinfer.model.words.crossTaskBatching");
+    }
+  }
+
+  private static void assertReasonsAndVectors(Dataset<Row> result) {
     List<Row> rows = result.collectAsList();
     assertThat(rows).hasSize(TEXTS.size());
     for (Row row : rows) {

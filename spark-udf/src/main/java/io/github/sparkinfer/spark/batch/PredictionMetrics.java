@@ -29,6 +29,8 @@ public final class PredictionMetrics implements java.io.Serializable {
   public final SQLMetric tokenizeTime;
   /** Time tasks waited for their tokenizer thread to finish the next window. */
   public final SQLMetric tokenizerWaitTime;
+  /** Batches that held texts of more than one task (cross-task batching), counted by the task that ran them. */
+  public final SQLMetric crossTaskBatches;
   final SQLMetric fallbackTasks;
   /** Where the tasks ran their model, a bounded summary (not a named accumulator: see the class). */
   final DeviceBindingSummary deviceBindings;
@@ -58,6 +60,7 @@ public final class PredictionMetrics implements java.io.Serializable {
     this.paddingPercent = metrics.get("paddingPercent");
     this.tokenizeTime = metrics.get("tokenizeTime");
     this.tokenizerWaitTime = metrics.get("tokenizerWaitTime");
+    this.crossTaskBatches = metrics.get("crossTaskBatches");
     this.deviceBindings = java.util.Objects.requireNonNull(deviceBindings, "deviceBindings");
     this.batchLatencies = java.util.Objects.requireNonNull(batchLatencies, "batchLatencies");
   }

@@ -136,6 +136,9 @@ public final class SparkinferSettings {
         .defaultText("1024 on the CPU, 8192 on a GPU/NPU").doc("rows tokenized and sorted by length together"));
     declare(key(InferenceProperties.POOL_ON_DEVICE).choices("auto", "true", "false").scope(SESSION)
         .defaultText(InferenceProperties.POOL_ON_DEVICE_DEFAULT).doc("where embed() pools token states"));
+    declare(key(InferenceProperties.CROSS_TASK_BATCHING).choices("auto", "true", "false").scope(SESSION)
+        .defaultText(InferenceProperties.CROSS_TASK_BATCHING_DEFAULT)
+        .doc("whether embed() batches the texts of all an executor's tasks together"));
     declare(key(InferenceProperties.INT8_SCHEME).choices("auto", "u8s8", "u8s8-paired", "u8u8", "u8s8-reduced")
         .scope(SESSION).defaultText(InferenceProperties.INT8_SCHEME_DEFAULT).doc("int8 weight scheme"));
 
@@ -160,6 +163,8 @@ public final class SparkinferSettings {
         .doc("embed() pooling"));
     declare(key(M + InferenceProperties.MODEL_POOL_ON_DEVICE_SUFFIX).choices("auto", "true", "false").scope(MODEL)
         .defaultText(InferenceProperties.POOL_ON_DEVICE).doc("where embed() pools, for this model"));
+    declare(key(M + InferenceProperties.MODEL_CROSS_TASK_BATCHING_SUFFIX).choices("auto", "true", "false").scope(MODEL)
+        .defaultText(InferenceProperties.CROSS_TASK_BATCHING).doc("cross-task batching of embed(), for this model"));
     declare(key(M + InferenceProperties.MODEL_NORMALIZE_SUFFIX).type(Setting.Type.BOOLEAN).scope(MODEL)
         .defaultText("true").doc("embed() scales vectors to unit length"));
     declare(key(M + InferenceProperties.MODEL_EMBEDDING_OUTPUT_SUFFIX).scope(MODEL)

@@ -100,8 +100,17 @@ final class TextModelSettings {
       throw Errors.analysis("Cannot pool the token states of model '" + name + "' in its graph (" + poolKey
           + "=true): " + unpoolable + ". Set " + poolKey + "=auto or false");
     }
+    String crossTaskKey = conf.isSet(prefix + InferenceProperties.MODEL_CROSS_TASK_BATCHING_SUFFIX)
+        ? prefix + InferenceProperties.MODEL_CROSS_TASK_BATCHING_SUFFIX : InferenceProperties.CROSS_TASK_BATCHING;
+    String crossTask = conf.get(crossTaskKey, InferenceProperties.CROSS_TASK_BATCHING_DEFAULT).trim()
+        .toLowerCase(java.util.Locale.ROOT);
+    if (!crossTask.equals("auto") && !crossTask.equals("true") && !crossTask.equals("false")) {
+      throw Errors.analysis("Invalid value '" + crossTask + "' for " + crossTaskKey + " (model '" + name
+          + "'): use auto (batch the texts of all an executor's tasks together on GPUs and NPUs), true (on every"
+          + " device) or false (each task batches its own texts)");
+    }
     return new TextSettings(tokenizer, maxLength, pooling, Boolean.parseBoolean(normalizeText), tokenBudget,
-        windowRows, output, unpoolable == null ? poolOnDevice : "false");
+        windowRows, output, unpoolable == null ? poolOnDevice : "false", crossTask);
   }
 
   /** A window's vectors are one array: sortWindowRows × the embedding's width must fit one (issue 28). */

@@ -41,6 +41,7 @@ public final class TextSettings implements Serializable {
   private final int windowRows;
   private final String embeddingOutput;
   private final String poolOnDevice;
+  private final String crossTaskBatching;
 
   TextSettings(
       ModelSource tokenizer,
@@ -50,7 +51,8 @@ public final class TextSettings implements Serializable {
       long tokenBudget,
       int windowRows,
       String embeddingOutput,
-      String poolOnDevice) {
+      String poolOnDevice,
+      String crossTaskBatching) {
     this.tokenizer = tokenizer;
     this.maxLength = maxLength;
     this.pooling = pooling;
@@ -59,6 +61,17 @@ public final class TextSettings implements Serializable {
     this.windowRows = windowRows;
     this.embeddingOutput = embeddingOutput;
     this.poolOnDevice = poolOnDevice;
+    this.crossTaskBatching = crossTaskBatching;
+  }
+
+  /** auto (on GPUs and NPUs), true (on every device) or false: whether an executor's tasks share text batches. */
+  public String crossTaskBatching() {
+    return crossTaskBatching;
+  }
+
+  /** Whether texts of this model on {@code device} go through the executor's shared queue. */
+  public boolean batchesAcrossTasks(io.github.sparkinfer.device.Device device) {
+    return crossTaskBatching.equals("true") || (crossTaskBatching.equals("auto") && device.isAccelerator());
   }
 
   /** auto (on GPUs and NPUs), true (on every device) or false: whether the model's graph pools. */
@@ -127,12 +140,14 @@ public final class TextSettings implements Serializable {
         && tokenBudget == that.tokenBudget
         && windowRows == that.windowRows
         && embeddingOutput.equals(that.embeddingOutput)
-        && poolOnDevice.equals(that.poolOnDevice);
+        && poolOnDevice.equals(that.poolOnDevice)
+        && crossTaskBatching.equals(that.crossTaskBatching);
   }
 
   @Override
   public int hashCode() {
-    return Objects.hash(tokenizer, maxLength, pooling, normalize, tokenBudget, windowRows, embeddingOutput, poolOnDevice);
+    return Objects.hash(tokenizer, maxLength, pooling, normalize, tokenBudget, windowRows, embeddingOutput, poolOnDevice,
+        crossTaskBatching);
   }
 
   @Override

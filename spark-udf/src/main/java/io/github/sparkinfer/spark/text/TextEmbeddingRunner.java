@@ -23,12 +23,22 @@ import org.apache.spark.sql.types.DataTypes;
 
 /**
  * embed() over one partition. Rows come in windows of {@code sortWindowRows}: while the model runs
- * on one window, the next is already read and being tokenized on a helper thread (one window of
- * prefetch). Within a window ({@link WindowEmbedder}), rows are batched by token length under the
- * token budget so padding stays small; token states are pooled (mean over the attention mask, or
- * the first token) and normalized; rows leave in the order they came, each with its own vector.
+ * on one window, the next is already read and being tokenized (one window of prefetch). Rows are
+ * batched by token length under the token budget so padding stays small; token states are pooled
+ * (mean over the attention mask, or the first token) and normalized; rows leave in the order they
+ * came, each with its own vector.
+ *
+ * <p>Two ways to batch, by {@code crossTaskBatching} and the device: each task its own windows
+ * (tokenized on a helper thread of the task, batched by {@link WindowEmbedder} on the task's
+ * thread; the CPU's default), or the windows of all the executor's tasks together: chunks of a
+ * window are tokenized on the executor's {@link TokenizerPool} and join the model's
+ * {@link TextBatchQueue}, whose batches mix tasks' rows and are run by the waiting tasks' threads
+ * (the default on GPUs and NPUs, where a task's own rows made batches of 144 texts on average).
  */
 public final class TextEmbeddingRunner implements Iterator<InternalRow> {
+  /** Texts tokenized together on the executor's pool: small enough that batches start early, large enough to amortize the hand-off. */
+  static final int CHUNK_ROWS = 256;
+
   private final ModelBinding binding;
   private final TextSettings text;
   private final Iterator<InternalRow> input;
@@ -48,6 +58,9 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
   private TextWindow current;
   private TextWindow next;
   private int cursor;
+  /** The shared queue when this task's texts are batched with other tasks' texts, else null. */
+  private TextBatchQueue queue;
+  private final TaskContext task = TaskContext.get();
 
   public TextEmbeddingRunner(
       ModelBinding binding,
@@ -67,17 +80,22 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
     this.metrics = metrics;
     this.rowErrors = new RowErrors(binding, metrics);
     this.result = new ResultRow(binding, DataTypes.createArrayType(DataTypes.FloatType, false));
-    this.embedder = new WindowEmbedder(binding, metrics, rowErrors);
+    this.embedder = new WindowEmbedder(binding, metrics);
     this.tokenizerThread = Executors.newSingleThreadExecutor(runnable -> {
       Thread thread = new Thread(runnable, "sparkinfer-tokenizer-" + binding.modelName());
       thread.setDaemon(true);
       return thread;
     });
-    TaskContext task = TaskContext.get();
     if (task != null) {
-      // A task that ends early (LIMIT, failure, kill) must not leave the thread behind.
-      task.addTaskCompletionListener(
-          (org.apache.spark.util.TaskCompletionListener) context -> tokenizerThread.shutdownNow());
+      // A task that ends early (LIMIT, failure, kill) must not leave the thread, or rows in the queue, behind.
+      task.addTaskCompletionListener((org.apache.spark.util.TaskCompletionListener) context -> {
+        tokenizerThread.shutdownNow();
+        if (queue != null && windows != null) {
+          for (TextWindow window : windows) {
+            queue.withdraw(window);
+          }
+        }
+      });
     }
   }
 
@@ -94,7 +112,10 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
       int windowRows = text.windowRows() > 0 ? text.windowRows()
           : embedder.model().device().isAccelerator() ? InferenceProperties.SORT_WINDOW_ROWS_ACCELERATOR_DEFAULT
           : InferenceProperties.SORT_WINDOW_ROWS_DEFAULT;
-      windows = new TextWindow[] {new TextWindow(windowRows), new TextWindow(windowRows)};
+      if (text.batchesAcrossTasks(embedder.model().device())) {
+        queue = TextBatchQueue.of(embedder.model(), binding);
+      }
+      windows = new TextWindow[] {new TextWindow(windowRows, this), new TextWindow(windowRows, this)};
       next = read(windows[0]);
     }
     current = next;
@@ -127,9 +148,7 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
   }
 
   private TextWindow read(TextWindow window) {
-    window.count = 0;
-    window.firstRow = rowsRead;
-    java.util.Arrays.fill(window.errors, null);
+    window.reset(rowsRead);
     while (window.count < window.rows.length && input.hasNext()) {
       InternalRow row = input.next();
       InternalRow arguments = argumentProjection == null ? row : argumentProjection.apply(row);
@@ -141,29 +160,68 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
     }
     int count = window.count;
     rowsRead += count;
-    window.tokens = count == 0 ? null : tokenizerThread.submit(() -> tokenize(window, count));
     metrics.outputRows.add(count);
+    if (count == 0) {
+      return window;
+    }
+    if (queue == null) {
+      window.tokens = tokenizerThread.submit(() -> {
+        tokenize(window, 0, count);
+        return window.ids;
+      });
+    } else {
+      window.unfinished.set(count);
+      TokenizerCache.Handle words = tokenizer();
+      for (int from = 0; from < count; from += CHUNK_ROWS) {
+        int start = from;
+        int end = Math.min(count, from + CHUNK_ROWS);
+        TokenizerPool.shared().execute(() -> tokenizeIntoQueue(window, words, start, end));
+      }
+    }
     return window;
   }
 
-  /** On the tokenizer thread; a text the tokenizer fails on goes by the row error policy. */
-  private long[][] tokenize(TextWindow window, int count) {
+  /**
+   * Tokenizes rows [from, to) of the window into its ids; a text the tokenizer fails on keeps its
+   * reason for the row error policy, which the owning task applies.
+   */
+  private int[] tokenize(TextWindow window, int from, int to) {
     long start = System.nanoTime();
     TokenizerCache.Handle words = tokenizer();
     String[] texts = window.texts;
-    long[][] ids = new long[count][];
-    for (int i = 0; i < count; i++) {
+    int[] present = new int[to - from];
+    int count = 0;
+    for (int i = from; i < to; i++) {
       if (texts[i] != null) {
         try {
-          ids[i] = words.ids(texts[i]);
+          window.ids[i] = words.ids(texts[i]);
+          present[count++] = i;
         } catch (RuntimeException e) {
-          window.errors[i] = rowErrors.reject(window.firstRow + i, "The tokenizer of model '" + binding.modelName()
-              + "' failed on this text (" + texts[i].length() + " characters): " + e, e);
+          window.reject(i, "The tokenizer of model '" + binding.modelName() + "' failed on this text ("
+              + texts[i].length() + " characters): " + e, e);
         }
       }
     }
-    metrics.tokenizeTime.add(System.nanoTime() - start);
-    return ids;
+    window.tokenizeNanos.addAndGet(System.nanoTime() - start);
+    return java.util.Arrays.copyOf(present, count);
+  }
+
+  /** On the executor's tokenizer pool: a chunk of the window, tokenized, joins the queue. */
+  private void tokenizeIntoQueue(TextWindow window, TokenizerCache.Handle words, int from, int to) {
+    if (window.withdrawn) {
+      return;
+    }
+    try {
+      int[] present = tokenize(window, from, to);
+      queue.add(window, present, present.length);
+      // Null texts and those the tokenizer rejected are done: no model run for them.
+      if (window.unfinished.addAndGet(-(to - from - present.length)) == 0) {
+        queue.signal();
+      }
+    } catch (RuntimeException | Error e) {
+      window.failure = new PredictionException("Tokenizing for model '" + binding.modelName() + "' failed: " + e, e);
+      queue.signal();
+    }
   }
 
   private TokenizerCache.Handle tokenizer() {
@@ -173,23 +231,35 @@ public final class TextEmbeddingRunner implements Iterator<InternalRow> {
     return tokenizer;
   }
 
-  /** Waits for the window's token ids, then embeds it. */
+  /** Embeds the window: waits for its token ids and runs its batches, or waits for the queue to run its rows. */
   private void embed(TextWindow window) {
-    long[][] ids;
-    long waitStart = System.nanoTime();
-    try {
-      ids = window.tokens.get();
-      metrics.tokenizerWaitTime.add(System.nanoTime() - waitStart);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new PredictionException("Interrupted while tokenizing for model '" + binding.modelName() + "'", e);
-    } catch (ExecutionException e) {
-      Throwable cause = e.getCause();
-      if (cause instanceof RuntimeException) {
-        throw (RuntimeException) cause;
+    if (queue != null) {
+      queue.await(window, embedder, task, metrics);
+    } else {
+      long waitStart = System.nanoTime();
+      try {
+        window.tokens.get();
+        metrics.tokenizerWaitTime.add(System.nanoTime() - waitStart);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new PredictionException("Interrupted while tokenizing for model '" + binding.modelName() + "'", e);
+      } catch (ExecutionException e) {
+        Throwable cause = e.getCause();
+        if (cause instanceof RuntimeException) {
+          throw (RuntimeException) cause;
+        }
+        throw new PredictionException("Tokenizing for model '" + binding.modelName() + "' failed: " + cause, cause);
       }
-      throw new PredictionException("Tokenizing for model '" + binding.modelName() + "' failed: " + cause, cause);
+      embedder.embed(window);
     }
-    embedder.embed(window, ids);
+    metrics.tokenizeTime.add(window.tokenizeNanos.get());
+    // The row error policy of this task, for the texts the tokenizer or the model could not take.
+    for (int row = 0; row < window.count; row++) {
+      if (window.rejections[row] != null) {
+        window.errors[row] = rowErrors.reject(window.firstRow + row, window.rejections[row], window.rejectionCauses[row]);
+      } else if (window.isNull[row]) {
+        metrics.nullRows.add(1);
+      }
+    }
   }
 }

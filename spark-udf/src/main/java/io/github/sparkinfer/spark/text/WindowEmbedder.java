@@ -5,7 +5,6 @@ import io.github.sparkinfer.spark.batch.DirectBuffers;
 import io.github.sparkinfer.spark.batch.ExecutorSessions;
 import io.github.sparkinfer.spark.batch.PredictionMetrics;
 import io.github.sparkinfer.spark.batch.RetryInHalves;
-import io.github.sparkinfer.spark.batch.RowErrors;
 import io.github.sparkinfer.spark.registry.DevicePooling;
 import io.github.sparkinfer.spark.registry.ModelBinding;
 import io.github.sparkinfer.spark.registry.TextSettings;
@@ -35,7 +34,6 @@ final class WindowEmbedder {
   private final ModelBinding binding;
   private final TextSettings text;
   private final PredictionMetrics metrics;
-  private final RowErrors rowErrors;
   private final EmbeddingPooling pooling;
   private final TensorSpec embeddingOutput;
   private final List<TensorSpec> modelInputs;
@@ -46,24 +44,26 @@ final class WindowEmbedder {
   private ByteBuffer outputBuffer = DirectBuffers.allocate(8);
   private long tokenCount;
   private long paddedCount;
+  /** One batch's pooled vectors in position order, before they go to their windows. */
+  private float[] pooled = new float[0];
   private Boolean pooledOnDevice;
   /** The embeddings' width, once the first batch has run: -1 before. */
   private int dimension = -1;
 
-  /** {@code rowErrors}: the task's, shared with the tokenizing, so that one row (its first) is logged. */
-  WindowEmbedder(ModelBinding binding, PredictionMetrics metrics, RowErrors rowErrors) {
+  /** {@code metrics}: the task's whose thread runs the batches (with cross-task batching, other tasks' rows too). */
+  WindowEmbedder(ModelBinding binding, PredictionMetrics metrics) {
     this.binding = binding;
     this.text = binding.text();
     this.metrics = metrics;
-    this.rowErrors = rowErrors;
     this.pooling = new EmbeddingPooling(text.pooling(), text.normalize());
     this.embeddingOutput = binding.signature().outputs().stream()
         .filter(output -> output.name().equals(text.embeddingOutput())).findFirst().orElseThrow();
     this.modelInputs = binding.signature().inputs();
   }
 
-  /** Embeds the window's rows whose texts have token ids; the others keep no vector. */
-  void embed(TextWindow window, long[][] ids) {
+  /** Embeds the window's rows whose texts have token ids (the per-task path); the others keep no vector. */
+  void embed(TextWindow window) {
+    long[][] ids = window.ids;
     int[] present = new int[window.count];
     int[] lengths = new int[window.count];
     int rows = 0;
@@ -72,38 +72,40 @@ final class WindowEmbedder {
         present[rows] = i;
         lengths[rows] = ids[i].length;
         rows++;
-      } else if (window.errors[i] == null) {
-        metrics.nullRows.add(1);
       }
     }
     for (int[] batch : planner().plan(lengths, rows)) {
       for (int i = 0; i < batch.length; i++) {
         batch[i] = present[batch[i]];
       }
-      runOrSplit(window, ids, batch);
-    }
-    if (paddedCount > 0) {
-      metrics.paddingPercent.set(Math.round(100.0 * (paddedCount - tokenCount) / paddedCount));
+      if (runOrSplit(TextBatch.of(window, batch))) {
+        planner = null;  // later batches get the smaller token budget
+      }
     }
   }
 
   /**
    * Runs a batch through the shared retry ({@link RetryInHalves}): the texts ONNX Runtime cannot
-   * take are found and the others still get their vectors; after a split for memory, later batches
-   * get the lowered token budget.
+   * take are found (each one's reason kept in its window) and the others still get their vectors.
+   * Returns whether a part was split for memory, so that later batches are formed under the lowered
+   * token budget.
    */
-  private void runOrSplit(TextWindow window, long[][] ids, int[] batch) {
+  boolean runOrSplit(TextBatch batch) {
     RetryInHalves.Batch parts = new RetryInHalves.Batch() {
       @Override
       public void run(int from, int to, boolean whole, boolean alone) throws OrtException {
-        WindowEmbedder.this.run(window, ids, whole ? batch : java.util.Arrays.copyOfRange(batch, from, to), alone);
+        int[] positions = new int[to - from];
+        for (int i = 0; i < positions.length; i++) {
+          positions[i] = from + i;
+        }
+        WindowEmbedder.this.run(batch, positions, alone);
       }
 
       @Override
       public long memorySize(int from, int to) {
         long tokens = 0;
         for (int i = from; i < to; i++) {
-          tokens = Math.max(tokens, ids[batch[i]].length);
+          tokens = Math.max(tokens, batch.ids[i].length);
         }
         return tokens * (to - from);
       }
@@ -115,32 +117,30 @@ final class WindowEmbedder {
 
       @Override
       public String describe(int position) {
-        return rowErrors.describeRow(window.firstRow + batch[position]) + " (" + ids[batch[position]].length
+        return batch.windows[position].describeRow(batch.rows[position]) + " (" + batch.ids[position].length
             + " tokens)";
       }
 
       @Override
       public void reject(int position, OrtException e) {
-        int row = batch[position];
-        window.errors[row] = rowErrors.reject(window.firstRow + row, "Model '" + binding.modelName()
-            + "' cannot take this text (" + ids[row].length + " tokens): " + e.getMessage() + ". Its inputs are "
-            + binding.describeInputs(), e);
+        batch.windows[position].reject(batch.rows[position], "Model '" + binding.modelName()
+            + "' cannot take this text (" + batch.ids[position].length + " tokens): " + e.getMessage()
+            + ". Its inputs are " + binding.describeInputs(), e);
+        batch.finish(position);
       }
     };
-    if (retry().run(parts, batch.length)) {
-      planner = null;  // later batches get the smaller token budget
-    }
+    return retry().run(parts, batch.size());
   }
 
-  /** Runs one batch of window rows and stores their pooled vectors. */
-  private void run(TextWindow window, long[][] ids, int[] batch, boolean alone) throws OrtException {
-    int rows = batch.length;
+  /** Runs positions {@code positions} of a batch and stores their pooled vectors in their windows. */
+  private void run(TextBatch batch, int[] positions, boolean alone) throws OrtException {
+    int rows = positions.length;
     int length = 0;
-    for (int row : batch) {
-      length = Math.max(length, ids[row].length);
+    for (int p : positions) {
+      length = Math.max(length, batch.ids[p].length);
     }
     long cells = (long) rows * length;
-    long realTokens = tokenBuffers.fill(ids, batch, length);
+    long realTokens = tokenBuffers.fill(batch.ids, positions, length);
     OrtEnvironment environment = OrtEnvironments.get();
     io.github.sparkinfer.device.LoadedModel model = model();
     Map<String, OnnxTensor> inputs = new LinkedHashMap<>();
@@ -181,7 +181,7 @@ final class WindowEmbedder {
           DirectBuffers.prefix(outputBuffer, data.remaining()).put(data);
         }
       }
-      pool(window, ids, batch, length, outputShape);
+      pool(batch, positions, length, outputShape);
     } finally {
       inputs.values().forEach(OnnxTensor::close);
       if (pinned != null) {
@@ -194,6 +194,7 @@ final class WindowEmbedder {
     metrics.paddingTokens.add(cells - realTokens);
     tokenCount += realTokens;
     paddedCount += cells;
+    metrics.paddingPercent.set(Math.round(100.0 * (paddedCount - tokenCount) / paddedCount));
   }
 
   /**
@@ -215,7 +216,8 @@ final class WindowEmbedder {
         .orElse(embeddingOutput);
   }
 
-  private void pool(TextWindow window, long[][] ids, int[] batch, int length, long[] shape) {
+  /** Pools the output of {@code positions} and copies each vector to its row's place in its window. */
+  private void pool(TextBatch batch, int[] positions, int length, long[] shape) {
     long size = shape[shape.length - 1];
     if (dimension >= 0 && size != dimension) {
       // A window's vectors are one array of one width: a batch of another width would misplace them.
@@ -224,18 +226,35 @@ final class WindowEmbedder {
           + java.util.Arrays.toString(shape) + "): an embedding model must give every text the same width");
     }
     try {
-      io.github.sparkinfer.spark.registry.BufferSizes.checkWindow(binding.modelName(), window.rows.length, size,
+      int capacity = 0;
+      for (int p : positions) {
+        capacity = Math.max(capacity, batch.windows[p].rows.length);
+      }
+      io.github.sparkinfer.spark.registry.BufferSizes.checkWindow(binding.modelName(), capacity, size,
           InferenceProperties.SORT_WINDOW_ROWS);
     } catch (IllegalArgumentException e) {
       throw new PredictionException(e.getMessage(), e);
     }
     dimension = (int) size;
-    // Room for the rows this window holds, not its capacity: memory follows the data.
-    if (window.dimension != dimension || window.vectors.length < window.count * dimension) {
-      window.vectors = new float[window.count * dimension];
-      window.dimension = dimension;
+    if (pooled.length < positions.length * dimension) {
+      pooled = new float[positions.length * dimension];
     }
-    pooling.pool(DirectBuffers.address(outputBuffer), shape, ids, batch, length, window.vectors);
+    // Pooled in position order, then each vector to its window: the batch may hold several windows' rows.
+    int[] order = new int[positions.length];
+    for (int i = 0; i < order.length; i++) {
+      order[i] = i;
+    }
+    long[][] ids = new long[positions.length][];
+    for (int i = 0; i < positions.length; i++) {
+      ids[i] = batch.ids[positions[i]];
+    }
+    pooling.pool(DirectBuffers.address(outputBuffer), shape, ids, order, length, pooled);
+    for (int i = 0; i < positions.length; i++) {
+      int p = positions[i];
+      float[] vectors = batch.windows[p].vectorsOf(binding.modelName(), dimension);
+      System.arraycopy(pooled, i * dimension, vectors, batch.rows[p] * dimension, dimension);
+      batch.finish(p);
+    }
   }
 
   UnsafeArrayData vector(TextWindow window, int row) {
@@ -243,7 +262,7 @@ final class WindowEmbedder {
   }
 
   /** Batches under the model's token budget: its setting, else the default for the device it runs on. */
-  private LengthBatchPlanner planner() {
+  LengthBatchPlanner planner() {
     if (planner == null) {
       long budget = text.tokenBudget() > 0 ? text.tokenBudget()
           : model().device().isAccelerator() ? InferenceProperties.TOKEN_BUDGET_ACCELERATOR_DEFAULT
@@ -268,6 +287,10 @@ final class WindowEmbedder {
       retry = new RetryInHalves(binding, model(), metrics);
     }
     return retry;
+  }
+
+  String modelName() {
+    return binding.modelName();
   }
 
   io.github.sparkinfer.device.LoadedModel model() {

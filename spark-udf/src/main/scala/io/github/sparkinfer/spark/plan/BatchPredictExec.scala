@@ -61,7 +61,8 @@ case class BatchPredictExec(
       "paddingTokens" -> SQLMetrics.createMetric(sparkContext, "padding tokens"),
       "paddingPercent" -> SQLMetrics.createAverageMetric(sparkContext, "padding ratio (% of batch tokens)"),
       "tokenizeTime" -> SQLMetrics.createNanoTimingMetric(sparkContext, "tokenize time"),
-      "tokenizerWaitTime" -> SQLMetrics.createNanoTimingMetric(sparkContext, "time waiting for the tokenizer"))
+      "tokenizerWaitTime" -> SQLMetrics.createNanoTimingMetric(sparkContext, "time waiting for the tokenizer"),
+      "crossTaskBatches" -> SQLMetrics.createMetric(sparkContext, "batches holding texts of several tasks"))
     else Map.empty)
 
   /**
