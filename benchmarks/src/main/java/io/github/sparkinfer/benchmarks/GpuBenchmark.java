@@ -69,12 +69,13 @@ public final class GpuBenchmark {
         + cores + "], " + cores + " cores; ONNX Runtime " + OrtEnvironments.get().getVersion() + " with the CUDA"
         + " execution provider; commit " + System.getProperty("sparkinfer.commit", "see COMMIT") + ". Every timed run"
         + " lasts at least " + seconds + " s (a query repeated); best of two after a warm-up; Spark runs write to the"
-        + " noop sink. Energy: the GPU's mean power.draw (nvidia-smi, every 100 ms) over the run; CPU energy "
+        + " noop sink. GPU utilization and energy: the GPU's mean utilization.gpu and power.draw (nvidia-smi, every"
+        + " 100 ms) over the run; CPU energy "
         + (PowerSampler.cpuMicrojoules() < 0 ? "not reported: this machine exposes no readable RAPL counter"
             : "from RAPL package 0") + ". Latency: each model batch's run, p50 / p99 over the run's batches.");
     lines.add("");
-    lines.add("| workload | rows/s | × reference | GPU W | J / 1,000 rows | batch p50 / p99 ms |");
-    lines.add("|---|---:|---:|---:|---:|---:|");
+    lines.add("| workload | rows/s | × reference | GPU util % | GPU W | J / 1,000 rows | batch p50 / p99 ms |");
+    lines.add("|---|---:|---:|---:|---:|---:|---:|");
 
     MultilayerPerceptronModel mlp = MultilayerPerceptronModel.builder()
         .layerSizes(64, 256, 256, 16).seed(42).inputName("features").outputName("scores").build();
@@ -136,6 +137,13 @@ public final class GpuBenchmark {
     double textCeiling32 = Math.min(ortFp32.rowsPerSecond, tokenizerRate);
     row("embed() fp32 on cuda:0, default settings", embed, textCeiling32);
     profiles.add(lastProfile.row("embed() fp32 on cuda:0"));
+    // The path before cross-task batching, side by side: each task batches its own windows.
+    spark.conf().set("spark.sparkinfer.crossTaskBatching", "false");
+    Result embedPerTask = spark(spark, textQuery, "cuda:0", textRows);
+    spark.conf().unset("spark.sparkinfer.crossTaskBatching");
+    row("same, each task its own batches (crossTaskBatching=false, the path before issue 29)", embedPerTask,
+        textCeiling32);
+    profiles.add(lastProfile.row("embed() fp32 on cuda:0, each task its own batches"));
     // What the pooling head gives: the same query pooling in Java, every state copied to the host.
     spark.conf().set("spark.sparkinfer.poolOnDevice", "false");
     Result embedJava = spark(spark, textQuery, "cuda:0", textRows);
@@ -183,12 +191,19 @@ public final class GpuBenchmark {
     final double watts;
     final double p50;
     final double p99;
+    /** Mean GPU utilization, %, over the timed run (NaN on the CPU). */
+    final double utilization;
 
     Result(double rowsPerSecond, double watts, double p50, double p99) {
+      this(rowsPerSecond, watts, p50, p99, Double.NaN);
+    }
+
+    Result(double rowsPerSecond, double watts, double p50, double p99, double utilization) {
       this.rowsPerSecond = rowsPerSecond;
       this.watts = watts;
       this.p50 = p50;
       this.p99 = p99;
+      this.utilization = utilization;
     }
   }
 
@@ -208,7 +223,8 @@ public final class GpuBenchmark {
         done += rows;
       }
       long end = System.nanoTime();
-      Result result = new Result(done / ((end - start) / 1e9), power.meanWatts(start, end), Double.NaN, Double.NaN);
+      Result result = new Result(done / ((end - start) / 1e9), power.meanWatts(start, end), Double.NaN, Double.NaN,
+          power.meanUtilization(start, end));
       if (best == null || result.rowsPerSecond > best.rowsPerSecond) {
         best = result;
       }
@@ -240,7 +256,8 @@ public final class GpuBenchmark {
       lastProfile = TaskTimeProfile.of(traced, wall, spark.sparkContext().defaultParallelism());
     }
     System.out.printf(Locale.ROOT, "%s on %s: %,.0f rows/s%n", query, device, timed.rowsPerSecond);
-    return new Result(timed.rowsPerSecond, device.equals("cpu") ? Double.NaN : timed.watts, p50, p99);
+    return new Result(timed.rowsPerSecond, device.equals("cpu") ? Double.NaN : timed.watts, p50, p99,
+        device.equals("cpu") ? Double.NaN : timed.utilization);
   }
 
   private static Result ortText(Path model, Path tokenizer, List<String> texts) throws Exception {
@@ -253,7 +270,8 @@ public final class GpuBenchmark {
           double rate = GpuCeilings.textsPerSecond(session, batches, texts.size(), 4, 0.1);
           long start = System.nanoTime();
           rate = Math.max(rate, GpuCeilings.textsPerSecond(session, batches, texts.size(), 4, seconds));
-          return new Result(rate, power.meanWatts(start, System.nanoTime()), Double.NaN, Double.NaN);
+          long end = System.nanoTime();
+          return new Result(rate, power.meanWatts(start, end), Double.NaN, Double.NaN, power.meanUtilization(start, end));
         } finally {
           batches.forEach(inputs -> inputs.values().forEach(OnnxTensor::close));
         }
@@ -263,8 +281,9 @@ public final class GpuBenchmark {
 
   static void row(String workload, Result result, double reference) {
     String energy = Double.isNaN(result.watts) ? "" : String.format(Locale.ROOT, "%.2f", result.watts / result.rowsPerSecond * 1000);
-    lines.add(String.format(Locale.ROOT, "| %s | %,.0f | %s | %s | %s | %s |", workload, result.rowsPerSecond,
+    lines.add(String.format(Locale.ROOT, "| %s | %,.0f | %s | %s | %s | %s | %s |", workload, result.rowsPerSecond,
         Double.isNaN(reference) ? "" : String.format(Locale.ROOT, "%.2f", result.rowsPerSecond / reference),
+        Double.isNaN(result.utilization) ? "" : String.format(Locale.ROOT, "%.0f", result.utilization),
         Double.isNaN(result.watts) ? "" : String.format(Locale.ROOT, "%.0f", result.watts), energy,
         Double.isNaN(result.p50) ? "" : String.format(Locale.ROOT, "%.2f / %.2f", result.p50, result.p99)));
   }
