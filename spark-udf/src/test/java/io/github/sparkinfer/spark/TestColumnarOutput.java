@@ -43,6 +43,7 @@ class TestColumnarOutput {
   private static final String OFF_HEAP = "spark.sql.columnVector.offheap.enabled";
   private static final String VECTORIZED = "spark.sql.parquet.enableVectorizedReader";
   private static final String NESTED_VECTORIZED = "spark.sql.parquet.enableNestedColumnVectorizedReader";
+  private static final String ADAPTIVE = "spark.sql.adaptive.enabled";
   private static final int ROWS = 5000;
   /** Child batches of 1000 rows, model batches of 300: model batches end inside and at child batches. */
   private static final int CHILD_BATCH = 1000;
@@ -140,6 +141,8 @@ class TestColumnarOutput {
     for (String key : List.of(OFF_HEAP, VECTORIZED, NESTED_VECTORIZED)) {
       spark.conf().unset(key);
     }
+    // The shared session runs without adaptive execution; a test that turns it on puts that back.
+    spark.conf().set(ADAPTIVE, "false");
   }
 
   /** One run of a query: its rows in id order (the first column), its plan and its node's metrics. */
@@ -393,6 +396,38 @@ class TestColumnarOutput {
     spark.conf().set(COLUMNAR_OUTPUT, "true");
     Dataset<Row> plannedOnly = spark.sql(sql);
     assertColumnarOutput(plannedOnly.queryExecution().executedPlan());
+  }
+
+  @Test
+  void adaptiveExecutionKeepsTheColumnarNodeAndItsResults() {
+    spark.conf().set(NESTED_VECTORIZED, "true");
+    spark.conf().set(ADAPTIVE, "true");
+    // A shuffle above the call: adaptive execution plans the stage with the node on its own.
+    String sql = "SELECT kind, count(*), sum(predict('col_mlp', features)[0]) FROM parquet.`" + points
+        + "` GROUP BY kind ORDER BY kind";
+    spark.conf().set(COLUMNAR_OUTPUT, "true");
+    Dataset<Row> columnar = spark.sql(sql);
+    List<Row> columnarRows = columnar.collectAsList();
+    spark.conf().set(COLUMNAR_OUTPUT, "false");
+    List<Row> rowRows = spark.sql(sql).collectAsList();
+    List<BatchPredictExec> nodes =
+        io.github.sparkinfer.spark.plan.BatchPredictNodes.in(columnar.queryExecution().executedPlan());
+    assertThat(nodes).hasSize(1);
+    assertThat(nodes.get(0).nodeName()).isEqualTo("BatchPredict (columnar input and output)");
+    assertThat(columnarRows).hasSize(5).hasSameSizeAs(rowRows);
+    for (int kind = 0; kind < 5; kind++) {
+      double expected = 0;
+      for (int i = kind; i < ROWS; i += 5) {
+        if (i % 7 != 0) {
+          expected += reference[i][0];
+        }
+      }
+      Row row = columnarRows.get(kind);
+      assertThat(row.getString(0)).isEqualTo("k" + kind);
+      assertThat(row.getLong(1)).isEqualTo(ROWS / 5).isEqualTo(rowRows.get(kind).getLong(1));
+      // Sums in shuffle order: close, not bit for bit.
+      assertThat(row.getDouble(2)).isCloseTo(expected, within(1e-3)).isCloseTo(rowRows.get(kind).getDouble(2), within(1e-3));
+    }
   }
 
   private static void assertClose(List<Float> actual, float[] expected, long row) {
