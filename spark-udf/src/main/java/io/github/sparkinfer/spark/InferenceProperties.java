@@ -179,6 +179,17 @@ public final class InferenceProperties {
   public static final String BATCH_SIZE = "spark.sparkinfer.batchSize";
 
   /**
+   * Session-wide, read when a query is planned: predict() over plain columns of a columnar child (a
+   * vectorized scan, a cache of primitive columns) gives columnar batches, the child's kept column
+   * vectors beside a result column filled in bulk from the model's outputs, and Spark's
+   * ColumnarToRow makes the rows above it. Off by default: the plan then shows ColumnarToRow above
+   * the node, which the row path's plans never had.
+   */
+  public static final String COLUMNAR_OUTPUT = "spark.sparkinfer.columnarOutput";
+
+  public static final String COLUMNAR_OUTPUT_DEFAULT = "false";
+
+  /**
    * Rows per model call on a CPU when no batch size is set: larger batches only leave the caches
    * (benchmarks/RESULTS.md, Tabular MLP).
    */

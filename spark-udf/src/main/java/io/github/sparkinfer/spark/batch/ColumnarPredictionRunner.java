@@ -46,6 +46,7 @@ public final class ColumnarPredictionRunner implements Iterator<InternalRow> {
       } else if (input.hasNext()) {
         batch = input.next();
         batchRows = batch.numRows();
+        call.useColumns(batch);
         end = 0;
         cursor = 0;
         if (batchRows > 0) {
@@ -80,7 +81,7 @@ public final class ColumnarPredictionRunner implements Iterator<InternalRow> {
       if (row - start == positions.length) {
         positions = java.util.Arrays.copyOf(positions, (int) Math.min(call.batchSize(), 2L * positions.length));
       }
-      positions[row - start] = call.add(batch.getRow(row));
+      positions[row - start] = call.add(batch.getRow(row), row);
       row++;
     }
     end = row;

@@ -16,6 +16,9 @@ import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.SpecializedGetters;
 import org.apache.spark.sql.catalyst.expressions.UnsafeArrayData;
 import org.apache.spark.sql.catalyst.util.ArrayData;
+import org.apache.spark.sql.execution.vectorized.OffHeapColumnVector;
+import org.apache.spark.sql.execution.vectorized.WritableColumnVector;
+import org.apache.spark.sql.vectorized.ColumnVector;
 import org.apache.spark.unsafe.Platform;
 
 /**
@@ -35,6 +38,14 @@ final class InputBuffer {
   private ByteBuffer buffer;
   private long address;
   private int valuesPerRow;
+  // The array column of the columnar batch rows come from, when its elements are copied in bulk.
+  private WritableColumnVector column;
+  private ColumnVector columnElements;
+  // Rows written from the column but not copied yet: a run of consecutive rows whose elements are
+  // consecutive in the column, copied at once by flush().
+  private int runElement;
+  private int runRow;
+  private int runRows;
 
   /** {@code maxBatchBytes}: the batch byte budget, which one row alone must not exceed either. */
   InputBuffer(String modelName, InputLayout layout, int ordinal, int batchSize, long maxBatchBytes) {
@@ -79,14 +90,43 @@ final class InputBuffer {
     return source.isNullAt(ordinal);
   }
 
-  /** Writes the value of {@code source} as row {@code row} of the batch. */
-  void write(SpecializedGetters source, int row, int batchSize) {
+  /** Where this input's argument is in the rows (or the struct) it is read from. */
+  int ordinal() {
+    return ordinal;
+  }
+
+  /**
+   * The columns of the columnar batch the next rows come from, or null for rows of any other kind.
+   * An array argument whose column Spark wrote itself (a vectorized Parquet scan, nested columns
+   * included) and whose elements already have the model's type is then copied by runs of rows,
+   * not row by row; everything else is read from the row as before.
+   */
+  void useColumns(ColumnVector[] columns) {
+    flush();
+    column = null;
+    columnElements = null;
+    if (columns != null && layout.kind() == InputLayout.Kind.ARRAY && conversion.sameElementType()
+        && columns[ordinal] instanceof WritableColumnVector) {
+      column = (WritableColumnVector) columns[ordinal];
+      columnElements = column.arrayData();
+    }
+  }
+
+  /**
+   * Writes the value of {@code source} as row {@code row} of the batch. {@code columnRow}: the
+   * row's index in the batch given to {@link #useColumns}, or -1 for a row of any other kind.
+   */
+  void write(SpecializedGetters source, int row, int batchSize, int columnRow) {
     switch (layout.kind()) {
       case SCALAR:
         writeScalar(source, row);
         break;
       case ARRAY:
-        writeArray(source.getArray(ordinal), row, batchSize);
+        if (column != null && columnRow >= 0) {
+          writeFromColumn(columnRow, row, batchSize);
+        } else {
+          writeArray(source.getArray(ordinal), row, batchSize);
+        }
         break;
       case VECTOR:
         writeVector(source.getStruct(ordinal, VectorLayout.FIELD_COUNT), row, batchSize);
@@ -119,6 +159,79 @@ final class InputBuffer {
     }
     conversion.copyConverted(array, length, destination);
   }
+
+  /**
+   * Row {@code columnRow} of the column as row {@code row}: checked as the row path checks it (the
+   * same errors, in the same order), its elements copied later with the run it extends.
+   */
+  private void writeFromColumn(int columnRow, int row, int batchSize) {
+    int length = column.getArrayLength(columnRow);
+    int first = column.getArrayOffset(columnRow);
+    rowAddress(row, length, batchSize);
+    if (columnElements.hasNull()) {
+      for (int i = first; i < first + length; i++) {
+        if (columnElements.isNullAt(i)) {
+          throw nullElement(row);
+        }
+      }
+    }
+    if (runRows > 0 && row == runRow + runRows && first == runElement + runRows * length) {
+      runRows++;
+    } else {
+      flush();
+      runElement = first;
+      runRow = row;
+      runRows = 1;
+    }
+  }
+
+  /** Forgets row {@code row} if it ends the run not copied yet: a row rejected by another input. */
+  void dropRow(int row) {
+    if (runRows > 0 && runRow + runRows - 1 == row) {
+      runRows--;
+    }
+  }
+
+  /** Copies the rows written from a column and not copied yet; called before the buffer is read. */
+  void flush() {
+    if (runRows == 0) {
+      return;
+    }
+    long destination = address + (long) runRow * valuesPerRow * elementSize;
+    long count = (long) runRows * valuesPerRow;
+    runRows = 0;
+    if (columnElements instanceof OffHeapColumnVector && !((OffHeapColumnVector) columnElements).hasDictionary()) {
+      Platform.copyMemory(null, ((OffHeapColumnVector) columnElements).valuesNativeAddress()
+          + (long) runElement * elementSize, null, destination, count * elementSize);
+      return;
+    }
+    // On-heap or dictionary-encoded: Spark's bulk getter, in pieces so that no large array is made.
+    for (long done = 0; done < count; done += COPY_CHUNK) {
+      int piece = (int) Math.min(COPY_CHUNK, count - done);
+      int from = (int) (runElement + done);
+      long target = destination + done * elementSize;
+      switch (modelType) {
+        case FLOAT:
+          Platform.copyMemory(columnElements.getFloats(from, piece), Platform.FLOAT_ARRAY_OFFSET, null, target,
+              (long) piece * elementSize);
+          break;
+        case DOUBLE:
+          Platform.copyMemory(columnElements.getDoubles(from, piece), Platform.DOUBLE_ARRAY_OFFSET, null, target,
+              (long) piece * elementSize);
+          break;
+        case INT32:
+          Platform.copyMemory(columnElements.getInts(from, piece), Platform.INT_ARRAY_OFFSET, null, target,
+              (long) piece * elementSize);
+          break;
+        default:
+          Platform.copyMemory(columnElements.getLongs(from, piece), Platform.LONG_ARRAY_OFFSET, null, target,
+              (long) piece * elementSize);
+      }
+    }
+  }
+
+  /** Elements per bulk read from an on-heap column: 256 KiB of floats. */
+  private static final int COPY_CHUNK = 1 << 16;
 
   private void writeVector(InternalRow vector, int row, int batchSize) {
     // Everything an index or a size decides is checked before the first write.

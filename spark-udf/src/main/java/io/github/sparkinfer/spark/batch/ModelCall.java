@@ -26,6 +26,8 @@ import org.apache.spark.sql.catalyst.expressions.SpecializedGetters;
 import org.apache.spark.sql.catalyst.expressions.SpecificInternalRow;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.StructType;
+import org.apache.spark.sql.vectorized.ColumnVector;
+import org.apache.spark.sql.vectorized.ColumnarBatch;
 
 /**
  * One task's calls of one model: the direct input and output buffers of a batch, the shared
@@ -126,6 +128,31 @@ public final class ModelCall {
    * when an argument is null, or a code below -1 when the row is rejected (onError=null).
    */
   int add(InternalRow arguments) {
+    return add(arguments, -1);
+  }
+
+  /**
+   * The columns of the columnar batch the next rows come from (null: rows of any other kind), so
+   * that inputs that can be copied from column vectors in bulk are ({@link InputBuffer#useColumns}).
+   */
+  void useColumns(ColumnarBatch batch) {
+    if (byStructField) {
+      return;
+    }
+    ColumnVector[] columns = null;
+    if (batch != null) {
+      columns = new ColumnVector[batch.numCols()];
+      for (int i = 0; i < columns.length; i++) {
+        columns[i] = batch.column(i);
+      }
+    }
+    for (InputBuffer buffer : inputs) {
+      buffer.useColumns(columns);
+    }
+  }
+
+  /** As {@link #add(InternalRow)}, for row {@code columnRow} of the batch given to {@link #useColumns}. */
+  int add(InternalRow arguments, int columnRow) {
     if (loaded == null) {
       // The first row binds the session: its device sets the batch size when none is set.
       loaded();
@@ -149,9 +176,12 @@ public final class ModelCall {
     }
     try {
       for (InputBuffer buffer : inputs) {
-        buffer.write(source, modelRows, binding.batchSize());
+        buffer.write(source, modelRows, binding.batchSize(), columnRow);
       }
     } catch (PredictionException e) {
+      for (InputBuffer buffer : inputs) {
+        buffer.dropRow(modelRows);
+      }
       if (modelRows == 0) {
         // A rejected first row must not set a dynamic length for the rows after it.
         for (InputBuffer buffer : inputs) {
@@ -198,6 +228,9 @@ public final class ModelCall {
 
   /** Runs the model once over the rows added since {@link #clear}, if there are any. */
   public void run() {
+    for (InputBuffer buffer : inputs) {
+      buffer.flush();
+    }
     if (modelRows == 0) {
       return;
     }
@@ -304,8 +337,7 @@ public final class ModelCall {
    * its reason when the call reports errors). Reused: read it before asking for the next.
    */
   InternalRow result(int position) {
-    String error = position <= REJECTED ? addErrors.get(REJECTED - position)
-        : position >= 0 && anyPositionError ? positionErrors[position] : null;
+    String error = error(position);
     if (position == -1 || error != null) {
       return result.withoutValue(error);
     }
@@ -318,6 +350,17 @@ public final class ModelCall {
       result.valueSlot().update(0, structResult);
     }
     return result.withValue();
+  }
+
+  /** The reason the row at {@code position} has no result, or null (a value, or a null argument). */
+  String error(int position) {
+    return position <= REJECTED ? addErrors.get(REJECTED - position)
+        : position >= 0 && anyPositionError ? positionErrors[position] : null;
+  }
+
+  /** The output buffers of the batch that ran last, in the order of the result's fields. */
+  OutputBuffer[] outputs() {
+    return outputs;
   }
 
   private String describeShapes(int rows) {

@@ -61,6 +61,31 @@ final class OutputBuffer {
     return output.name();
   }
 
+  /** Where the batch's values are: row after row, {@link #valuesPerRow()} values each. */
+  long address() {
+    return address;
+  }
+
+  /** Values per row of the batch that ran last. */
+  int valuesPerRow() {
+    return valuesPerRow;
+  }
+
+  /** Bytes per value. */
+  int elementSize() {
+    return elementSize;
+  }
+
+  /** Rank of the output, the batch dimension included: 1 a scalar per row, 2 an array, 3 arrays of arrays. */
+  int rank() {
+    return output.rank();
+  }
+
+  /** Length of dimension {@code dimension} in the batch that ran last. */
+  int dimension(int dimension) {
+    return (int) shape[dimension];
+  }
+
   /**
    * Works out the output's shape for a batch of {@code rows}; returns false when a dimension is
    * only known after the run.

@@ -126,6 +126,9 @@ public final class SparkinferSettings {
     // Batching and execution, session-wide.
     declare(key(InferenceProperties.BATCH_SIZE).type(Setting.Type.INT).scope(SESSION)
         .defaultText("1024 on the CPU, 16384 on a GPU/NPU").doc("rows per model call"));
+    declare(key(InferenceProperties.COLUMNAR_OUTPUT).type(Setting.Type.BOOLEAN).scope(SESSION)
+        .defaultText(InferenceProperties.COLUMNAR_OUTPUT_DEFAULT)
+        .doc("predict() over a columnar child gives columnar batches"));
     declare(key(InferenceProperties.INTRA_OP_THREADS).type(Setting.Type.INT).scope(SESSION).defaultText("0")
         .doc("ONNX Runtime intra-op threads; 0 follows the task's CPUs"));
     declare(key(InferenceProperties.ON_ERROR).choices("fail", "null").scope(SESSION)

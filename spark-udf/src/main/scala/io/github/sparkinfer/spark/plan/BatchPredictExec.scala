@@ -1,6 +1,8 @@
 package io.github.sparkinfer.spark.plan
 
+import io.github.sparkinfer.spark.InferenceProperties
 import io.github.sparkinfer.spark.batch.PredictionMetrics
+import io.github.sparkinfer.spark.batch.ResultColumns
 import io.github.sparkinfer.spark.sql.ModelInvocation
 import io.github.sparkinfer.spark.sql.PredictExpression
 
@@ -14,12 +16,17 @@ import org.apache.spark.sql.catalyst.expressions.{Attribute, AttributeReference,
 import org.apache.spark.sql.catalyst.rules.Rule
 import org.apache.spark.sql.execution.{ColumnarRule, ColumnarToRowExec, SQLExecution, SparkPlan, UnaryExecNode}
 import org.apache.spark.sql.execution.metric.{SQLMetric, SQLMetrics}
+import org.apache.spark.sql.internal.SQLConf
+import org.apache.spark.sql.vectorized.ColumnarBatch
 
 /**
  * Physical node of [[BatchPredict]]: each partition goes through its function's runner
  * ([[io.github.sparkinfer.spark.sql.ModelInvocation.execute]]), which calls the model once per batch
  * on the session this executor's cache holds. With `columnarInput` its child produces
  * columnar batches (a vectorized scan) and the arguments are read straight from the column vectors.
+ * With `columnarOutput` as well the node gives columnar batches itself: the child's kept vectors
+ * beside a result column filled in bulk ([[io.github.sparkinfer.spark.batch.ResultColumns]]), and a
+ * ColumnarToRow above it makes the rows.
  *
  * When the model's binding asks for stage resources, its RDD runs with their Spark resource profile:
  * Spark gives a stage one profile, so every task of the stage around this node (from the last
@@ -30,13 +37,20 @@ case class BatchPredictExec(
     result: Attribute,
     passThrough: Seq[Attribute],
     child: SparkPlan,
-    columnarInput: Boolean = false) extends UnaryExecNode {
+    columnarInput: Boolean = false,
+    columnarOutput: Boolean = false) extends UnaryExecNode {
 
   override def output: Seq[Attribute] = passThrough :+ result
 
   override def producedAttributes: AttributeSet = AttributeSet(result)
 
-  override def nodeName: String = if (columnarInput) "BatchPredict (columnar input)" else "BatchPredict"
+  override def nodeName: String =
+    if (columnarOutput) "BatchPredict (columnar input and output)"
+    else if (columnarInput) "BatchPredict (columnar input)"
+    else "BatchPredict"
+
+  // Only ReadColumnarInput sets columnarOutput, with columnarInput, and puts a ColumnarToRow above.
+  override def supportsColumnar: Boolean = columnarOutput
 
   private def isText: Boolean = prediction.tokenized
 
@@ -89,11 +103,18 @@ case class BatchPredictExec(
 
   override protected def doExecute(): RDD[InternalRow] = withStageResources(executePartitions())
 
+  override protected def doExecuteColumnar(): RDD[ColumnarBatch] = {
+    val partitions = PartitionPlan(child.output, passThrough, result, output,
+      new PredictionMetrics(metrics.asJava, deviceBindings, batchLatencies))
+    val predict = prediction.asInstanceOf[PredictExpression]
+    withStageResources(child.executeColumnar().mapPartitions(batches => predict.executeColumnarOutput(partitions, batches)))
+  }
+
   /**
    * Gives the stage the binding's resource profile. Where Spark cannot (local mode) the stage keeps
    * the default profile, with a WARN and the "stage resources not applied" metric.
    */
-  private def withStageResources(rdd: RDD[InternalRow]): RDD[InternalRow] = {
+  private def withStageResources[T](rdd: RDD[T]): RDD[T] = {
     val binding = prediction.binding
     val resources = binding.stageResources
     if (resources.isEmpty) {
@@ -165,12 +186,32 @@ case class PartitionPlan(
 object ReadColumnarInput extends ColumnarRule {
   override def postColumnarTransitions: Rule[SparkPlan] = new Rule[SparkPlan] {
     override def apply(plan: SparkPlan): SparkPlan = plan.transformUp {
-      case exec @ BatchPredictExec(prediction: PredictExpression, _, _, ColumnarToRowExec(columnar), false)
+      case exec @ BatchPredictExec(prediction: PredictExpression, _, _, ColumnarToRowExec(columnar), false, _)
           if plainColumnsOf(prediction, columnar) =>
-        exec.copy(child = columnar, columnarInput = true)
-      case exec @ BatchPredictExec(prediction: PredictExpression, _, _, child, false)
+        withColumnarOutput(exec.copy(child = columnar, columnarInput = true))
+      case exec @ BatchPredictExec(prediction: PredictExpression, _, _, child, false, _)
           if child.supportsColumnar && child.supportsRowBased && plainColumnsOf(prediction, child) =>
-        exec.copy(columnarInput = true)
+        withColumnarOutput(exec.copy(columnarInput = true))
+    }
+  }
+
+  /**
+   * The node giving columnar batches when spark.sparkinfer.columnarOutput is on and its result can
+   * be written as columns; the node's parent wanted rows, so a ColumnarToRow goes between them
+   * (Spark inserted its transitions before this rule: it would not add this one).
+   */
+  private def withColumnarOutput(exec: BatchPredictExec): SparkPlan = {
+    val setting = SQLConf.get.getConfString(
+      InferenceProperties.COLUMNAR_OUTPUT, InferenceProperties.COLUMNAR_OUTPUT_DEFAULT).trim.toLowerCase
+    if (setting != "true" && setting != "false") {
+      throw new IllegalArgumentException(s"Invalid value '$setting' for ${InferenceProperties.COLUMNAR_OUTPUT}: use" +
+        " true (predict() over a columnar child gives columnar batches) or false (it gives rows)")
+    }
+    if (setting == "true" && ResultColumns.supports(exec.prediction.binding.resultType()) &&
+        exec.passThrough.forall(exec.child.outputSet.contains)) {
+      ColumnarToRowExec(exec.copy(columnarOutput = true))
+    } else {
+      exec
     }
   }
 

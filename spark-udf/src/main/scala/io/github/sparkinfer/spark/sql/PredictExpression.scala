@@ -5,12 +5,16 @@ import io.github.sparkinfer.spark.registry.ModelBinding
 import io.github.sparkinfer.spark.registry.ModelBindingException
 
 import io.github.sparkinfer.spark.batch.BatchPredictionRunner
+import io.github.sparkinfer.spark.batch.ColumnarOutputRunner
 import io.github.sparkinfer.spark.batch.ColumnarPredictionRunner
+import io.github.sparkinfer.spark.batch.ResultColumns
 import io.github.sparkinfer.spark.batch.ModelCall
 import io.github.sparkinfer.spark.plan.PartitionPlan
 import io.github.sparkinfer.spark.text.TextEmbeddingRunner
 
 import scala.jdk.CollectionConverters._
+
+import org.apache.spark.TaskContext
 
 import org.apache.spark.sql.catalyst.InternalRow
 import org.apache.spark.sql.catalyst.analysis.TypeCheckResult
@@ -121,6 +125,22 @@ case class PredictExpression(binding: ModelBinding, children: Seq[Expression]) e
     val outputProjection = UnsafeProjection.create(partitions.output, partitions.childOutput :+ partitions.result)
     new ColumnarPredictionRunner(newCall(ordinals, partitions), outputProjection, partitions.metrics,
       batches.asJava).asScala
+  }
+
+  /**
+   * A vectorized scan's batches, giving columnar batches: the child's kept vectors as they are and
+   * the result column, filled in bulk. Its off-heap memory is freed when the task completes.
+   */
+  def executeColumnarOutput(partitions: PartitionPlan, batches: Iterator[ColumnarBatch]): Iterator[ColumnarBatch] = {
+    val ordinals = children.map(BindReferences.bindReference(_, partitions.childOutput))
+      .map(_.asInstanceOf[BoundReference].ordinal).toArray
+    val kept = partitions.passThrough.map(attribute => partitions.childOutput.indexWhere(_.exprId == attribute.exprId))
+      .toArray
+    val call = newCall(ordinals, partitions)
+    // Room for a vectorized scan's batch of rows at first; it grows for larger ones.
+    val results = new ResultColumns(binding, 4096)
+    Option(TaskContext.get()).foreach(_.addTaskCompletionListener[Unit](_ => results.close()))
+    new ColumnarOutputRunner(call, kept, results, partitions.metrics, batches.asJava).asScala
   }
 
   private def newCall(ordinals: Array[Int], partitions: PartitionPlan): ModelCall = {
