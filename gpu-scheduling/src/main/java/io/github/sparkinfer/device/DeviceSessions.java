@@ -41,6 +41,11 @@ final class DeviceSessions {
       throws OrtException {
     OrtEnvironment environment = OrtEnvironments.get();
     try (OrtSession.SessionOptions options = options(source, settings)) {
+      // No memory patterns on an accelerator: in ONNX Runtime before 1.29 a run's pattern block stays
+      // bound to a placeholder stream when freed (microsoft/onnxruntime#29351, fixed by #29589), so
+      // runs of varying batch shapes from several threads made the CUDA arena grow past an 80 GB H100
+      // (cross-task text batches, GpuBenchmark 2026-12-07). Shapes vary from batch to batch anyway.
+      options.setMemoryPatternOptimization(false);
       List<OrtProviderOptions> providerOptions =
           ExecutionProviders.append(options, settings.device(), settings.providerOptions());
       try {

@@ -2,6 +2,7 @@ package io.github.sparkinfer.spark;
 
 import io.github.sparkinfer.partitioning.StageResources;
 import io.github.sparkinfer.spark.sql.ModelInvocation;
+import io.github.sparkinfer.spark.sql.SqlFunctions;
 import io.github.sparkinfer.spark.registry.CallSettings;
 import io.github.sparkinfer.spark.registry.ModelBinding;
 import io.github.sparkinfer.spark.registry.ModelRegistry;
@@ -34,7 +35,8 @@ import org.apache.spark.sql.functions;
  */
 public final class Inference {
   private final String modelName;
-  private final boolean embedding;
+  /** The model function called, by its SQL name in the one function list ({@code SqlFunctions.modelInvocations}). */
+  private final String function;
   private final List<Column> positionalInputs = new ArrayList<>();
   private final Map<String, Column> namedInputs = new LinkedHashMap<>();
   private final List<String> outputs = new ArrayList<>();
@@ -45,19 +47,31 @@ public final class Inference {
   private String errorColumn;
   private final java.util.Map<String, String> settings = new java.util.TreeMap<>();
 
-  private Inference(String modelName, boolean embedding) {
+  private Inference(String modelName, String function) {
     this.modelName = modelName;
-    this.embedding = embedding;
+    this.function = function;
   }
 
   /** Starts a call of the model registered under {@code name}: SQL's predict(). */
   public static Inference model(String name) {
-    return new Inference(name, false);
+    return new Inference(name, SqlFunctions.PredictName());
+  }
+
+  /**
+   * Starts a call of the model function {@code function} (its SQL name: predict, embed) with the
+   * model registered under {@code name}, for callers that choose the function by name (the ML stage).
+   */
+  public static Inference function(String function, String name) {
+    if (!SqlFunctions.modelInvocations().contains(function)) {
+      throw new IllegalArgumentException("No model function '" + function + "': use one of "
+          + String.join(", ", SqlFunctions.modelInvocationNames()));
+    }
+    return new Inference(name, function);
   }
 
   /** Starts an embedding of one text column with the text model {@code name}: SQL's embed(). */
   public static Inference embed(String name) {
-    return new Inference(name, true);
+    return new Inference(name, SqlFunctions.EmbedName());
   }
 
   /** Columns that feed the model's inputs in order. */
@@ -155,7 +169,7 @@ public final class Inference {
   public Dataset<Row> transform(Dataset<Row> dataset) {
     Column column = toColumn(dataset.sparkSession(), dataset);
     String name = resultColumn != null ? resultColumn
-        : embedding ? "embedding"
+        : function.equals(SqlFunctions.EmbedName()) ? "embedding"
         : outputs.size() == 1 ? outputs.get(0) : modelName;
     if (errorColumn == null) {
       return dataset.withColumn(name, column);
@@ -203,12 +217,12 @@ public final class Inference {
       arguments.add(SessionBridge.expression(functions.struct(structFields.toArray(new Column[0]))));
     }
     List<Expression> children = arguments;
-    if (!embedding && dataset != null && positionalInputs.size() == 1 && binding.isTextModel()
+    if (function.equals(SqlFunctions.PredictName()) && dataset != null && positionalInputs.size() == 1 && binding.isTextModel()
         && dataset.select(positionalInputs.get(0)).schema().fields()[0].dataType()
             instanceof org.apache.spark.sql.types.StringType) {
       // On a text model one string column is tokenized into the inputs, as in SQL.
       children = List.of(new TokenizeExpression(binding, arguments.get(0)));
     }
-    return SessionBridge.column(ModelInvocation.of(binding, children, embedding));
+    return SessionBridge.column(ModelInvocation.of(function, binding, children));
   }
 }

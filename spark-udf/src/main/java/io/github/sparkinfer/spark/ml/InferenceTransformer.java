@@ -81,7 +81,7 @@ public final class InferenceTransformer extends Transformer implements DefaultPa
         "Hadoop FileSystem URI of the .onnx file; unset: modelName is registered in the session");
     this.function = new Param<>(this, "function",
         "predict (numeric inputs, the model's outputs) or embed (one text column, its pooled vector)",
-        ParamValidators.inArray(new String[] {"predict", "embed"}));
+        ParamValidators.inArray(io.github.sparkinfer.spark.sql.SqlFunctions.modelInvocationNames()));
     this.inputCols = new StringArrayParam(this, "inputCols",
         "columns that feed the model's inputs, in the model's input order (or as inputNames says)");
     this.inputNames = new StringArrayParam(this, "inputNames",
@@ -299,7 +299,7 @@ public final class InferenceTransformer extends Transformer implements DefaultPa
   /** The DataFrame API call this stage's params describe. */
   private Inference call(String resultColumn) {
     String name = $(modelName);
-    Inference call = $(function).equals("embed") ? Inference.embed(name) : Inference.model(name);
+    Inference call = Inference.function($(function), name);
     String[] columns = $(inputCols);
     if (isDefined(inputNames)) {
       for (int i = 0; i < columns.length; i++) {

@@ -50,9 +50,18 @@ trait ModelInvocation extends Expression with Unevaluable {
 }
 
 object ModelInvocation {
-  /** predict() or embed() of the model on these arguments, from Java (the DataFrame API): one Seq type for every Scala. */
-  def of(binding: ModelBinding, children: java.util.List[Expression], embedding: Boolean): Expression =
-    if (embedding) EmbedExpression(binding, children.asScala.toSeq) else PredictExpression(binding, children.asScala.toSeq)
+  /**
+   * The model function named `function` (SQL's name: predict, embed) on these arguments, from Java
+   * (the DataFrame API and the ML stage): read from the one function list,
+   * [[SqlFunctions.modelInvocations]]; one Seq type for every Scala.
+   */
+  def of(function: String, binding: ModelBinding, children: java.util.List[Expression]): Expression =
+    SqlFunctions.modelInvocations.get(function) match {
+      case Some(build) => build(binding, children.asScala.toSeq)
+      case None => throw new IllegalArgumentException(
+        s"No model function '$function': the DataFrame API and the ML stage call one of " +
+          SqlFunctions.modelInvocations.keys.toSeq.sorted.mkString(", "))
+    }
 }
 
 /** predict(model, inputs...): the model's outputs for numeric inputs. */

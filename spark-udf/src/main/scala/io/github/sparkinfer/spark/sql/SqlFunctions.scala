@@ -66,6 +66,18 @@ object SqlFunctions {
       > SELECT id, _FUNC_('minilm', body) AS embedding FROM docs;
   """)
 
+  /**
+   * The functions that run a model over rows, by name, from a bound model and the call's arguments:
+   * the SQL descriptors below, the DataFrame API (`Inference`) and the ML stage's `function` param
+   * build their calls here. A new model function is one entry here and one descriptor.
+   */
+  val modelInvocations: Map[String, (ModelBinding, Seq[Expression]) => Expression] = Map(
+    PredictName -> ((binding, children) => PredictExpression(binding, children)),
+    EmbedName -> ((binding, children) => EmbedExpression(binding, children)))
+
+  /** [[modelInvocations]]' names, for Java callers (the ML stage's param validator). */
+  def modelInvocationNames: Array[String] = modelInvocations.keys.toArray.sorted
+
   val PredictWithErrorName = "predict_with_error"
   val EmbedWithErrorName = "embed_with_error"
 
@@ -89,12 +101,12 @@ object SqlFunctions {
   def predictWithErrorDescriptor: (FunctionIdentifier, ExpressionInfo, Seq[Expression] => Expression) =
     (FunctionIdentifier(PredictWithErrorName), predictWithErrorInfo, arguments => {
       val binding = ModelRegistry.resolve(modelName(PredictWithErrorName, arguments), CallSettings.none().reportingErrors())
-      PredictExpression(binding, textToInputs(binding, arguments.tail))
+      modelInvocations(PredictName)(binding, textToInputs(binding, arguments.tail))
     })
 
   def embedWithErrorDescriptor: (FunctionIdentifier, ExpressionInfo, Seq[Expression] => Expression) =
     (FunctionIdentifier(EmbedWithErrorName), embedWithErrorInfo, arguments =>
-      EmbedExpression(
+      modelInvocations(EmbedName)(
         ModelRegistry.resolve(modelName(EmbedWithErrorName, arguments), CallSettings.none().reportingErrors()),
         arguments.tail))
 
@@ -103,7 +115,7 @@ object SqlFunctions {
 
   def buildEmbed(arguments: Seq[Expression]): Expression = {
     val name = modelName(EmbedName, arguments)
-    EmbedExpression(ModelRegistry.resolve(name, OptionalInt.empty(), java.util.List.of()), arguments.tail)
+    modelInvocations(EmbedName)(ModelRegistry.resolve(name, OptionalInt.empty(), java.util.List.of()), arguments.tail)
   }
 
   val compareOutputsInfo = new ExpressionInfo(
@@ -130,7 +142,7 @@ object SqlFunctions {
   def buildPredict(arguments: Seq[Expression]): Expression = {
     val name = modelName(PredictName, arguments)
     val binding = ModelRegistry.resolve(name, OptionalInt.empty(), java.util.List.of())
-    PredictExpression(binding, textToInputs(binding, arguments.tail))
+    modelInvocations(PredictName)(binding, textToInputs(binding, arguments.tail))
   }
 
   /** On a text model, one string argument is tokenized into the model's inputs. */
