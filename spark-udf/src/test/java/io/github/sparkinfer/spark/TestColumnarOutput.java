@@ -284,6 +284,24 @@ class TestColumnarOutput {
   }
 
   @Test
+  void severalOutputsUnderPredictWithErrorNestTheStructInTheResultField() {
+    Run[] runs = runThreeWays("SELECT id, predict_with_error('col_multi', x, b) AS m FROM parquet.`" + pairs + "`");
+    for (Row row : runs[0].rows) {
+      long i = row.getLong(0);
+      Row reported = row.getStruct(1);
+      assertThat(reported.isNullAt(1)).as("no error, row %d", i).isTrue();
+      if (i % 11 == 0) {
+        assertThat(reported.isNullAt(0)).isTrue();
+      } else {
+        Row multi = reported.getStruct(0);
+        assertThat(multi.getFloat(0)).isCloseTo((float) i / 4 + i - 1, within(1e-2f));
+        assertThat(multi.getLong(1)).isEqualTo((long) multi.getFloat(0));
+        assertThat(multi.<scala.collection.Seq<Object>>getList(2).get(0).apply(0)).isEqualTo(2f * i);
+      }
+    }
+  }
+
+  @Test
   void primitiveColumnsAloneGiveAColumnarScalarResult() {
     Run[] runs = runThreeWays("SELECT id, predict('col_sum', x, y) AS s, name FROM parquet.`" + pairs + "`");
     assertThat(runs[0].rows).hasSize(ROWS);
