@@ -108,6 +108,22 @@ public final class GpuBenchmark {
       Result predictCpu = spark(spark, "SELECT id, predict('mlp', features) AS scores FROM points", "cpu", mlpRows);
       row("predict() on the CPU, default settings", predictCpu, floor.rowsPerSecond);
       profiles.add(lastProfile.row("predict() on the CPU"));
+
+      // Parquet input (the nested vectorized reader gives array<float> as column vectors): its own floor.
+      Path parquet = work.resolve("points.parquet");
+      points.write().parquet(parquet.toString());
+      spark.read().parquet(parquet.toString()).createOrReplaceTempView("points_parquet");
+      Result floorParquet = spark(spark, "SELECT id, features FROM points_parquet", "cpu", mlpRows);
+      row("Spark's floor: Parquet input → noop, no model", floorParquet, Double.NaN);
+      String parquetQuery = "SELECT id, predict('mlp', features) AS scores FROM points_parquet";
+      Result predictParquet = spark(spark, parquetQuery, "cuda:0", mlpRows);
+      row("predict() on cuda:0 from Parquet, default settings", predictParquet, floorParquet.rowsPerSecond);
+      profiles.add(lastProfile.row("predict() on cuda:0 from Parquet"));
+      spark.conf().set("spark.sparkinfer.columnarOutput", "true");
+      Result predictColumnar = spark(spark, parquetQuery, "cuda:0", mlpRows);
+      spark.conf().unset("spark.sparkinfer.columnarOutput");
+      row("same, columnar output (columnarOutput=true)", predictColumnar, floorParquet.rowsPerSecond);
+      profiles.add(lastProfile.row("predict() on cuda:0 from Parquet, columnar output"));
     }
 
     Path model = MiniLm.FP32.extractModel(work);
