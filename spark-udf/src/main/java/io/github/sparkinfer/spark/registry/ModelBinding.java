@@ -26,17 +26,13 @@ public final class ModelBinding implements Serializable {
   private final String modelName;
   private final ModelSource source;
   private final ModelSignature signature;
-  private final int batchSize;
-  private final int cpuBatchSize;
-  private final int intraOpThreads;
+  private final BatchSettings batching;
   private final List<TensorSpec> selectedOutputs;
   private final TextSettings text;
   private final java.util.Map<String, String> deviceSettings;
   private final LoadTimeCompression compression;
   private final StageResources stageResources;
-  private final RowErrorPolicy onError;
-  private final boolean reportErrors;
-  private final long maxBatchBytes;
+  private final RowErrorSettings rowErrors;
 
   /** Name of the field that holds the reason in a result that reports errors. */
   public static final String ERROR_FIELD = "error";
@@ -48,7 +44,6 @@ public final class ModelBinding implements Serializable {
     this.modelName = builder.modelName;
     this.source = builder.source;
     this.signature = builder.signature;
-    this.intraOpThreads = builder.intraOpThreads;
     for (TensorSpec input : signature.inputs()) {
       if (input.elementType() == TensorElementType.UNSUPPORTED) {
         throw new ModelBindingException(
@@ -58,15 +53,14 @@ public final class ModelBinding implements Serializable {
       }
     }
     this.selectedOutputs = ModelOutputs.select(modelName, signature, builder.outputNames);
-    this.batchSize = fixedBatchSize(modelName, signature).orElse(builder.batchSize);
-    this.cpuBatchSize = fixedBatchSize(modelName, signature).orElse(Math.min(builder.cpuBatchSize, builder.batchSize));
+    this.batching = new BatchSettings(fixedBatchSize(modelName, signature).orElse(builder.batchSize),
+        fixedBatchSize(modelName, signature).orElse(Math.min(builder.cpuBatchSize, builder.batchSize)),
+        builder.intraOpThreads, builder.maxBatchBytes);
     this.text = builder.text;
     this.deviceSettings = java.util.Map.copyOf(builder.deviceSettings);
     this.compression = builder.compression;
     this.stageResources = builder.stageResources;
-    this.onError = builder.onError;
-    this.reportErrors = builder.reportErrors;
-    this.maxBatchBytes = builder.maxBatchBytes;
+    this.rowErrors = new RowErrorSettings(builder.onError, builder.reportErrors);
   }
 
   /** Starts the binding of model {@code modelName}, the file {@code source} with {@code signature}. */
@@ -77,13 +71,13 @@ public final class ModelBinding implements Serializable {
   /** A builder holding this binding's values: the way to a copy with some of them changed. */
   ModelBindingBuilder toBuilder() {
     ModelBindingBuilder builder = new ModelBindingBuilder(modelName, source, signature)
-        .batchSizes(batchSize, cpuBatchSize)
-        .intraOpThreads(intraOpThreads)
+        .batchSizes(batching.batchSize(), batching.cpuBatchSize())
+        .intraOpThreads(batching.intraOpThreads())
         .outputs(selectedOutputs.stream().map(TensorSpec::name).collect(Collectors.toList()))
         .deviceSettings(deviceSettings)
         .stageResources(stageResources)
-        .rowErrors(onError, reportErrors)
-        .maxBatchBytes(maxBatchBytes);
+        .rowErrors(rowErrors.onError(), rowErrors.reportsErrors())
+        .maxBatchBytes(batching.maxBatchBytes());
     builder.text = text;
     builder.compression = compression;
     return builder;
@@ -103,7 +97,7 @@ public final class ModelBinding implements Serializable {
 
   /** The most rows of one model call, on any device (buffers never grow past it). */
   public int batchSize() {
-    return batchSize;
+    return batching.batchSize();
   }
 
   /**
@@ -113,12 +107,12 @@ public final class ModelBinding implements Serializable {
    * spark.sparkinfer.maxBatchBytes). Known only on the executor, where the session is bound.
    */
   public int batchSizeOn(io.github.sparkinfer.device.Device device) {
-    return device.isAccelerator() ? batchSize : cpuBatchSize;
+    return device.isAccelerator() ? batching.batchSize() : batching.cpuBatchSize();
   }
 
   /** 0 means "follow spark.task.cpus". */
   public int intraOpThreads() {
-    return intraOpThreads;
+    return batching.intraOpThreads();
   }
 
   public List<TensorSpec> selectedOutputs() {
@@ -159,19 +153,29 @@ public final class ModelBinding implements Serializable {
     return text;
   }
 
+  /** How rows are batched and run: batch sizes, intra-op threads, the most bytes per batch. */
+  public BatchSettings batching() {
+    return batching;
+  }
+
+  /** What a row the model cannot take does. */
+  public RowErrorSettings rowErrors() {
+    return rowErrors;
+  }
+
   /** The most bytes one batch's buffers may hold (spark.sparkinfer.maxBatchBytes). */
   public long maxBatchBytes() {
-    return maxBatchBytes;
+    return batching.maxBatchBytes();
   }
 
   /** What a row the model cannot take does. */
   public RowErrorPolicy onError() {
-    return onError;
+    return rowErrors.onError();
   }
 
   /** Whether the result is struct&lt;result, error&gt; (predict_with_error, embed_with_error). */
   public boolean reportsErrors() {
-    return reportErrors;
+    return rowErrors.reportsErrors();
   }
 
   /**
@@ -179,7 +183,7 @@ public final class ModelBinding implements Serializable {
    * string&gt; when the call reports errors.
    */
   public DataType resultType(DataType valueType) {
-    if (!reportErrors) {
+    if (!rowErrors.reportsErrors()) {
       return valueType;
     }
     return DataTypes.createStructType(List.of(
@@ -292,22 +296,18 @@ public final class ModelBinding implements Serializable {
     return modelName.equals(that.modelName)
         && source.equals(that.source)
         && signature.equals(that.signature)
-        && batchSize == that.batchSize
-        && cpuBatchSize == that.cpuBatchSize
-        && intraOpThreads == that.intraOpThreads
+        && batching.equals(that.batching)
         && selectedOutputs.equals(that.selectedOutputs)
         && java.util.Objects.equals(text, that.text)
         && deviceSettings.equals(that.deviceSettings)
         && compression.equals(that.compression)
         && stageResources.equals(that.stageResources)
-        && onError == that.onError
-        && reportErrors == that.reportErrors
-        && maxBatchBytes == that.maxBatchBytes;
+        && rowErrors.equals(that.rowErrors);
   }
 
   @Override
   public int hashCode() {
-    return Objects.hash(modelName, source, batchSize, intraOpThreads, selectedOutputs);
+    return Objects.hash(modelName, source, batching, selectedOutputs);
   }
 
   @Override
