@@ -200,6 +200,20 @@ class TestColumnarOutput {
     assertThat(node.find(candidate -> candidate instanceof ColumnarToRowExec).isDefined()).isFalse();
   }
 
+  /** A session user's bad value fails the query before any task runs, naming the key and the choices. */
+  @Test
+  void anInvalidColumnarOutputValueIsRejectedNamingTheKey() {
+    spark.conf().set(COLUMNAR_OUTPUT, "sometimes");
+    try {
+      org.assertj.core.api.Assertions.assertThatThrownBy(() ->
+              spark.sql("SELECT predict('col_mlp', features) FROM parquet.`" + points + "`").collect())
+          .hasMessageContaining("Invalid value 'sometimes' for " + COLUMNAR_OUTPUT)
+          .hasMessageContaining("use true");
+    } finally {
+      spark.conf().unset(COLUMNAR_OUTPUT);
+    }
+  }
+
   @Test
   void parquetArraysGiveColumnarResultsEqualToTheRowPathAndToOrt() {
     for (String offHeap : List.of("false", "true")) {

@@ -110,6 +110,28 @@ class TestCrossTaskBatching {
     assertThat(TestPredictSql.metric(result, "numOutputRows")).isEqualTo(600);
   }
 
+  /** A bad value of the per-model or the session key is an analysis error naming that key and the choices. */
+  @Test
+  void anInvalidValueIsRejectedBeforeTheQueryRuns() {
+    documents(10, 1).createOrReplaceTempView("bad_docs");
+    spark.conf().set("spark.sparkinfer.model.shared_minilm.crossTaskBatching", "always");
+    try {
+      org.assertj.core.api.Assertions.assertThatThrownBy(() ->
+              spark.sql("SELECT embed('shared_minilm', body) FROM bad_docs").collect())
+          .hasMessageContaining("Invalid value 'always' for spark.sparkinfer.model.shared_minilm.crossTaskBatching")
+          .hasMessageContaining("use auto");
+      // The per-model key wins over the session key; unset, the session key is read and checked.
+      spark.conf().unset("spark.sparkinfer.model.shared_minilm.crossTaskBatching");
+      spark.conf().set("spark.sparkinfer.crossTaskBatching", "1");
+      org.assertj.core.api.Assertions.assertThatThrownBy(() ->
+              spark.sql("SELECT embed('shared_minilm', body) FROM bad_docs").collect())
+          .hasMessageContaining("Invalid value '1' for spark.sparkinfer.crossTaskBatching");
+    } finally {
+      spark.conf().unset("spark.sparkinfer.crossTaskBatching");
+      spark.conf().set("spark.sparkinfer.model.shared_minilm.crossTaskBatching", "true");
+    }
+  }
+
   @Test
   void aTaskKilledWhileItsTextsAreQueuedLeavesNoneBehind() throws Exception {
     documents(40_000, 4).createOrReplaceTempView("many_docs");

@@ -88,32 +88,40 @@ final class TextModelSettings {
     }
     tokenBudget = BatchMemory.fitTokenBudget(binding, output, tokenBudget);
     checkWindowBytes(binding, output, windowRows);
-    String poolKey = conf.isSet(prefix + InferenceProperties.MODEL_POOL_ON_DEVICE_SUFFIX)
-        ? prefix + InferenceProperties.MODEL_POOL_ON_DEVICE_SUFFIX : InferenceProperties.POOL_ON_DEVICE;
-    String poolOnDevice = conf.get(poolKey, InferenceProperties.POOL_ON_DEVICE_DEFAULT).trim().toLowerCase(java.util.Locale.ROOT);
-    if (!poolOnDevice.equals("auto") && !poolOnDevice.equals("true") && !poolOnDevice.equals("false")) {
-      throw Errors.analysis("Invalid value '" + poolOnDevice + "' for " + poolKey + " (model '" + name
-          + "'): use auto (pool in the model's graph on GPUs and NPUs), true (on every device) or false (in Java)");
-    }
+    String poolKey = modelOrSessionKey(conf, prefix + InferenceProperties.MODEL_POOL_ON_DEVICE_SUFFIX,
+        InferenceProperties.POOL_ON_DEVICE);
+    String poolOnDevice = autoTrueFalse(conf, name, poolKey, InferenceProperties.POOL_ON_DEVICE_DEFAULT,
+        "auto (pool in the model's graph on GPUs and NPUs), true (on every device) or false (in Java)");
     String unpoolable = DevicePooling.whyNot(binding, output, pooling);
     if (poolOnDevice.equals("true") && unpoolable != null) {
       throw Errors.analysis("Cannot pool the token states of model '" + name + "' in its graph (" + poolKey
           + "=true): " + unpoolable + ". Set " + poolKey + "=auto or false");
     }
-    String crossTaskKey = conf.isSet(prefix + InferenceProperties.MODEL_CROSS_TASK_BATCHING_SUFFIX)
-        ? prefix + InferenceProperties.MODEL_CROSS_TASK_BATCHING_SUFFIX : InferenceProperties.CROSS_TASK_BATCHING;
-    String crossTask = conf.get(crossTaskKey, InferenceProperties.CROSS_TASK_BATCHING_DEFAULT).trim()
-        .toLowerCase(java.util.Locale.ROOT);
-    if (!crossTask.equals("auto") && !crossTask.equals("true") && !crossTask.equals("false")) {
-      throw Errors.analysis("Invalid value '" + crossTask + "' for " + crossTaskKey + " (model '" + name
-          + "'): use auto (batch the texts of all an executor's tasks together on GPUs and NPUs), true (on every"
-          + " device) or false (each task batches its own texts)");
-    }
+    String crossTask = autoTrueFalse(conf, name,
+        modelOrSessionKey(conf, prefix + InferenceProperties.MODEL_CROSS_TASK_BATCHING_SUFFIX,
+            InferenceProperties.CROSS_TASK_BATCHING),
+        InferenceProperties.CROSS_TASK_BATCHING_DEFAULT, "auto (batch the texts of all an executor's tasks together"
+            + " on GPUs and NPUs), true (on every device) or false (each task batches its own texts)");
     return new TextSettings(tokenizer, maxLength, pooling, Boolean.parseBoolean(normalizeText), tokenBudget,
         windowRows, output, unpoolable == null ? poolOnDevice : "false", crossTask);
   }
 
   /** A window's vectors are one array: sortWindowRows × the embedding's width must fit one (issue 28). */
+  /** The per-model key when it is set, else the session-wide one (the documented precedence). */
+  private static String modelOrSessionKey(SettingsView conf, String modelKey, String sessionKey) {
+    return conf.isSet(modelKey) ? modelKey : sessionKey;
+  }
+
+  /** An auto | true | false setting, lower-cased; any other value is an analysis error naming the key. */
+  private static String autoTrueFalse(SettingsView conf, String model, String key, String defaultValue,
+      String choices) {
+    String value = conf.get(key, defaultValue).trim().toLowerCase(java.util.Locale.ROOT);
+    if (!value.equals("auto") && !value.equals("true") && !value.equals("false")) {
+      throw Errors.analysis("Invalid value '" + value + "' for " + key + " (model '" + model + "'): use " + choices);
+    }
+    return value;
+  }
+
   private static void checkWindowBytes(ModelBinding binding, String output, int windowRows) {
     binding.signature().outputs().stream().filter(spec -> spec.name().equals(output)).findFirst().ifPresent(spec -> {
       long width = spec.rank() > 0 ? spec.dimension(spec.rank() - 1) : -1;

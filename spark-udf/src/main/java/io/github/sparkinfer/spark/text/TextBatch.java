@@ -44,16 +44,6 @@ final class TextBatch {
     return rows.length;
   }
 
-  /** Whether the batch holds rows of more than one window. */
-  boolean mixesWindows() {
-    for (TextWindow window : windows) {
-      if (window != windows[0]) {
-        return true;
-      }
-    }
-    return false;
-  }
-
   /** Position p is done: its window has one row fewer to wait for. */
   void finish(int p) {
     if (!finished[p]) {

@@ -240,10 +240,11 @@ final class TextBatchQueue {
 
   /** An error not of one row: every window with a row in the batch fails with it. */
   private void fail(TextBatch batch, RuntimeException e) {
+    RuntimeException failure = !batch.mixesTasks() ? e
+        : new PredictionException(e.getMessage() + " (in a batch this task's texts shared with other tasks' texts)", e);
     for (int p = 0; p < batch.size(); p++) {
       if (!batch.finished[p] && batch.windows[p].failure == null) {
-        batch.windows[p].failure = batch.windows[p] == batch.windows[0] && !batch.mixesWindows() ? e
-            : new PredictionException(e.getMessage() + " (in a batch this task's texts shared with other tasks' texts)", e);
+        batch.windows[p].failure = failure;
       }
     }
   }
