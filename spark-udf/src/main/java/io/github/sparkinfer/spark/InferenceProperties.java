@@ -93,17 +93,11 @@ public final class InferenceProperties {
 
   /**
    * GPUs and NPUs need large batches to be kept busy: the raw ONNX Runtime ceiling on the H200
-   * (pre-tokenized MiniLM) was measured at this budget (benchmarks/RESULTS.md, GPU).
+   * (pre-tokenized MiniLM) was measured at this budget, and with cross-task batching on the H100
+   * it ran at 75.1 k texts/s against 73.2 k for 8,192 tokens, with three MiniLM sessions in 41 GB
+   * (benchmarks/RESULTS.md, GPU; sessions without memory patterns, see DeviceSessions).
    */
   public static final long TOKEN_BUDGET_ACCELERATOR_DEFAULT = 32768;
-
-  /**
-   * {@link #TOKEN_BUDGET} on a GPU or NPU when unset and the tasks share batches
-   * ({@link #CROSS_TASK_BATCHING}): shared batches fill the budget every time, and at 32,768 tokens
-   * the CUDA arenas of three MiniLM sessions outgrew an 80 GB H100 (GpuBenchmark, 2026-12-07),
-   * while 8,192 ran at 63.3 k texts/s against 65.3 k for 32,768 in the same sweep.
-   */
-  public static final long TOKEN_BUDGET_CROSS_TASK_ACCELERATOR_DEFAULT = 8192;
 
   /**
    * Rows of a partition that are tokenized, sorted by length and batched together; the next window

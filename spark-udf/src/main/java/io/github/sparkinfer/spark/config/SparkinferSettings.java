@@ -134,7 +134,7 @@ public final class SparkinferSettings {
     declare(key(InferenceProperties.ON_ERROR).choices("fail", "null").scope(SESSION)
         .defaultText(InferenceProperties.ON_ERROR_DEFAULT).doc("what a row the model cannot take does"));
     declare(key(InferenceProperties.TOKEN_BUDGET).type(Setting.Type.INT).scope(SESSION)
-        .defaultText("256 on the CPU, 8192 on a GPU/NPU (32768 without cross-task batching)")
+        .defaultText("256 on the CPU, 32768 on a GPU/NPU")
         .doc("padded tokens per text batch"));
     declare(key(InferenceProperties.SORT_WINDOW_ROWS).type(Setting.Type.INT).scope(SESSION)
         .defaultText("1024 on the CPU, 8192 on a GPU/NPU").doc("rows tokenized and sorted by length together"));

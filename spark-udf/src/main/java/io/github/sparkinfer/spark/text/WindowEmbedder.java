@@ -266,7 +266,6 @@ final class WindowEmbedder {
     if (planner == null) {
       long budget = text.tokenBudget() > 0 ? text.tokenBudget()
           : !model().device().isAccelerator() ? InferenceProperties.TOKEN_BUDGET_CPU_DEFAULT
-          : text.batchesAcrossTasks(model().device()) ? InferenceProperties.TOKEN_BUDGET_CROSS_TASK_ACCELERATOR_DEFAULT
           : InferenceProperties.TOKEN_BUDGET_ACCELERATOR_DEFAULT;
       budget = io.github.sparkinfer.spark.batch.DeviceMemory.limit(binding.source().uri(), model(), budget);
       planner = LengthBatchPlanner.builder().maxRows(binding.batchSizeOn(model().device())).tokenBudget(budget).build();
