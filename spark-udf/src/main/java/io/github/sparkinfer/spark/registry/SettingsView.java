@@ -17,6 +17,8 @@ import scala.Tuple2;
  * here, naming the key, the model and the value.
  */
 final class SettingsView {
+  private static final String SPARKINFER_PREFIX = "spark.sparkinfer.";
+
   private final SQLConf conf;
   private final Map<String, String> overrides;
   private final SparkConf application;
@@ -34,6 +36,12 @@ final class SettingsView {
   }
 
   String get(String key, String fallback) {
+    // Every key read here is one SparkinferSettings declares (type, scope, default, doc): a key read
+    // without a declaration would have no scope, so the trust boundary could not hold for it.
+    if (key.startsWith(SPARKINFER_PREFIX) && SparkinferSettings.find(key).isEmpty()) {
+      throw new IllegalStateException("sparkinfer reads " + key + ", which SparkinferSettings does not declare;"
+          + " declare it there with its type, scope, default and doc");
+    }
     if (SparkinferSettings.isApplicationOnly(key)) {
       return application.get(key, fallback);
     }
