@@ -1,0 +1,217 @@
+package io.github.sparkinfer.spark.generate;
+
+import ai.onnxruntime.OnnxJavaType;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxValue;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Greedy decoding of a batch of prompts with the model's key/value cache, in a Java loop over ONNX
+ * Runtime runs (the CPU path; on a GPU every step would copy the cache over PCIe, see
+ * docs/design/generate.md). Prompts are left-padded with the attention mask, positions count real
+ * tokens only, and each step feeds one token per row with the previous step's present tensors as
+ * the next step's past, without copying them through Java. A row stops at an end token or after
+ * {@code maxNewTokens}; the batch ends when every row has stopped.
+ *
+ * <p>Left padding is what GPT-2-style attention and Optimum exports expect; decoders with ONNX
+ * Runtime's GroupQueryAttention read right-padded batches only, so they run one prompt at a time
+ * here until right padding is added.
+ */
+final class GreedyDecodeLoop {
+  private final OrtEnvironment environment;
+  private final OrtSession session;
+  private final DecoderLayout layout;
+
+  GreedyDecodeLoop(OrtEnvironment environment, OrtSession session, DecoderLayout layout) {
+    this.environment = environment;
+    this.session = session;
+    this.layout = layout;
+  }
+
+  /**
+   * The new tokens of each prompt, in the prompts' order, without the end token.
+   *
+   * @param endTokens token ids that end a row
+   */
+  int[][] generate(int[][] prompts, int maxNewTokens, int[] endTokens, int padToken) throws OrtException {
+    int batch = prompts.length;
+    int longest = 0;
+    for (int[] prompt : prompts) {
+      longest = Math.max(longest, prompt.length);
+    }
+    long[][] mask = new long[batch][longest];
+    long[][] ids = new long[batch][longest];
+    long[][] positions = new long[batch][longest];
+    long[] nextPosition = new long[batch];
+    for (int row = 0; row < batch; row++) {
+      int offset = longest - prompts[row].length;
+      for (int i = 0; i < longest; i++) {
+        boolean real = i >= offset;
+        ids[row][i] = real ? prompts[row][i - offset] : padToken;
+        mask[row][i] = real ? 1 : 0;
+        positions[row][i] = real ? i - offset : 0;
+      }
+      nextPosition[row] = prompts[row].length;
+    }
+    List<List<Integer>> generated = new ArrayList<>();
+    boolean[] done = new boolean[batch];
+    for (int row = 0; row < batch; row++) {
+      generated.add(new ArrayList<>());
+    }
+    OrtSession.Result previous = null;
+    try {
+      Map<String, OnnxTensor> owned = new HashMap<>();
+      Map<String, OnnxValue> inputs = new HashMap<>();
+      for (int layer = 0; layer < layout.layers(); layer++) {
+        for (String past : layout.pastNames(layer)) {
+          OnnxTensor empty = emptyCache(batch);
+          owned.put(past, empty);
+          inputs.put(past, empty);
+        }
+      }
+      long[][] stepIds = ids;
+      long[][] stepPositions = positions;
+      for (int step = 0; step < maxNewTokens; step++) {
+        putTokens(inputs, owned, stepIds, mask, stepPositions);
+        OrtSession.Result result = session.run(castInputs(inputs));
+        closeAll(owned);
+        if (previous != null) {
+          previous.close();
+        }
+        previous = result;
+        int[] next = argmaxOfLastPosition(result);
+        boolean all = true;
+        stepIds = new long[batch][1];
+        stepPositions = new long[batch][1];
+        for (int row = 0; row < batch; row++) {
+          if (!done[row]) {
+            if (contains(endTokens, next[row])) {
+              done[row] = true;
+            } else {
+              generated.get(row).add(next[row]);
+            }
+          }
+          all &= done[row];
+          stepIds[row][0] = done[row] ? padToken : next[row];
+          stepPositions[row][0] = nextPosition[row]++;
+        }
+        if (all) {
+          break;
+        }
+        mask = appendOne(mask);
+        inputs.clear();
+        for (int layer = 0; layer < layout.layers(); layer++) {
+          List<String> past = layout.pastNames(layer);
+          List<String> present = layout.presentNames(layer);
+          for (int i = 0; i < past.size(); i++) {
+            inputs.put(past.get(i), result.get(present.get(i)).orElseThrow());
+          }
+        }
+      }
+    } finally {
+      if (previous != null) {
+        previous.close();
+      }
+    }
+    int[][] tokens = new int[batch][];
+    for (int row = 0; row < batch; row++) {
+      tokens[row] = generated.get(row).stream().mapToInt(Integer::intValue).toArray();
+    }
+    return tokens;
+  }
+
+  private void putTokens(Map<String, OnnxValue> inputs, Map<String, OnnxTensor> owned, long[][] ids, long[][] mask,
+      long[][] positions) throws OrtException {
+    put(inputs, owned, DecoderLayout.INPUT_IDS, layout.inputIds().onnxTypeName(), ids);
+    put(inputs, owned, DecoderLayout.ATTENTION_MASK, layout.attentionMask().onnxTypeName(), mask);
+    if (layout.positionIds() != null) {
+      put(inputs, owned, DecoderLayout.POSITION_IDS, layout.positionIds().onnxTypeName(), positions);
+    }
+  }
+
+  private void put(Map<String, OnnxValue> inputs, Map<String, OnnxTensor> owned, String name, String type,
+      long[][] values) throws OrtException {
+    OnnxTensor tensor;
+    if (type.equals("INT32")) {
+      int[][] narrow = new int[values.length][];
+      for (int row = 0; row < values.length; row++) {
+        narrow[row] = new int[values[row].length];
+        for (int i = 0; i < values[row].length; i++) {
+          narrow[row][i] = Math.toIntExact(values[row][i]);
+        }
+      }
+      tensor = OnnxTensor.createTensor(environment, narrow);
+    } else {
+      tensor = OnnxTensor.createTensor(environment, values);
+    }
+    owned.put(name, tensor);
+    inputs.put(name, tensor);
+  }
+
+  private OnnxTensor emptyCache(int batch) throws OrtException {
+    long[] shape = layout.cacheShape(batch, 0);
+    ByteBuffer none = ByteBuffer.allocateDirect(0).order(ByteOrder.nativeOrder());
+    return OnnxTensor.createTensor(environment, none, shape,
+        layout.cacheType().equals("FLOAT16") ? OnnxJavaType.FLOAT16 : OnnxJavaType.FLOAT);
+  }
+
+  private int[] argmaxOfLastPosition(OrtSession.Result result) throws OrtException {
+    OnnxTensor logits = (OnnxTensor) result.get(DecoderLayout.LOGITS).orElseThrow();
+    long[] shape = logits.getInfo().getShape();
+    int batch = (int) shape[0];
+    int sequence = (int) shape[1];
+    int vocabulary = (int) shape[2];
+    // Upcast from float16 by ONNX Runtime when the model's logits are half precision.
+    FloatBuffer values = logits.getFloatBuffer();
+    int[] best = new int[batch];
+    for (int row = 0; row < batch; row++) {
+      int base = (row * sequence + sequence - 1) * vocabulary;
+      float max = Float.NEGATIVE_INFINITY;
+      for (int token = 0; token < vocabulary; token++) {
+        float value = values.get(base + token);
+        if (value > max) {
+          max = value;
+          best[row] = token;
+        }
+      }
+    }
+    return best;
+  }
+
+  @SuppressWarnings("unchecked")
+  private static Map<String, OnnxTensor> castInputs(Map<String, OnnxValue> inputs) {
+    return (Map<String, OnnxTensor>) (Map<String, ?>) inputs;
+  }
+
+  private static long[][] appendOne(long[][] mask) {
+    long[][] grown = new long[mask.length][];
+    for (int row = 0; row < mask.length; row++) {
+      grown[row] = java.util.Arrays.copyOf(mask[row], mask[row].length + 1);
+      grown[row][mask[row].length] = 1;
+    }
+    return grown;
+  }
+
+  private static boolean contains(int[] values, int value) {
+    for (int candidate : values) {
+      if (candidate == value) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private static void closeAll(Map<String, OnnxTensor> owned) {
+    owned.values().forEach(OnnxTensor::close);
+    owned.clear();
+  }
+}
