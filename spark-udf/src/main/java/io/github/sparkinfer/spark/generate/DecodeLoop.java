@@ -15,34 +15,68 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Greedy decoding of a batch of prompts with the model's key/value cache, in a Java loop over ONNX
+ * Decoding of a batch of prompts with the model's key/value cache, in a Java loop over ONNX
  * Runtime runs (the CPU path; on a GPU every step would copy the cache over PCIe, see
  * docs/design/generate.md). Prompts are left-padded with the attention mask, positions count real
  * tokens only, and each step feeds one token per row with the previous step's present tensors as
- * the next step's past, without copying them through Java. A row stops at an end token or after
- * {@code maxNewTokens}; the batch ends when every row has stopped.
+ * the next step's past, without copying them through Java. Each row chooses its tokens with its own
+ * {@link NextTokenChooser}; a row stops at a stop token ({@code stop}) or after the most new tokens
+ * ({@code length}); the batch ends when every row has stopped.
  *
  * <p>Left padding is what GPT-2-style attention and Optimum exports expect; decoders with ONNX
- * Runtime's GroupQueryAttention read right-padded batches only, so they run one prompt at a time
- * here until right padding is added.
+ * Runtime's GroupQueryAttention read right-padded batches only ({@code leftPadding=false}): until
+ * right padding is added, their prompts run in batches of equal length, which need no padding.
  */
-final class GreedyDecodeLoop {
+final class DecodeLoop {
   private final OrtEnvironment environment;
   private final OrtSession session;
   private final DecoderLayout layout;
 
-  GreedyDecodeLoop(OrtEnvironment environment, OrtSession session, DecoderLayout layout) {
+  private final boolean leftPadding;
+
+  DecodeLoop(OrtEnvironment environment, OrtSession session, DecoderLayout layout, boolean leftPadding) {
     this.environment = environment;
     this.session = session;
     this.layout = layout;
+    this.leftPadding = leftPadding;
   }
 
-  /**
-   * The new tokens of each prompt, in the prompts' order, without the end token.
-   *
-   * @param endTokens token ids that end a row
-   */
-  int[][] generate(int[][] prompts, int maxNewTokens, int[] endTokens, int padToken) throws OrtException {
+  /** One row's result: its new tokens (without the stop token) and why it ended. */
+  static final class Generation {
+    final int[] tokens;
+    final String finishReason;
+
+    Generation(int[] tokens, String finishReason) {
+      this.tokens = tokens;
+      this.finishReason = finishReason;
+    }
+  }
+
+  /** Each prompt's generation, in the prompts' order. */
+  Generation[] generate(int[][] prompts, GenerationOptions options, int padToken) throws OrtException {
+    if (leftPadding) {
+      return generateBatch(prompts, options, padToken);
+    }
+    Generation[] generations = new Generation[prompts.length];
+    java.util.Map<Integer, List<Integer>> byLength = new java.util.TreeMap<>();
+    for (int row = 0; row < prompts.length; row++) {
+      byLength.computeIfAbsent(prompts[row].length, length -> new ArrayList<>()).add(row);
+    }
+    for (List<Integer> rows : byLength.values()) {
+      int[][] group = new int[rows.size()][];
+      for (int i = 0; i < group.length; i++) {
+        group[i] = prompts[rows.get(i)];
+      }
+      Generation[] results = generateBatch(group, options, padToken);
+      for (int i = 0; i < group.length; i++) {
+        generations[rows.get(i)] = results[i];
+      }
+    }
+    return generations;
+  }
+
+  private Generation[] generateBatch(int[][] prompts, GenerationOptions options, int padToken) throws OrtException {
+    int maxNewTokens = options.maxNewTokens();
     int batch = prompts.length;
     int longest = 0;
     for (int[] prompt : prompts) {
@@ -64,8 +98,10 @@ final class GreedyDecodeLoop {
     }
     List<List<Integer>> generated = new ArrayList<>();
     boolean[] done = new boolean[batch];
+    NextTokenChooser[] choosers = new NextTokenChooser[batch];
     for (int row = 0; row < batch; row++) {
       generated.add(new ArrayList<>());
+      choosers[row] = new NextTokenChooser(options, prompts[row], (int) layout.vocabularySize());
     }
     OrtSession.Result previous = null;
     try {
@@ -88,16 +124,17 @@ final class GreedyDecodeLoop {
           previous.close();
         }
         previous = result;
-        int[] next = argmaxOfLastPosition(result);
+        int[] next = chooseNext(result, choosers);
         boolean all = true;
         stepIds = new long[batch][1];
         stepPositions = new long[batch][1];
         for (int row = 0; row < batch; row++) {
           if (!done[row]) {
-            if (contains(endTokens, next[row])) {
+            if (options.stops(next[row])) {
               done[row] = true;
             } else {
               generated.get(row).add(next[row]);
+              choosers[row].remember(next[row]);
             }
           }
           all &= done[row];
@@ -122,11 +159,12 @@ final class GreedyDecodeLoop {
         previous.close();
       }
     }
-    int[][] tokens = new int[batch][];
+    Generation[] generations = new Generation[batch];
     for (int row = 0; row < batch; row++) {
-      tokens[row] = generated.get(row).stream().mapToInt(Integer::intValue).toArray();
+      generations[row] = new Generation(generated.get(row).stream().mapToInt(Integer::intValue).toArray(),
+          done[row] ? "stop" : "length");
     }
-    return tokens;
+    return generations;
   }
 
   private void putTokens(Map<String, OnnxValue> inputs, Map<String, OnnxTensor> owned, long[][] ids, long[][] mask,
@@ -164,27 +202,18 @@ final class GreedyDecodeLoop {
         layout.cacheType().equals("FLOAT16") ? OnnxJavaType.FLOAT16 : OnnxJavaType.FLOAT);
   }
 
-  private int[] argmaxOfLastPosition(OrtSession.Result result) throws OrtException {
+  private int[] chooseNext(OrtSession.Result result, NextTokenChooser[] choosers) throws OrtException {
     OnnxTensor logits = (OnnxTensor) result.get(DecoderLayout.LOGITS).orElseThrow();
     long[] shape = logits.getInfo().getShape();
-    int batch = (int) shape[0];
     int sequence = (int) shape[1];
-    int vocabulary = (int) shape[2];
+    int vocabulary = (int) layout.vocabularySize();
     // Upcast from float16 by ONNX Runtime when the model's logits are half precision.
     FloatBuffer values = logits.getFloatBuffer();
-    int[] best = new int[batch];
-    for (int row = 0; row < batch; row++) {
-      int base = (row * sequence + sequence - 1) * vocabulary;
-      float max = Float.NEGATIVE_INFINITY;
-      for (int token = 0; token < vocabulary; token++) {
-        float value = values.get(base + token);
-        if (value > max) {
-          max = value;
-          best[row] = token;
-        }
-      }
+    int[] next = new int[choosers.length];
+    for (int row = 0; row < choosers.length; row++) {
+      next[row] = choosers[row].choose(values, (row * sequence + sequence - 1) * vocabulary);
     }
-    return best;
+    return next;
   }
 
   @SuppressWarnings("unchecked")
@@ -199,15 +228,6 @@ final class GreedyDecodeLoop {
       grown[row][mask[row].length] = 1;
     }
     return grown;
-  }
-
-  private static boolean contains(int[] values, int value) {
-    for (int candidate : values) {
-      if (candidate == value) {
-        return true;
-      }
-    }
-    return false;
   }
 
   private static void closeAll(Map<String, OnnxTensor> owned) {

@@ -1,0 +1,103 @@
+package io.github.sparkinfer.spark.generate;
+
+import java.nio.FloatBuffer;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * Chooses one row's next token from its logits: repetition penalty over the row's tokens so far
+ * (prompt included, as Hugging Face and ONNX Runtime apply it), then the most likely token (greedy),
+ * or a sample after temperature, top-k and top-p. Each row samples from its own generator seeded by
+ * the options' seed and the row's prompt, so a row's text does not depend on the rows batched with it.
+ * One chooser per row; not thread-safe.
+ */
+final class NextTokenChooser {
+  private final GenerationOptions options;
+  private final SplittableRandom random;
+  private final boolean[] seen;
+  private final float[] scores;
+  private final Integer[] order;
+
+  NextTokenChooser(GenerationOptions options, int[] prompt, int vocabulary) {
+    this.options = options;
+    this.random = new SplittableRandom(options.seed() * 0x9E3779B97F4A7C15L + Arrays.hashCode(prompt));
+    this.seen = new boolean[vocabulary];
+    this.scores = new float[vocabulary];
+    this.order = options.isGreedy() ? null : new Integer[vocabulary];
+    for (int token : prompt) {
+      remember(token);
+    }
+  }
+
+  /** Marks {@code token} as in the row, for the repetition penalty. */
+  void remember(int token) {
+    if (token >= 0 && token < seen.length) {
+      seen[token] = true;
+    }
+  }
+
+  /** The next token from {@code vocabulary} logits starting at {@code offset}. */
+  int choose(FloatBuffer logits, int offset) {
+    int vocabulary = scores.length;
+    float penalty = (float) options.repetitionPenalty();
+    for (int token = 0; token < vocabulary; token++) {
+      float score = logits.get(offset + token);
+      if (penalty != 1f && seen[token]) {
+        score = score < 0 ? score * penalty : score / penalty;
+      }
+      scores[token] = score;
+    }
+    if (options.isGreedy()) {
+      return argmax();
+    }
+    double temperature = options.temperature();
+    for (int token = 0; token < vocabulary; token++) {
+      order[token] = token;
+    }
+    // Most likely first; ties by token id, so the order never depends on the sort's stability.
+    Arrays.sort(order, (a, b) -> scores[a] != scores[b] ? Float.compare(scores[b], scores[a]) : Integer.compare(a, b));
+    int kept = options.topK() > 0 ? Math.min(options.topK(), vocabulary) : vocabulary;
+    double max = scores[order[0]] / temperature;
+    double[] weights = new double[kept];
+    double total = 0;
+    for (int i = 0; i < kept; i++) {
+      weights[i] = Math.exp(scores[order[i]] / temperature - max);
+      total += weights[i];
+    }
+    if (options.topP() < 1) {
+      // The smallest set of most likely tokens whose probability reaches topP (at least one).
+      double cumulative = 0;
+      int nucleus = 0;
+      while (nucleus < kept) {
+        cumulative += weights[nucleus] / total;
+        nucleus++;
+        if (cumulative >= options.topP()) {
+          break;
+        }
+      }
+      kept = nucleus;
+      total = 0;
+      for (int i = 0; i < kept; i++) {
+        total += weights[i];
+      }
+    }
+    double draw = random.nextDouble() * total;
+    for (int i = 0; i < kept; i++) {
+      draw -= weights[i];
+      if (draw < 0) {
+        return order[i];
+      }
+    }
+    return order[kept - 1];
+  }
+
+  private int argmax() {
+    int best = 0;
+    for (int token = 1; token < scores.length; token++) {
+      if (scores[token] > scores[best]) {
+        best = token;
+      }
+    }
+    return best;
+  }
+}
