@@ -41,6 +41,14 @@ final class DecodeLoop {
     this.leftPadding = leftPadding;
   }
 
+  long vocabularySize() {
+    return layout.vocabularySize();
+  }
+
+  String modelName() {
+    return layout.modelName();
+  }
+
   /** One row's result: its new tokens (without the stop token) and why it ended. */
   static final class Generation {
     final int[] tokens;
@@ -52,10 +60,21 @@ final class DecodeLoop {
     }
   }
 
+  /** Whether a row's tokens so far end it (a stop string reached); called after each new token. */
+  interface StopCheck {
+    boolean reached(int[] prompt, List<Integer> generated);
+  }
+
   /** Each prompt's generation, in the prompts' order. */
   Generation[] generate(int[][] prompts, GenerationOptions options, int padToken) throws OrtException {
+    return generate(prompts, options, padToken, null);
+  }
+
+  /** As {@link #generate(int[][], GenerationOptions, int)}, a row also ending where {@code stopCheck} says. */
+  Generation[] generate(int[][] prompts, GenerationOptions options, int padToken, StopCheck stopCheck)
+      throws OrtException {
     if (leftPadding) {
-      return generateBatch(prompts, options, padToken);
+      return generateBatch(prompts, options, padToken, stopCheck);
     }
     Generation[] generations = new Generation[prompts.length];
     java.util.Map<Integer, List<Integer>> byLength = new java.util.TreeMap<>();
@@ -67,7 +86,7 @@ final class DecodeLoop {
       for (int i = 0; i < group.length; i++) {
         group[i] = prompts[rows.get(i)];
       }
-      Generation[] results = generateBatch(group, options, padToken);
+      Generation[] results = generateBatch(group, options, padToken, stopCheck);
       for (int i = 0; i < group.length; i++) {
         generations[rows.get(i)] = results[i];
       }
@@ -75,7 +94,8 @@ final class DecodeLoop {
     return generations;
   }
 
-  private Generation[] generateBatch(int[][] prompts, GenerationOptions options, int padToken) throws OrtException {
+  private Generation[] generateBatch(int[][] prompts, GenerationOptions options, int padToken, StopCheck stopCheck)
+      throws OrtException {
     int maxNewTokens = options.maxNewTokens();
     int batch = prompts.length;
     int longest = 0;
@@ -135,6 +155,7 @@ final class DecodeLoop {
             } else {
               generated.get(row).add(next[row]);
               choosers[row].remember(next[row]);
+              done[row] = stopCheck != null && stopCheck.reached(prompts[row], generated.get(row));
             }
           }
           all &= done[row];
