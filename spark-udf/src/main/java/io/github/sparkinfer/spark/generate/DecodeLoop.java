@@ -24,8 +24,9 @@ import java.util.Map;
  * ({@code length}); the batch ends when every row has stopped.
  *
  * <p>Left padding is what GPT-2-style attention and Optimum exports expect; decoders with ONNX
- * Runtime's GroupQueryAttention read right-padded batches only ({@code leftPadding=false}): until
- * right padding is added, their prompts run in batches of equal length, which need no padding.
+ * Runtime's GroupQueryAttention read each row's cache from position 0 ({@code seqlens_k} from the
+ * mask) and take right padding ({@code leftPadding=false}): the first step reads each row's logits at
+ * its own last prompt token, and later steps append to the mask, leaving the padding inside it.
  */
 final class DecodeLoop {
   private final OrtEnvironment environment;
@@ -73,25 +74,7 @@ final class DecodeLoop {
   /** As {@link #generate(int[][], GenerationOptions, int)}, a row also ending where {@code stopCheck} says. */
   Generation[] generate(int[][] prompts, GenerationOptions options, int padToken, StopCheck stopCheck)
       throws OrtException {
-    if (leftPadding) {
-      return generateBatch(prompts, options, padToken, stopCheck);
-    }
-    Generation[] generations = new Generation[prompts.length];
-    java.util.Map<Integer, List<Integer>> byLength = new java.util.TreeMap<>();
-    for (int row = 0; row < prompts.length; row++) {
-      byLength.computeIfAbsent(prompts[row].length, length -> new ArrayList<>()).add(row);
-    }
-    for (List<Integer> rows : byLength.values()) {
-      int[][] group = new int[rows.size()][];
-      for (int i = 0; i < group.length; i++) {
-        group[i] = prompts[rows.get(i)];
-      }
-      Generation[] results = generateBatch(group, options, padToken, stopCheck);
-      for (int i = 0; i < group.length; i++) {
-        generations[rows.get(i)] = results[i];
-      }
-    }
-    return generations;
+    return generateBatch(prompts, options, padToken, stopCheck);
   }
 
   private Generation[] generateBatch(int[][] prompts, GenerationOptions options, int padToken, StopCheck stopCheck)
@@ -107,9 +90,11 @@ final class DecodeLoop {
     long[][] positions = new long[batch][longest];
     long[] nextPosition = new long[batch];
     for (int row = 0; row < batch; row++) {
-      int offset = longest - prompts[row].length;
+      // Left padding puts every row's last prompt token in the last column; right padding (GroupQueryAttention
+      // reads each row's cache from position 0) leaves the padding after it.
+      int offset = leftPadding ? longest - prompts[row].length : 0;
       for (int i = 0; i < longest; i++) {
-        boolean real = i >= offset;
+        boolean real = i >= offset && i < offset + prompts[row].length;
         ids[row][i] = real ? prompts[row][i - offset] : padToken;
         mask[row][i] = real ? 1 : 0;
         positions[row][i] = real ? i - offset : 0;
@@ -144,7 +129,7 @@ final class DecodeLoop {
           previous.close();
         }
         previous = result;
-        int[] next = chooseNext(result, choosers);
+        int[] next = chooseNext(result, choosers, step == 0 ? promptEnds(prompts, longest) : null);
         boolean all = true;
         stepIds = new long[batch][1];
         stepPositions = new long[batch][1];
@@ -223,7 +208,17 @@ final class DecodeLoop {
         layout.cacheType().equals("FLOAT16") ? OnnxJavaType.FLOAT16 : OnnxJavaType.FLOAT);
   }
 
-  private int[] chooseNext(OrtSession.Result result, NextTokenChooser[] choosers) throws OrtException {
+  /** Where each row's last prompt token is in the first step's columns. */
+  private int[] promptEnds(int[][] prompts, int longest) {
+    int[] ends = new int[prompts.length];
+    for (int row = 0; row < prompts.length; row++) {
+      ends[row] = leftPadding ? longest - 1 : prompts[row].length - 1;
+    }
+    return ends;
+  }
+
+  /** {@code columns}: the column of each row's logits to read, or null for the last. */
+  private int[] chooseNext(OrtSession.Result result, NextTokenChooser[] choosers, int[] columns) throws OrtException {
     OnnxTensor logits = (OnnxTensor) result.get(DecoderLayout.LOGITS).orElseThrow();
     long[] shape = logits.getInfo().getShape();
     int sequence = (int) shape[1];
@@ -232,7 +227,8 @@ final class DecodeLoop {
     FloatBuffer values = logits.getFloatBuffer();
     int[] next = new int[choosers.length];
     for (int row = 0; row < choosers.length; row++) {
-      next[row] = choosers[row].choose(values, (row * sequence + sequence - 1) * vocabulary);
+      int column = columns == null ? sequence - 1 : columns[row];
+      next[row] = choosers[row].choose(values, (row * sequence + column) * vocabulary);
     }
     return next;
   }

@@ -64,7 +64,7 @@ class TestDecodeLoop {
     try (OrtSession.SessionOptions options = new OrtSession.SessionOptions();
         OrtSession session = ENVIRONMENT.createSession(model.toString(), options)) {
       DecoderLayout layout = DecoderLayout.of("qwen", signature(session));
-      // GroupQueryAttention: no left padding; the two prompts of 4 tokens share a batch.
+      // GroupQueryAttention: right padding, prompts of 7, 2, 4 and 4 tokens in one batch.
       DecodeLoop loop = new DecodeLoop(ENVIRONMENT, session, layout, false);
       DecodeLoop.Generation[] batched = loop.generate(prompts, greedy(10, eos), 0);
       for (int i = 0; i < prompts.length; i++) {

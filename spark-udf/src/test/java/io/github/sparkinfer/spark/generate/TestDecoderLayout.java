@@ -40,6 +40,8 @@ class TestDecoderLayout {
     assertThat(layout.pastNames(4)).containsExactly("past_4");
     assertThat(layout.presentNames(4)).containsExactly("present_4");
     assertThat(layout.cacheShape(3, 7)).containsExactly(2, 3, 4, 7, 8);
+    // GPT-2's Attention op takes left-padded batches.
+    assertThat(PaddingSide.left(decoder("tiny-random-gpt2-fp32/past.onnx"))).isTrue();
   }
 
   @Test
@@ -56,6 +58,8 @@ class TestDecoderLayout {
     assertThat(layout.pastNames(1)).containsExactly("past_key_values.1.key", "past_key_values.1.value");
     assertThat(layout.presentNames(1)).containsExactly("present.1.key", "present.1.value");
     assertThat(layout.cacheShape(3, 7)).containsExactly(3, 2, 7, 16);
+    // GroupQueryAttention reads each row's cache from position 0: right padding.
+    assertThat(PaddingSide.left(decoder("tiny-qwen35/decoder.onnx"))).isFalse();
   }
 
   @Test
