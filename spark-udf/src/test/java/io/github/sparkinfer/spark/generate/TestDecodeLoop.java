@@ -3,15 +3,10 @@ package io.github.sparkinfer.spark.generate;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import ai.onnxruntime.NodeInfo;
 import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtSession;
-import ai.onnxruntime.TensorInfo;
-import io.github.sparkinfer.device.ModelSignature;
-import io.github.sparkinfer.device.TensorElementType;
-import io.github.sparkinfer.device.TensorSpec;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -38,11 +33,11 @@ class TestDecodeLoop {
 
   @Test
   void gpt2CachedGreedyEqualsTheDecodeWithoutCacheAloneAndInABatch() throws Exception {
-    Path model = TestDecoderLayout.decoder("tiny-random-gpt2-fp32/past.onnx");
+    Path model = DecoderModels.decoder("tiny-random-gpt2-fp32/past.onnx");
     int eos = 98;
     try (OrtSession.SessionOptions options = new OrtSession.SessionOptions();
         OrtSession session = ENVIRONMENT.createSession(model.toString(), options)) {
-      DecoderLayout layout = DecoderLayout.of("gpt2", signature(session));
+      DecoderLayout layout = DecoderLayout.of("gpt2", DecoderModels.signature(session));
       DecodeLoop loop = new DecodeLoop(ENVIRONMENT, session, layout, true);
       DecodeLoop.Generation[] batched = loop.generate(PROMPTS, greedy(12, eos), eos);
       for (int i = 0; i < PROMPTS.length; i++) {
@@ -58,12 +53,12 @@ class TestDecodeLoop {
 
   @Test
   void groupedQueryAttentionFp16DecoderCachedEqualsWithoutCache() throws Exception {
-    Path model = TestDecoderLayout.decoder("tiny-qwen35/decoder.onnx");
+    Path model = DecoderModels.decoder("tiny-qwen35/decoder.onnx");
     int eos = 2;
     int[][] prompts = {PROMPTS[0], PROMPTS[1], PROMPTS[2], {11, 22, 33, 44}};
     try (OrtSession.SessionOptions options = new OrtSession.SessionOptions();
         OrtSession session = ENVIRONMENT.createSession(model.toString(), options)) {
-      DecoderLayout layout = DecoderLayout.of("qwen", signature(session));
+      DecoderLayout layout = DecoderLayout.of("qwen", DecoderModels.signature(session));
       // GroupQueryAttention: right padding, prompts of 7, 2, 4 and 4 tokens in one batch.
       DecodeLoop loop = new DecodeLoop(ENVIRONMENT, session, layout, false);
       DecodeLoop.Generation[] batched = loop.generate(prompts, greedy(10, eos), 0);
@@ -77,11 +72,11 @@ class TestDecodeLoop {
 
   @Test
   void samplingIsReproducibleBySeedAndItsLimitsEqualGreedy() throws Exception {
-    Path model = TestDecoderLayout.decoder("tiny-random-gpt2-fp32/past.onnx");
+    Path model = DecoderModels.decoder("tiny-random-gpt2-fp32/past.onnx");
     int eos = 98;
     try (OrtSession.SessionOptions options = new OrtSession.SessionOptions();
         OrtSession session = ENVIRONMENT.createSession(model.toString(), options)) {
-      DecoderLayout layout = DecoderLayout.of("gpt2", signature(session));
+      DecoderLayout layout = DecoderLayout.of("gpt2", DecoderModels.signature(session));
       DecodeLoop loop = new DecodeLoop(ENVIRONMENT, session, layout, true);
       GenerationOptions sampled = GenerationOptions.builder().maxNewTokens(16).temperature(1.5).topP(0.95)
           .seed(7).stopTokenIds(eos).build();
@@ -115,10 +110,10 @@ class TestDecodeLoop {
 
   @Test
   void aStopTokenEndsARowWithStopAndTheLengthWithLength() throws Exception {
-    Path model = TestDecoderLayout.decoder("tiny-random-gpt2-fp32/past.onnx");
+    Path model = DecoderModels.decoder("tiny-random-gpt2-fp32/past.onnx");
     try (OrtSession.SessionOptions options = new OrtSession.SessionOptions();
         OrtSession session = ENVIRONMENT.createSession(model.toString(), options)) {
-      DecoderLayout layout = DecoderLayout.of("gpt2", signature(session));
+      DecoderLayout layout = DecoderLayout.of("gpt2", DecoderModels.signature(session));
       DecodeLoop loop = new DecodeLoop(ENVIRONMENT, session, layout, true);
       int[] reference = referenceDecode(session, layout, PROMPTS[0], 6, 98);
       assertThat(reference.length).isGreaterThan(3);
@@ -213,20 +208,4 @@ class TestDecodeLoop {
     return OnnxTensor.createTensor(ENVIRONMENT, new long[][] {values});
   }
 
-  private static ModelSignature signature(OrtSession session) throws Exception {
-    return new ModelSignature(specs(session.getInputInfo()), specs(session.getOutputInfo()));
-  }
-
-  private static List<TensorSpec> specs(Map<String, NodeInfo> nodes) {
-    List<TensorSpec> specs = new ArrayList<>();
-    nodes.forEach((name, node) -> {
-      TensorInfo info = (TensorInfo) node.getInfo();
-      String type = info.onnxType.name().replace("ONNX_TENSOR_ELEMENT_DATA_TYPE_", "");
-      TensorElementType element = type.equals("FLOAT") ? TensorElementType.FLOAT
-          : type.equals("INT64") ? TensorElementType.INT64 : type.equals("INT32") ? TensorElementType.INT32
-          : TensorElementType.UNSUPPORTED;
-      specs.add(new TensorSpec(name, element, type, info.getShape(), null));
-    });
-    return specs;
-  }
 }

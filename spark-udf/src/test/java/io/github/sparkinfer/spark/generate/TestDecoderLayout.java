@@ -2,20 +2,11 @@ package io.github.sparkinfer.spark.generate;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import ai.onnxruntime.NodeInfo;
-import ai.onnxruntime.OrtEnvironment;
-import ai.onnxruntime.OrtSession;
-import ai.onnxruntime.TensorInfo;
 import io.github.sparkinfer.device.ModelSignature;
-import io.github.sparkinfer.device.TensorElementType;
 import io.github.sparkinfer.device.TensorSpec;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -27,7 +18,7 @@ class TestDecoderLayout {
 
   @Test
   void gpt2ExportHasOneCombinedCacheTensorPerLayer() throws Exception {
-    DecoderLayout layout = DecoderLayout.of("gpt2", signatureOf(decoder("tiny-random-gpt2-fp32/past.onnx")));
+    DecoderLayout layout = DecoderLayout.of("gpt2", DecoderModels.signatureOf(DecoderModels.decoder("tiny-random-gpt2-fp32/past.onnx")));
 
     // genai_config.json: 5 layers, 4 key/value heads of 8, vocabulary 1,000, past_%d / present_%d.
     assertThat(layout.style()).isEqualTo(DecoderLayout.Style.COMBINED);
@@ -41,12 +32,12 @@ class TestDecoderLayout {
     assertThat(layout.presentNames(4)).containsExactly("present_4");
     assertThat(layout.cacheShape(3, 7)).containsExactly(2, 3, 4, 7, 8);
     // GPT-2's Attention op takes left-padded batches.
-    assertThat(PaddingSide.left(decoder("tiny-random-gpt2-fp32/past.onnx"))).isTrue();
+    assertThat(PaddingSide.left(DecoderModels.decoder("tiny-random-gpt2-fp32/past.onnx"))).isTrue();
   }
 
   @Test
   void modelBuilderExportHasKeyAndValuePerLayerWithGroupedQueryAttention() throws Exception {
-    DecoderLayout layout = DecoderLayout.of("qwen", signatureOf(decoder("tiny-qwen35/decoder.onnx")));
+    DecoderLayout layout = DecoderLayout.of("qwen", DecoderModels.signatureOf(DecoderModels.decoder("tiny-qwen35/decoder.onnx")));
 
     // genai_config.json: 2 layers, 4 attention heads sharing 2 key/value heads of 16, fp16.
     assertThat(layout.style()).isEqualTo(DecoderLayout.Style.KEY_VALUE);
@@ -59,12 +50,12 @@ class TestDecoderLayout {
     assertThat(layout.presentNames(1)).containsExactly("present.1.key", "present.1.value");
     assertThat(layout.cacheShape(3, 7)).containsExactly(3, 2, 7, 16);
     // GroupQueryAttention reads each row's cache from position 0: right padding.
-    assertThat(PaddingSide.left(decoder("tiny-qwen35/decoder.onnx"))).isFalse();
+    assertThat(PaddingSide.left(DecoderModels.decoder("tiny-qwen35/decoder.onnx"))).isFalse();
   }
 
   @Test
   void aModelWithoutACacheIsRefusedNamingItsInputsAndTheExport() {
-    ModelSignature mlp = new ModelSignature(List.of(spec("features", "FLOAT", -1, 64)), List.of(spec("scores", "FLOAT", -1, 16)));
+    ModelSignature mlp = new ModelSignature(List.of(DecoderModels.spec("features", "FLOAT", -1, 64)), List.of(DecoderModels.spec("scores", "FLOAT", -1, 16)));
 
     assertThatThrownBy(() -> DecoderLayout.of("mlp", mlp))
         .hasMessageContaining("Model 'mlp' has no key/value cache inputs")
@@ -92,69 +83,32 @@ class TestDecoderLayout {
   @Test
   void aLayerWithAKeyButNoValueAndExtraInputsAreRefused() {
     List<TensorSpec> inputs = new ArrayList<>(tokens());
-    inputs.add(spec("past_key_values.0.key", "FLOAT", -1, 2, -1, 16));
-    ModelSignature onlyKey = new ModelSignature(inputs, List.of(spec("logits", "FLOAT", -1, -1, 1000),
-        spec("present.0.key", "FLOAT", -1, 2, -1, 16)));
+    inputs.add(DecoderModels.spec("past_key_values.0.key", "FLOAT", -1, 2, -1, 16));
+    ModelSignature onlyKey = new ModelSignature(inputs, List.of(DecoderModels.spec("logits", "FLOAT", -1, -1, 1000),
+        DecoderModels.spec("present.0.key", "FLOAT", -1, 2, -1, 16)));
     assertThatThrownBy(() -> DecoderLayout.of("m", onlyKey)).hasMessageContaining("layer 0 has only its past_key_values.0.key");
 
     ModelSignature merged = keyValueModel(List.of(0), "FLOAT", 2, 16);
     List<TensorSpec> withBranch = new ArrayList<>(merged.inputs());
-    withBranch.add(spec("use_cache_branch", "BOOL", 1));
+    withBranch.add(DecoderModels.spec("use_cache_branch", "BOOL", 1));
     assertThatThrownBy(() -> DecoderLayout.of("m", new ModelSignature(withBranch, merged.outputs())))
         .hasMessageContaining("[use_cache_branch]");
   }
 
   private static ModelSignature keyValueModel(List<Integer> layers, String type, long heads, long headSize) {
     List<TensorSpec> inputs = new ArrayList<>(tokens());
-    List<TensorSpec> outputs = new ArrayList<>(List.of(spec("logits", "FLOAT", -1, -1, 1000)));
+    List<TensorSpec> outputs = new ArrayList<>(List.of(DecoderModels.spec("logits", "FLOAT", -1, -1, 1000)));
     for (int layer : layers) {
       for (String part : List.of("key", "value")) {
-        inputs.add(spec("past_key_values." + layer + "." + part, type, -1, heads, -1, headSize));
-        outputs.add(spec("present." + layer + "." + part, type, -1, heads, -1, headSize));
+        inputs.add(DecoderModels.spec("past_key_values." + layer + "." + part, type, -1, heads, -1, headSize));
+        outputs.add(DecoderModels.spec("present." + layer + "." + part, type, -1, heads, -1, headSize));
       }
     }
     return new ModelSignature(inputs, outputs);
   }
 
   private static List<TensorSpec> tokens() {
-    return List.of(spec("input_ids", "INT64", -1, -1), spec("attention_mask", "INT64", -1, -1));
+    return List.of(DecoderModels.spec("input_ids", "INT64", -1, -1), DecoderModels.spec("attention_mask", "INT64", -1, -1));
   }
 
-  private static TensorSpec spec(String name, String type, long... shape) {
-    TensorElementType element = type.equals("FLOAT") ? TensorElementType.FLOAT
-        : type.equals("INT64") ? TensorElementType.INT64 : type.equals("INT32") ? TensorElementType.INT32
-        : TensorElementType.UNSUPPORTED;
-    return new TensorSpec(name, element, type, shape, null);
-  }
-
-  /** The signature as ONNX Runtime reports it, read here without sparkinfer's own reader. */
-  private static ModelSignature signatureOf(Path model) throws Exception {
-    OrtEnvironment environment = OrtEnvironment.getEnvironment();
-    try (OrtSession.SessionOptions options = new OrtSession.SessionOptions();
-        OrtSession session = environment.createSession(model.toString(), options)) {
-      return new ModelSignature(specs(session.getInputInfo()), specs(session.getOutputInfo()));
-    }
-  }
-
-  private static List<TensorSpec> specs(Map<String, NodeInfo> nodes) {
-    List<TensorSpec> specs = new ArrayList<>();
-    nodes.forEach((name, node) -> {
-      TensorInfo info = (TensorInfo) node.getInfo();
-      String type = info.onnxType.name().replace("ONNX_TENSOR_ELEMENT_DATA_TYPE_", "");
-      specs.add(spec(name, type, info.getShape()));
-    });
-    return specs;
-  }
-
-  /** A decoder of ../shared/models/decoders; the test is skipped where that folder is not beside the clone. */
-  static Path decoder(String file) {
-    for (Path folder = Path.of("").toAbsolutePath(); folder != null; folder = folder.getParent()) {
-      Path candidate = folder.resolve("shared/models/decoders").resolve(file);
-      if (Files.isRegularFile(candidate)) {
-        return candidate;
-      }
-    }
-    assumeTrue(false, "../shared/models/decoders/" + file + " is not beside this checkout");
-    return null;
-  }
 }

@@ -4,17 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
-import ai.onnxruntime.NodeInfo;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtSession;
-import ai.onnxruntime.TensorInfo;
-import io.github.sparkinfer.device.ModelSignature;
-import io.github.sparkinfer.device.TensorElementType;
-import io.github.sparkinfer.device.TensorSpec;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -30,14 +23,14 @@ class TestTextGenerator {
 
   @Test
   void textIsTheTokenizersDecodingOfTheGeneratedTokensAndStopStringsCutIt() throws Exception {
-    Path model = TestDecoderLayout.decoder("tiny-random-gpt2-fp32/past.onnx");
-    Path tokenizerFile = TestDecoderLayout.decoder("tiny-random-gpt2-fp32/tokenizer.json");
+    Path model = DecoderModels.decoder("tiny-random-gpt2-fp32/past.onnx");
+    Path tokenizerFile = DecoderModels.decoder("tiny-random-gpt2-fp32/tokenizer.json");
     GenerationOptions options = GenerationOptions.builder().maxNewTokens(12).stopTokenIds(EOS).build();
     PromptTemplate template = PromptTemplate.of("Q: {prompt}\nA:", null);
     try (OrtSession.SessionOptions sessionOptions = new OrtSession.SessionOptions();
         OrtSession session = ENVIRONMENT.createSession(model.toString(), sessionOptions);
         HuggingFaceTokenizer tokenizer = HuggingFaceTokenizer.newInstance(tokenizerFile)) {
-      DecoderLayout layout = DecoderLayout.of("gpt2", signature(session));
+      DecoderLayout layout = DecoderLayout.of("gpt2", DecoderModels.signature(session));
       DecodeLoop loop = new DecodeLoop(ENVIRONMENT, session, layout, true);
       TextGenerator.Result[] results =
           new TextGenerator(loop, tokenizer, template, EOS, List.of()).generate(PROMPTS, options);
@@ -71,12 +64,12 @@ class TestTextGenerator {
 
   @Test
   void aPromptWithTokensOutsideTheModelsVocabularyIsRefusedNamingRowAndToken() throws Exception {
-    Path model = TestDecoderLayout.decoder("tiny-random-gpt2-fp32/past.onnx");
-    Path tokenizerFile = TestDecoderLayout.decoder("tiny-random-gpt2-fp32/tokenizer.json");
+    Path model = DecoderModels.decoder("tiny-random-gpt2-fp32/past.onnx");
+    Path tokenizerFile = DecoderModels.decoder("tiny-random-gpt2-fp32/tokenizer.json");
     try (OrtSession.SessionOptions sessionOptions = new OrtSession.SessionOptions();
         OrtSession session = ENVIRONMENT.createSession(model.toString(), sessionOptions);
         HuggingFaceTokenizer tokenizer = HuggingFaceTokenizer.newInstance(tokenizerFile)) {
-      DecodeLoop loop = new DecodeLoop(ENVIRONMENT, session, DecoderLayout.of("gpt2", signature(session)), true);
+      DecodeLoop loop = new DecodeLoop(ENVIRONMENT, session, DecoderLayout.of("gpt2", DecoderModels.signature(session)), true);
       // "The" is token 464 of GPT-2, " quick" 2068: past the model's 1,000.
       assertThatThrownBy(() -> new TextGenerator(loop, tokenizer, PromptTemplate.none(), EOS, List.of())
           .generate(new String[] {"a b", "The quick"}, GenerationOptions.builder().build()))
@@ -95,20 +88,4 @@ class TestTextGenerator {
         .hasMessageContaining("empty stop string");
   }
 
-  private static ModelSignature signature(OrtSession session) throws Exception {
-    return new ModelSignature(specs(session.getInputInfo()), specs(session.getOutputInfo()));
-  }
-
-  private static List<TensorSpec> specs(Map<String, NodeInfo> nodes) {
-    List<TensorSpec> specs = new ArrayList<>();
-    nodes.forEach((name, node) -> {
-      TensorInfo info = (TensorInfo) node.getInfo();
-      String type = info.onnxType.name().replace("ONNX_TENSOR_ELEMENT_DATA_TYPE_", "");
-      TensorElementType element = type.equals("FLOAT") ? TensorElementType.FLOAT
-          : type.equals("INT64") ? TensorElementType.INT64 : type.equals("INT32") ? TensorElementType.INT32
-          : TensorElementType.UNSUPPORTED;
-      specs.add(new TensorSpec(name, element, type, info.getShape(), null));
-    });
-    return specs;
-  }
 }
