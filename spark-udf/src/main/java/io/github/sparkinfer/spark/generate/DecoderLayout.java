@@ -37,6 +37,8 @@ public final class DecoderLayout implements Serializable {
 
   // More layers than any published decoder has; a bound before anything is sized by the count.
   static final int MAX_LAYERS = 1024;
+  // Vocabularies of published decoders reach about 256 k tokens; per-row arrays are sized by it.
+  static final long MAX_VOCABULARY = 1L << 24;
 
   private static final Pattern COMBINED_PAST = Pattern.compile("past_(\\d+)");
   private static final Pattern KEY_VALUE_PAST = Pattern.compile("past_key_values\\.(\\d+)\\.(key|value)");
@@ -140,10 +142,11 @@ public final class DecoderLayout implements Serializable {
           + names(signature.outputs()) + ". generate() reads the next token's scores from 'logits' [batch, sequence,"
           + " vocabulary]");
     }
-    if (logits.rank() != 3 || logits.dimension(2) <= 0
+    if (logits.rank() != 3 || logits.dimension(2) <= 0 || logits.dimension(2) > MAX_VOCABULARY
         || !(logits.onnxTypeName().equals("FLOAT") || logits.onnxTypeName().equals("FLOAT16"))) {
       throw new IllegalArgumentException("Model '" + modelName + "' output 'logits' is " + describe(logits)
-          + "; generate() needs float or float16 [batch, sequence, vocabulary] with a fixed vocabulary size");
+          + "; generate() needs float or float16 [batch, sequence, vocabulary] with a fixed vocabulary size of at"
+          + " most " + MAX_VOCABULARY + " tokens");
     }
 
     List<List<String>> pastNames = new ArrayList<>();

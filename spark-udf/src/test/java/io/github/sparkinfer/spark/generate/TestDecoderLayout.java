@@ -75,6 +75,12 @@ class TestDecoderLayout {
     assertThatThrownBy(() -> DecoderLayout.of("m", keyValueModel(List.of(0), "FLOAT", -1, 16)))
         .hasMessageContaining("cache input 'past_key_values.0.key' is float[-1, -1, -1, 16]")
         .hasMessageContaining("fixed heads and head size");
+    // A vocabulary that would wrap an int when per-row arrays are sized by it.
+    ModelSignature huge = keyValueModel(List.of(0), "FLOAT", 2, 16);
+    List<TensorSpec> outputs = new ArrayList<>(huge.outputs());
+    outputs.set(0, DecoderModels.spec("logits", "FLOAT", -1, -1, 1L << 32));
+    assertThatThrownBy(() -> DecoderLayout.of("m", new ModelSignature(huge.inputs(), outputs)))
+        .hasMessageContaining("float[-1, -1, 4294967296]").hasMessageContaining("at most 16777216 tokens");
     // A type the loop cannot hold.
     assertThatThrownBy(() -> DecoderLayout.of("m", keyValueModel(List.of(0), "INT8", 2, 16)))
         .hasMessageContaining("int8");
