@@ -16,14 +16,15 @@ final class NextTokenChooser {
   private final SplittableRandom random;
   private final boolean[] seen;
   private final float[] scores;
-  private final Integer[] order;
+  /** Sampling: score and token packed in one long per token, sorted without boxing. */
+  private final long[] order;
 
   NextTokenChooser(GenerationOptions options, int[] prompt, int vocabulary) {
     this.options = options;
     this.random = new SplittableRandom(options.seed() * 0x9E3779B97F4A7C15L + Arrays.hashCode(prompt));
     this.seen = new boolean[vocabulary];
     this.scores = new float[vocabulary];
-    this.order = options.isGreedy() ? null : new Integer[vocabulary];
+    this.order = options.isGreedy() ? null : new long[vocabulary];
     for (int token : prompt) {
       remember(token);
     }
@@ -52,16 +53,19 @@ final class NextTokenChooser {
     }
     double temperature = options.temperature();
     for (int token = 0; token < vocabulary; token++) {
-      order[token] = token;
+      // High half: the score's bits flipped so that ascending order is most likely first; low half: the token,
+      // so ties go by token id and the order never depends on the sort.
+      int bits = Float.floatToIntBits(scores[token]);
+      int ordered = bits ^ ((bits >> 31) & 0x7fffffff);
+      order[token] = ((long) ~ordered << 32) | token;
     }
-    // Most likely first; ties by token id, so the order never depends on the sort's stability.
-    Arrays.sort(order, (a, b) -> scores[a] != scores[b] ? Float.compare(scores[b], scores[a]) : Integer.compare(a, b));
+    Arrays.sort(order);
     int kept = options.topK() > 0 ? Math.min(options.topK(), vocabulary) : vocabulary;
-    double max = scores[order[0]] / temperature;
+    double max = scores[(int) order[0]] / temperature;
     double[] weights = new double[kept];
     double total = 0;
     for (int i = 0; i < kept; i++) {
-      weights[i] = Math.exp(scores[order[i]] / temperature - max);
+      weights[i] = Math.exp(scores[(int) order[i]] / temperature - max);
       total += weights[i];
     }
     if (options.topP() < 1) {
@@ -85,10 +89,10 @@ final class NextTokenChooser {
     for (int i = 0; i < kept; i++) {
       draw -= weights[i];
       if (draw < 0) {
-        return order[i];
+        return (int) order[i];
       }
     }
-    return order[kept - 1];
+    return (int) order[kept - 1];
   }
 
   private int argmax() {
