@@ -74,6 +74,30 @@ public final class Inference {
     return new Inference(name, SqlFunctions.EmbedName());
   }
 
+  /**
+   * Starts a generation of text from one prompt column with the decoder {@code name}: SQL's
+   * generate(). The result column (default "generated") is struct&lt;text, tokens, finish_reason&gt;;
+   * options by {@link #generateOption}.
+   */
+  public static Inference generate(String name) {
+    return new Inference(name, SqlFunctions.GenerateName());
+  }
+
+  /**
+   * A generate() option for this call (maxNewTokens, temperature, topK, topP, seed,
+   * repetitionPenalty, stopTokenIds, stopStrings, promptTemplate, systemPrompt, maxContext,
+   * contextOverflow, batchSize), over the model's and the session's keys.
+   */
+  public Inference generateOption(String option, String value) {
+    io.github.sparkinfer.spark.generate.GenerateOption known = io.github.sparkinfer.spark.generate.GenerateOption.named(option);
+    if (known == null) {
+      throw new IllegalArgumentException("Model '" + modelName + "': there is no generate() option '" + option
+          + "'; the options are " + io.github.sparkinfer.spark.generate.GenerateOption.names());
+    }
+    return option(InferenceProperties.MODEL_PREFIX + modelName + io.github.sparkinfer.spark.generate.GenerateOption.MODEL_INFIX
+        + known.key(), value);
+  }
+
   /** Columns that feed the model's inputs in order. */
   public Inference input(String... columns) {
     for (String column : columns) {
@@ -170,6 +194,7 @@ public final class Inference {
     Column column = toColumn(dataset.sparkSession(), dataset);
     String name = resultColumn != null ? resultColumn
         : function.equals(SqlFunctions.EmbedName()) ? "embedding"
+        : function.equals(SqlFunctions.GenerateName()) ? "generated"
         : outputs.size() == 1 ? outputs.get(0) : modelName;
     if (errorColumn == null) {
       return dataset.withColumn(name, column);

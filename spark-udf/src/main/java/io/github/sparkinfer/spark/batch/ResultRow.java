@@ -38,6 +38,19 @@ public final class ResultRow {
     return row;
   }
 
+  /**
+   * The row with the value written into {@link #valueSlot()} and, when the call reports errors, the
+   * reason beside it (generate()'s rows that fail keep a value whose finish_reason is error).
+   */
+  public InternalRow withValue(String error) {
+    if (reported != null && error != null) {
+      reported.update(1, UTF8String.fromString(error));
+      row.update(0, reported);
+      return row;
+    }
+    return withValue();
+  }
+
   /** The row with a null value: a null argument ({@code error} null) or a row the model could not take. */
   public InternalRow withoutValue(String error) {
     valueSlot().setNullAt(0);

@@ -8,6 +8,7 @@ import io.github.sparkinfer.device.ProviderOptionPolicy;
 import io.github.sparkinfer.device.SchedulingProperties;
 import io.github.sparkinfer.partitioning.PartitioningProperties;
 import io.github.sparkinfer.spark.InferenceProperties;
+import io.github.sparkinfer.spark.generate.GenerateOption;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -182,6 +183,28 @@ public final class SparkinferSettings {
     declare(key(M + InferenceProperties.MODEL_INT8_SCHEME_SUFFIX)
         .choices("auto", "u8s8", "u8s8-paired", "u8u8", "u8s8-reduced").scope(MODEL)
         .defaultText(InferenceProperties.INT8_SCHEME).doc("int8 weight scheme for this model"));
+
+    // generate()'s options: one list (GenerateOption), as session keys and per model.
+    for (GenerateOption option : GenerateOption.values()) {
+      Setting.Builder builder = key(GenerateOption.SESSION_PREFIX + option.key()).scope(SESSION)
+          .defaultText(option.defaultText()).doc("generate(): " + option.doc());
+      switch (option) {
+        case MAX_NEW_TOKENS: case TOP_K: case MAX_CONTEXT: case BATCH_SIZE:
+          builder.type(Setting.Type.INT);
+          break;
+        case TEMPERATURE: case TOP_P: case REPETITION_PENALTY:
+          builder.type(Setting.Type.DOUBLE);
+          break;
+        case CONTEXT_OVERFLOW:
+          builder.choices("error", "truncate");
+          break;
+        default:
+          break;
+      }
+      declare(builder);
+    }
+    declare(key(M + GenerateOption.MODEL_INFIX + "<option>").scope(MODEL)
+        .defaultText(GenerateOption.SESSION_PREFIX + "<option>").doc("a generate() option for this model"));
   }
 
   /** Every declared setting, in declaration order. */

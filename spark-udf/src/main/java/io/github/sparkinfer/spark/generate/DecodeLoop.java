@@ -30,14 +30,44 @@ import java.util.Map;
  */
 final class DecodeLoop {
   private final OrtEnvironment environment;
-  private final OrtSession session;
+  private final StepRunner runner;
   private final DecoderLayout layout;
 
   private final boolean leftPadding;
 
+  /** One step's outputs, held until closed. */
+  interface Step extends AutoCloseable {
+    java.util.Optional<OnnxValue> get(String name);
+
+    @Override
+    void close();
+  }
+
+  /** Runs the decoder once (on the executor: through the device's run limit and the model cache's hold). */
+  interface StepRunner {
+    Step run(Map<String, OnnxTensor> inputs) throws OrtException;
+  }
+
   DecodeLoop(OrtEnvironment environment, OrtSession session, DecoderLayout layout, boolean leftPadding) {
+    this(environment, inputs -> {
+      OrtSession.Result result = session.run(inputs);
+      return new Step() {
+        @Override
+        public java.util.Optional<OnnxValue> get(String name) {
+          return result.get(name);
+        }
+
+        @Override
+        public void close() {
+          result.close();
+        }
+      };
+    }, layout, leftPadding);
+  }
+
+  DecodeLoop(OrtEnvironment environment, StepRunner runner, DecoderLayout layout, boolean leftPadding) {
     this.environment = environment;
-    this.session = session;
+    this.runner = runner;
     this.layout = layout;
     this.leftPadding = leftPadding;
   }
@@ -108,7 +138,7 @@ final class DecodeLoop {
       generated.add(new ArrayList<>());
       choosers[row] = new NextTokenChooser(options, prompts[row], (int) layout.vocabularySize());
     }
-    OrtSession.Result previous = null;
+    Step previous = null;
     try {
       Map<String, OnnxTensor> owned = new HashMap<>();
       Map<String, OnnxValue> inputs = new HashMap<>();
@@ -123,7 +153,7 @@ final class DecodeLoop {
       long[][] stepPositions = positions;
       for (int step = 0; step < maxNewTokens; step++) {
         putTokens(inputs, owned, stepIds, mask, stepPositions);
-        OrtSession.Result result = session.run(castInputs(inputs));
+        Step result = runner.run(castInputs(inputs));
         closeAll(owned);
         if (previous != null) {
           previous.close();
@@ -218,16 +248,27 @@ final class DecodeLoop {
   }
 
   /** {@code columns}: the column of each row's logits to read, or null for the last. */
-  private int[] chooseNext(OrtSession.Result result, NextTokenChooser[] choosers, int[] columns) throws OrtException {
+  private int[] chooseNext(Step result, NextTokenChooser[] choosers, int[] columns) throws OrtException {
     OnnxTensor logits = (OnnxTensor) result.get(DecoderLayout.LOGITS).orElseThrow();
     long[] shape = logits.getInfo().getShape();
-    int sequence = (int) shape[1];
     int vocabulary = (int) layout.vocabularySize();
+    // The graph may promise one shape and give another: checked before the values are indexed by it.
+    if (shape.length != 3 || shape[0] != choosers.length || shape[2] != vocabulary || shape[1] < 1
+        || shape[0] * shape[1] * shape[2] > Integer.MAX_VALUE) {
+      throw new IllegalStateException("Model '" + layout.modelName() + "' returned logits of shape "
+          + java.util.Arrays.toString(shape) + " for a batch of " + choosers.length + " rows, but its signature says [batch,"
+          + " sequence, " + vocabulary + "]. The model's graph does not match its declared outputs: export it again");
+    }
+    int sequence = (int) shape[1];
     // Upcast from float16 by ONNX Runtime when the model's logits are half precision.
     FloatBuffer values = logits.getFloatBuffer();
     int[] next = new int[choosers.length];
     for (int row = 0; row < choosers.length; row++) {
       int column = columns == null ? sequence - 1 : columns[row];
+      if (column >= sequence) {
+        throw new IllegalStateException("Model '" + layout.modelName() + "' returned logits for " + sequence
+            + " positions, but the prompt step fed " + (column + 1) + " or more. Export the model again");
+      }
       next[row] = choosers[row].choose(values, (row * sequence + column) * vocabulary);
     }
     return next;

@@ -79,6 +79,15 @@ public final class DecoderLayout implements Serializable {
   }
 
   /**
+   * Whether the model has key/value cache inputs (past_N or past_key_values.N.key|value): a decoder
+   * for generate(), whatever else its layout says (read by {@link #of}).
+   */
+  public static boolean hasCacheInputs(ModelSignature signature) {
+    return signature.inputs().stream().anyMatch(input -> COMBINED_PAST.matcher(input.name()).matches()
+        || KEY_VALUE_PAST.matcher(input.name()).matches());
+  }
+
+  /**
    * Reads the layout of model {@code modelName} from its signature.
    *
    * @throws IllegalArgumentException naming the model, the tensor, what it is and what generate() needs

@@ -11,13 +11,13 @@ import java.nio.file.Path;
  * rows wrong tokens, as TestDecodeLoop shows); every other attention (GPT-2's Attention op, Optimum's
  * exports of standard operators) takes left padding with the mask.
  */
-final class PaddingSide {
+public final class PaddingSide {
   static final String GROUP_QUERY_ATTENTION = "com.microsoft:GroupQueryAttention";
 
   private PaddingSide() {}
 
   /** Whether the decoder in {@code model} takes left-padded batches. */
-  static boolean left(Path model) throws IOException {
+  public static boolean left(Path model) throws IOException {
     return !OnnxModel.operatorTypes(model).contains(GROUP_QUERY_ATTENTION);
   }
 }

@@ -67,6 +67,7 @@ public final class InferenceTransformer extends Transformer implements DefaultPa
   private final Param<String> pooling;
   private final Param<String> onError;
   private final Param<String> errorCol;
+  private final StringArrayParam generateOptions;
 
   public InferenceTransformer() {
     this(Identifiable.randomUID("sparkinfer_inference"));
@@ -80,7 +81,8 @@ public final class InferenceTransformer extends Transformer implements DefaultPa
     this.modelUri = new Param<>(this, "modelUri",
         "Hadoop FileSystem URI of the .onnx file; unset: modelName is registered in the session");
     this.function = new Param<>(this, "function",
-        "predict (numeric inputs, the model's outputs) or embed (one text column, its pooled vector)",
+        "predict (numeric inputs, the model's outputs), embed (one text column, its pooled vector) or generate"
+            + " (one prompt column, struct<text, tokens, finish_reason> from a decoder)",
         ParamValidators.inArray(io.github.sparkinfer.spark.sql.SqlFunctions.modelInvocationNames()));
     this.inputCols = new StringArrayParam(this, "inputCols",
         "columns that feed the model's inputs, in the model's input order (or as inputNames says)");
@@ -107,6 +109,8 @@ public final class InferenceTransformer extends Transformer implements DefaultPa
         ParamValidators.inArray(new String[] {"fail", "null"}));
     this.errorCol = new Param<>(this, "errorCol",
         "also add this column: the reason a row got a null result (such rows never fail the stage)");
+    this.generateOptions = new StringArrayParam(this, "generateOptions",
+        "generate()'s options as option=value entries, such as maxNewTokens=32 (see the SQL reference)");
     setDefault(function, "predict");
     setDefault(outputCol, "prediction");
     setDefault(onError, "fail");
@@ -233,6 +237,15 @@ public final class InferenceTransformer extends Transformer implements DefaultPa
     return (InferenceTransformer) set(onError, value.toLowerCase(Locale.ROOT));
   }
 
+  public StringArrayParam generateOptions() {
+    return generateOptions;
+  }
+
+  /** generate()'s options, each "option=value" (maxNewTokens=32, temperature=0.7, ...). */
+  public InferenceTransformer setGenerateOptions(String... values) {
+    return (InferenceTransformer) set(generateOptions, values);
+  }
+
   public InferenceTransformer setErrorCol(String value) {
     return (InferenceTransformer) set(errorCol, value);
   }
@@ -287,9 +300,13 @@ public final class InferenceTransformer extends Transformer implements DefaultPa
           + $(inputNames).length + " inputNames for " + $(inputCols).length + " inputCols; give one model input"
           + " name per column");
     }
-    if ($(function).equals("embed") && $(inputCols).length != 1) {
+    if (($(function).equals("embed") || $(function).equals("generate")) && $(inputCols).length != 1) {
       throw new IllegalArgumentException("InferenceTransformer " + uid + " (model '" + $(modelName)
-          + "'): embed takes one text column, but inputCols has " + $(inputCols).length);
+          + "'): " + $(function) + " takes one text column, but inputCols has " + $(inputCols).length);
+    }
+    if (isDefined(generateOptions) && !$(function).equals("generate")) {
+      throw new IllegalArgumentException("InferenceTransformer " + uid + " (model '" + $(modelName)
+          + "'): generateOptions are set but function is " + $(function) + "; set function=generate or clear them");
     }
     SparkSession spark = SparkSession.active();
     Dataset<Row> empty = spark.createDataFrame(List.<Row>of(), schema);
@@ -335,6 +352,16 @@ public final class InferenceTransformer extends Transformer implements DefaultPa
     }
     if (isDefined(device)) {
       call.option(SchedulingProperties.DEVICE, $(device));
+    }
+    if (isDefined(generateOptions)) {
+      for (String entry : $(generateOptions)) {
+        int equals = entry.indexOf('=');
+        if (equals <= 0) {
+          throw new IllegalArgumentException("InferenceTransformer " + uid + " (model '" + name + "'): generate option '"
+              + entry + "' is not option=value, such as maxNewTokens=32");
+        }
+        call.generateOption(entry.substring(0, equals).trim(), entry.substring(equals + 1));
+      }
     }
     call.onError($(onError));
     if (isDefined(errorCol)) {

@@ -29,6 +29,7 @@ public final class ModelBinding implements Serializable {
   private final BatchSettings batching;
   private final List<TensorSpec> selectedOutputs;
   private final TextSettings text;
+  private final io.github.sparkinfer.spark.generate.GenerationSettings generation;
   private final java.util.Map<String, String> deviceSettings;
   private final LoadTimeCompression compression;
   private final StageResources stageResources;
@@ -44,19 +45,23 @@ public final class ModelBinding implements Serializable {
     this.modelName = builder.modelName;
     this.source = builder.source;
     this.signature = builder.signature;
+    // A decoder's cache may be float16: generate() feeds it from the model's own outputs, never from a column.
+    boolean decoder = io.github.sparkinfer.spark.generate.DecoderLayout.hasCacheInputs(signature);
     for (TensorSpec input : signature.inputs()) {
-      if (input.elementType() == TensorElementType.UNSUPPORTED) {
+      if (input.elementType() == TensorElementType.UNSUPPORTED && !decoder) {
         throw new ModelBindingException(
             "Model '" + modelName + "' input '" + input.name() + "' has element type " + input.onnxTypeName()
                 + ", which no Spark column can feed (sparkinfer feeds float, double, int32 and int64 inputs)."
                 + " Export the model with inputs of those types");
       }
     }
-    this.selectedOutputs = ModelOutputs.select(modelName, signature, builder.outputNames);
+    // A decoder's outputs are read step by step by generate() (DecoderLayout checks them), never returned as columns.
+    this.selectedOutputs = decoder ? List.of() : ModelOutputs.select(modelName, signature, builder.outputNames);
     this.batching = new BatchSettings(fixedBatchSize(modelName, signature).orElse(builder.batchSize),
         fixedBatchSize(modelName, signature).orElse(Math.min(builder.cpuBatchSize, builder.batchSize)),
         builder.intraOpThreads, builder.maxBatchBytes);
     this.text = builder.text;
+    this.generation = builder.generation;
     this.deviceSettings = java.util.Map.copyOf(builder.deviceSettings);
     this.compression = builder.compression;
     this.stageResources = builder.stageResources;
@@ -79,6 +84,7 @@ public final class ModelBinding implements Serializable {
         .rowErrors(rowErrors.onError(), rowErrors.reportsErrors())
         .maxBatchBytes(batching.maxBatchBytes());
     builder.text = text;
+    builder.generation = generation;
     builder.compression = compression;
     return builder;
   }
@@ -153,6 +159,11 @@ public final class ModelBinding implements Serializable {
     return text;
   }
 
+  /** generate()'s settings when the model is a decoder registered with a tokenizer, else null. */
+  public io.github.sparkinfer.spark.generate.GenerationSettings generation() {
+    return generation;
+  }
+
   /** How rows are batched and run: batch sizes, intra-op threads, the most bytes per batch. */
   public BatchSettings batching() {
     return batching;
@@ -207,6 +218,11 @@ public final class ModelBinding implements Serializable {
    * and shape, and the fix.
    */
   public InputBinding bindInputs(List<DataType> argumentTypes) {
+    if (io.github.sparkinfer.spark.generate.DecoderLayout.hasCacheInputs(signature)) {
+      throw new ModelBindingException("Model '" + modelName + "' is a decoder with a key/value cache (inputs "
+          + describeInputs() + "): its inputs come from its own outputs step by step, not from columns. Call"
+          + " generate('" + modelName + "', prompt) to generate text with it");
+    }
     List<TensorSpec> inputs = signature.inputs();
     List<InputLayout> bound = new ArrayList<>();
     boolean byName =
@@ -299,6 +315,7 @@ public final class ModelBinding implements Serializable {
         && batching.equals(that.batching)
         && selectedOutputs.equals(that.selectedOutputs)
         && java.util.Objects.equals(text, that.text)
+        && java.util.Objects.equals(generation, that.generation)
         && deviceSettings.equals(that.deviceSettings)
         && compression.equals(that.compression)
         && stageResources.equals(that.stageResources)

@@ -19,6 +19,7 @@ final class ModelBindingBuilder {
   int intraOpThreads;
   List<String> outputNames = List.of();
   TextSettings text;
+  io.github.sparkinfer.spark.generate.GenerationSettings generation;
   java.util.Map<String, String> deviceSettings = java.util.Map.of();
   LoadTimeCompression compression = LoadTimeCompression.NONE;
   StageResources stageResources = StageResources.NONE;
@@ -54,6 +55,12 @@ final class ModelBindingBuilder {
   /** A text model: strings are tokenized into its inputs. */
   ModelBindingBuilder text(TextSettings settings) {
     this.text = settings;
+    return this;
+  }
+
+  /** A decoder: generate() turns prompts into text with it. */
+  ModelBindingBuilder generation(io.github.sparkinfer.spark.generate.GenerationSettings settings) {
+    this.generation = settings;
     return this;
   }
 

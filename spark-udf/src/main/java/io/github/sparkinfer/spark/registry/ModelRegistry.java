@@ -131,8 +131,9 @@ public final class ModelRegistry {
         conf.get(MODEL_PREFIX + name + MODEL_PRECISION_SUFFIX, "fp32"));
     String tokenizer = conf.get(MODEL_PREFIX + name + MODEL_TOKENIZER_SUFFIX, null);
     boolean textModel = tokenizer != null && !tokenizer.isBlank();
+    boolean decoder = io.github.sparkinfer.spark.generate.DecoderLayout.hasCacheInputs(model.signature());
     boolean dynamicallyQuantized = precision.equals("int8") || precision.equals("auto") || isDynamicallyQuantized(source);
-    if (textModel && !explicitBatchSize && dynamicallyQuantized) {
+    if (textModel && !decoder && !explicitBatchSize && dynamicallyQuantized) {
       // One scale per batch: a text's vector would depend on its batch mates. Exact unless asked otherwise.
       batchSize = 1;
       cpuBatchSize = 1;
@@ -169,7 +170,9 @@ public final class ModelRegistry {
         .stageResources(stageResources(name, all, call.stageResources()))
         .rowErrors(rowErrorPolicy(name, conf, call), call.reportErrors())
         .maxBatchBytes(maxBatchBytes);
-    if (textModel) {
+    if (textModel && decoder) {
+      builder.generation(GenerationSettingsReader.read(conf, builder.build(), tokenizer.trim()));
+    } else if (textModel) {
       builder.text(TextModelSettings.read(conf, builder.build(), tokenizer.trim()));
     }
     return builder.build();

@@ -47,7 +47,8 @@ public final class TokenizerCache {
     return get(modelName, text.tokenizer(), text.maxLength(), configuration);
   }
 
-  static Handle get(String modelName, ModelSource tokenizer, int maxLength, Configuration configuration) {
+  /** The tokenizer at {@code tokenizer}, truncating at {@code maxLength} tokens. */
+  public static Handle get(String modelName, ModelSource tokenizer, int maxLength, Configuration configuration) {
     Handle handle = new Handle(modelName, tokenizer, maxLength, configuration);
     handle.release(handle.hold());  // built now, so that a bad file fails here
     return handle;
@@ -73,6 +74,16 @@ public final class TokenizerCache {
       Entry held = hold();
       try {
         return held.tokenizer.encode(text).getIds();
+      } finally {
+        release(held);
+      }
+    }
+
+    /** The text of {@code ids}, special tokens skipped (generate()'s new tokens). */
+    public String decode(long[] ids) {
+      Entry held = hold();
+      try {
+        return held.tokenizer.decode(ids, true);
       } finally {
         release(held);
       }

@@ -3,6 +3,12 @@ package io.github.sparkinfer.spark.generate;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.onnxruntime.NodeInfo;
+import ai.onnxruntime.OnnxJavaType;
+import ai.onnxruntime.OnnxTensor;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.util.HashMap;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.TensorInfo;
 import io.github.sparkinfer.device.ModelSignature;
@@ -15,11 +21,11 @@ import java.util.List;
 import java.util.Map;
 
 /** The test decoders of ../shared/models/decoders and their signatures, read here without sparkinfer's reader. */
-final class DecoderModels {
+public final class DecoderModels {
   private DecoderModels() {}
 
   /** A decoder file of ../shared/models/decoders; the calling test is skipped where that folder is not beside the clone. */
-  static Path decoder(String file) {
+  public static Path decoder(String file) {
     for (Path folder = Path.of("").toAbsolutePath(); folder != null; folder = folder.getParent()) {
       Path candidate = folder.resolve("shared/models/decoders").resolve(file);
       if (Files.isRegularFile(candidate)) {
@@ -39,7 +45,7 @@ final class DecoderModels {
   }
 
   /** The signature as ONNX Runtime reports it. */
-  static ModelSignature signature(OrtSession session) throws Exception {
+  public static ModelSignature signature(OrtSession session) throws Exception {
     return new ModelSignature(specs(session.getInputInfo()), specs(session.getOutputInfo()));
   }
 
@@ -57,5 +63,69 @@ final class DecoderModels {
       specs.add(spec(name, info.onnxType.name().replace("ONNX_TENSOR_ELEMENT_DATA_TYPE_", ""), info.getShape()));
     });
     return specs;
+  }
+
+  /** Greedy without the cache: every step runs the whole sequence so far with an empty past. */
+  public static int[] referenceDecode(OrtSession session, DecoderLayout layout, int[] prompt, int maxNew, int eos)
+      throws Exception {
+    List<Integer> sequence = new ArrayList<>();
+    for (int token : prompt) {
+      sequence.add(token);
+    }
+    List<Integer> generated = new ArrayList<>();
+    for (int step = 0; step < maxNew; step++) {
+      int length = sequence.size();
+      Map<String, OnnxTensor> inputs = new HashMap<>();
+      try {
+        long[] ids = sequence.stream().mapToLong(Integer::longValue).toArray();
+        long[] ones = new long[length];
+        long[] positions = new long[length];
+        for (int i = 0; i < length; i++) {
+          ones[i] = 1;
+          positions[i] = i;
+        }
+        inputs.put("input_ids", tensor(layout.inputIds().onnxTypeName(), ids));
+        inputs.put("attention_mask", tensor(layout.attentionMask().onnxTypeName(), ones));
+        if (layout.positionIds() != null) {
+          inputs.put("position_ids", tensor(layout.positionIds().onnxTypeName(), positions));
+        }
+        for (int layer = 0; layer < layout.layers(); layer++) {
+          for (String past : layout.pastNames(layer)) {
+            inputs.put(past, OnnxTensor.createTensor(ai.onnxruntime.OrtEnvironment.getEnvironment(), ByteBuffer.allocateDirect(0).order(ByteOrder.nativeOrder()),
+                layout.cacheShape(1, 0), layout.cacheType().equals("FLOAT16") ? OnnxJavaType.FLOAT16 : OnnxJavaType.FLOAT));
+          }
+        }
+        try (OrtSession.Result result = session.run(inputs)) {
+          FloatBuffer logits = ((OnnxTensor) result.get("logits").orElseThrow()).getFloatBuffer();
+          int vocabulary = (int) layout.vocabularySize();
+          int base = (length - 1) * vocabulary;
+          int best = 0;
+          for (int token = 1; token < vocabulary; token++) {
+            if (logits.get(base + token) > logits.get(base + best)) {
+              best = token;
+            }
+          }
+          if (best == eos) {
+            break;
+          }
+          generated.add(best);
+          sequence.add(best);
+        }
+      } finally {
+        inputs.values().forEach(OnnxTensor::close);
+      }
+    }
+    return generated.stream().mapToInt(Integer::intValue).toArray();
+  }
+
+  private static OnnxTensor tensor(String type, long[] values) throws Exception {
+    if (type.equals("INT32")) {
+      int[] narrow = new int[values.length];
+      for (int i = 0; i < values.length; i++) {
+        narrow[i] = (int) values[i];
+      }
+      return OnnxTensor.createTensor(ai.onnxruntime.OrtEnvironment.getEnvironment(), new int[][] {narrow});
+    }
+    return OnnxTensor.createTensor(ai.onnxruntime.OrtEnvironment.getEnvironment(), new long[][] {values});
   }
 }

@@ -41,7 +41,7 @@ class TestDecodeLoop {
       DecodeLoop loop = new DecodeLoop(ENVIRONMENT, session, layout, true);
       DecodeLoop.Generation[] batched = loop.generate(PROMPTS, greedy(12, eos), eos);
       for (int i = 0; i < PROMPTS.length; i++) {
-        int[] reference = referenceDecode(session, layout, PROMPTS[i], 12, eos);
+        int[] reference = DecoderModels.referenceDecode(session, layout, PROMPTS[i], 12, eos);
         assertThat(reference).as("reference decode of prompt %d", i).isNotEmpty();
         assertThat(loop.generate(new int[][] {PROMPTS[i]}, greedy(12, eos), eos)[0].tokens)
             .as("prompt %d alone", i).containsExactly(reference);
@@ -63,7 +63,7 @@ class TestDecodeLoop {
       DecodeLoop loop = new DecodeLoop(ENVIRONMENT, session, layout, false);
       DecodeLoop.Generation[] batched = loop.generate(prompts, greedy(10, eos), 0);
       for (int i = 0; i < prompts.length; i++) {
-        int[] reference = referenceDecode(session, layout, prompts[i], 10, eos);
+        int[] reference = DecoderModels.referenceDecode(session, layout, prompts[i], 10, eos);
         assertThat(reference).as("reference decode").isNotEmpty();
         assertThat(batched[i].tokens).as("prompt %d", i).containsExactly(reference);
       }
@@ -115,7 +115,7 @@ class TestDecodeLoop {
         OrtSession session = ENVIRONMENT.createSession(model.toString(), options)) {
       DecoderLayout layout = DecoderLayout.of("gpt2", DecoderModels.signature(session));
       DecodeLoop loop = new DecodeLoop(ENVIRONMENT, session, layout, true);
-      int[] reference = referenceDecode(session, layout, PROMPTS[0], 6, 98);
+      int[] reference = DecoderModels.referenceDecode(session, layout, PROMPTS[0], 6, 98);
       assertThat(reference.length).isGreaterThan(3);
       // The third greedy token as a stop token: two tokens, then stop.
       DecodeLoop.Generation stopped = loop.generate(new int[][] {PROMPTS[0]},
@@ -142,70 +142,6 @@ class TestDecodeLoop {
     assertThatThrownBy(() -> GenerationOptions.builder().temperature(Double.NaN)).hasMessageContaining("temperature=NaN");
     assertThatThrownBy(() -> GenerationOptions.builder().repetitionPenalty(0)).hasMessageContaining("repetitionPenalty");
     assertThatThrownBy(() -> GenerationOptions.builder().stopTokenIds(5, -1)).hasMessageContaining("stopTokenIds=-1");
-  }
-
-  /** Greedy without the cache: every step runs the whole sequence so far with an empty past. */
-  private static int[] referenceDecode(OrtSession session, DecoderLayout layout, int[] prompt, int maxNew, int eos)
-      throws Exception {
-    List<Integer> sequence = new ArrayList<>();
-    for (int token : prompt) {
-      sequence.add(token);
-    }
-    List<Integer> generated = new ArrayList<>();
-    for (int step = 0; step < maxNew; step++) {
-      int length = sequence.size();
-      Map<String, OnnxTensor> inputs = new HashMap<>();
-      try {
-        long[] ids = sequence.stream().mapToLong(Integer::longValue).toArray();
-        long[] ones = new long[length];
-        long[] positions = new long[length];
-        for (int i = 0; i < length; i++) {
-          ones[i] = 1;
-          positions[i] = i;
-        }
-        inputs.put("input_ids", tensor(layout.inputIds().onnxTypeName(), ids));
-        inputs.put("attention_mask", tensor(layout.attentionMask().onnxTypeName(), ones));
-        if (layout.positionIds() != null) {
-          inputs.put("position_ids", tensor(layout.positionIds().onnxTypeName(), positions));
-        }
-        for (int layer = 0; layer < layout.layers(); layer++) {
-          for (String past : layout.pastNames(layer)) {
-            inputs.put(past, OnnxTensor.createTensor(ENVIRONMENT, ByteBuffer.allocateDirect(0).order(ByteOrder.nativeOrder()),
-                layout.cacheShape(1, 0), layout.cacheType().equals("FLOAT16") ? OnnxJavaType.FLOAT16 : OnnxJavaType.FLOAT));
-          }
-        }
-        try (OrtSession.Result result = session.run(inputs)) {
-          FloatBuffer logits = ((OnnxTensor) result.get("logits").orElseThrow()).getFloatBuffer();
-          int vocabulary = (int) layout.vocabularySize();
-          int base = (length - 1) * vocabulary;
-          int best = 0;
-          for (int token = 1; token < vocabulary; token++) {
-            if (logits.get(base + token) > logits.get(base + best)) {
-              best = token;
-            }
-          }
-          if (best == eos) {
-            break;
-          }
-          generated.add(best);
-          sequence.add(best);
-        }
-      } finally {
-        inputs.values().forEach(OnnxTensor::close);
-      }
-    }
-    return generated.stream().mapToInt(Integer::intValue).toArray();
-  }
-
-  private static OnnxTensor tensor(String type, long[] values) throws Exception {
-    if (type.equals("INT32")) {
-      int[] narrow = new int[values.length];
-      for (int i = 0; i < values.length; i++) {
-        narrow[i] = (int) values[i];
-      }
-      return OnnxTensor.createTensor(ENVIRONMENT, new int[][] {narrow});
-    }
-    return OnnxTensor.createTensor(ENVIRONMENT, new long[][] {values});
   }
 
 }

@@ -73,7 +73,7 @@ class TestTextGenerator {
       // "The" is token 464 of GPT-2, " quick" 2068: past the model's 1,000.
       assertThatThrownBy(() -> new TextGenerator(loop, tokenizer, PromptTemplate.none(), EOS, List.of())
           .generate(new String[] {"a b", "The quick"}, GenerationOptions.builder().build()))
-          .hasMessageContaining("The prompt of row 1 has token id 2068 at position 1")
+          .hasMessageContaining("The prompt of row 1: token id 2068 at position 1")
           .hasMessageContaining("outside model 'gpt2''s vocabulary of 1000 tokens");
     }
   }

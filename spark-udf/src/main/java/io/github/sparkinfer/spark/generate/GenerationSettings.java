@@ -1,0 +1,117 @@
+package io.github.sparkinfer.spark.generate;
+
+import io.github.sparkinfer.device.ModelSource;
+import java.io.Serializable;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * How generate() runs one decoder, resolved on the driver at analysis and shipped in the plan: the
+ * cache layout read from the graph, the padding side, the tokenizer, the decoding options, the prompt
+ * template, the stop strings, the context limit and what a longer prompt does, and how many prompts
+ * decode together. Immutable; built by the registry once every value is checked.
+ */
+public final class GenerationSettings implements Serializable {
+  private static final long serialVersionUID = 1L;
+
+  /** Prompts decoded together when unset: a CPU core gains little past a few rows. */
+  public static final int BATCH_SIZE_CPU_DEFAULT = 8;
+
+  /** Prompts decoded together on a GPU or NPU when unset: each step is one small token per row. */
+  public static final int BATCH_SIZE_ACCELERATOR_DEFAULT = 128;
+
+  /** The most prompts of one batch: the cache of every row is held at once. */
+  public static final int BATCH_SIZE_MAX = 4096;
+
+  private final DecoderLayout layout;
+  private final boolean leftPadding;
+  private final ModelSource tokenizer;
+  private final GenerationOptions options;
+  private final PromptTemplate template;
+  private final List<String> stopStrings;
+  private final int maxContext;
+  private final boolean truncateLeft;
+  private final int batchSize;
+
+  /**
+   * @param maxContext the most tokens of prompt and generated text together; 0: no limit
+   * @param truncateLeft a longer prompt loses its first tokens; otherwise its row fails
+   * @param batchSize prompts decoded together; 0: the device decides
+   */
+  public GenerationSettings(DecoderLayout layout, boolean leftPadding, ModelSource tokenizer,
+      GenerationOptions options, PromptTemplate template, List<String> stopStrings, int maxContext,
+      boolean truncateLeft, int batchSize) {
+    this.layout = Objects.requireNonNull(layout, "layout");
+    this.leftPadding = leftPadding;
+    this.tokenizer = Objects.requireNonNull(tokenizer, "tokenizer");
+    this.options = Objects.requireNonNull(options, "options");
+    this.template = Objects.requireNonNull(template, "template");
+    this.stopStrings = List.copyOf(stopStrings);
+    this.maxContext = maxContext;
+    this.truncateLeft = truncateLeft;
+    this.batchSize = batchSize;
+  }
+
+  public DecoderLayout layout() {
+    return layout;
+  }
+
+  /** Whether batches are padded on the left (every attention but GroupQueryAttention). */
+  public boolean leftPadding() {
+    return leftPadding;
+  }
+
+  public ModelSource tokenizer() {
+    return tokenizer;
+  }
+
+  public GenerationOptions options() {
+    return options;
+  }
+
+  public PromptTemplate template() {
+    return template;
+  }
+
+  public List<String> stopStrings() {
+    return stopStrings;
+  }
+
+  /** The most tokens of prompt and new tokens together; 0: no limit. */
+  public int maxContext() {
+    return maxContext;
+  }
+
+  /** Whether a prompt longer than the context allows loses its first tokens (else its row fails). */
+  public boolean truncateLeft() {
+    return truncateLeft;
+  }
+
+  /** Prompts decoded together on {@code device}: the setting, else the device's default. */
+  public int batchSizeOn(io.github.sparkinfer.device.Device device) {
+    return batchSize > 0 ? batchSize : device.isAccelerator() ? BATCH_SIZE_ACCELERATOR_DEFAULT : BATCH_SIZE_CPU_DEFAULT;
+  }
+
+  @Override
+  public boolean equals(Object other) {
+    if (!(other instanceof GenerationSettings)) {
+      return false;
+    }
+    GenerationSettings that = (GenerationSettings) other;
+    return layout.equals(that.layout) && leftPadding == that.leftPadding && tokenizer.equals(that.tokenizer)
+        && options.equals(that.options) && template.equals(that.template) && stopStrings.equals(that.stopStrings)
+        && maxContext == that.maxContext && truncateLeft == that.truncateLeft && batchSize == that.batchSize;
+  }
+
+  @Override
+  public int hashCode() {
+    return Objects.hash(layout, leftPadding, tokenizer, options, template, stopStrings, maxContext, truncateLeft,
+        batchSize);
+  }
+
+  @Override
+  public String toString() {
+    return "tokenizer " + tokenizer.uri() + ", " + layout + ", padding " + (leftPadding ? "left" : "right")
+        + ", maxContext " + maxContext + ", batchSize " + batchSize;
+  }
+}

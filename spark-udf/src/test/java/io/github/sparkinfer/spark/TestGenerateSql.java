@@ -1,0 +1,240 @@
+package io.github.sparkinfer.spark;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtSession;
+import io.github.sparkinfer.spark.generate.DecoderLayout;
+import io.github.sparkinfer.spark.generate.DecoderModels;
+import io.github.sparkinfer.spark.ml.InferenceTransformer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * generate() from SQL, the DataFrame API and the ML stage on the GPT-2 export of
+ * ../shared/models/decoders, against a greedy decode written in the test that runs the model without
+ * its cache, and the tokenizer's own encode and decode (DJL, called here directly).
+ */
+class TestGenerateSql {
+  /** Letters: GPT-2's tokenizer has 50,257 tokens, this model's vocabulary 1,000, and single letters are below it. */
+  private static final String[] PROMPTS = {"a b c d e", "s t", "p m d l f c g h o w", null, "a", "o w"};
+
+  @TempDir static Path folder;
+
+  private static SparkSession spark;
+  private static Path model;
+  private static Path tokenizerFile;
+  private static OrtSession session;
+  private static DecoderLayout layout;
+  private static HuggingFaceTokenizer tokenizer;
+
+  @BeforeAll
+  static void setUp() throws Exception {
+    model = DecoderModels.decoder("tiny-random-gpt2-fp32/past.onnx");
+    tokenizerFile = model.resolveSibling("tokenizer.json");
+    spark = SparkTestSessions.shared();
+    session = OrtEnvironment.getEnvironment().createSession(model.toString(), new OrtSession.SessionOptions());
+    layout = DecoderLayout.of("gpt2", DecoderModels.signature(session));
+    tokenizer = HuggingFaceTokenizer.newInstance(tokenizerFile);
+    spark.conf().set("spark.sparkinfer.model.gpt2.path", model.toUri().toString());
+    spark.conf().set("spark.sparkinfer.model.gpt2.tokenizer", tokenizerFile.toUri().toString());
+    List<Row> rows = new ArrayList<>();
+    for (int i = 0; i < PROMPTS.length; i++) {
+      rows.add(RowFactory.create((long) i, PROMPTS[i]));
+    }
+    spark.createDataFrame(rows, new StructType().add("id", DataTypes.LongType, false)
+        .add("prompt", DataTypes.StringType, true)).repartition(2).createOrReplaceTempView("prompts");
+  }
+
+  @AfterAll
+  static void tearDown() throws Exception {
+    SparkInference.unregister(spark, "gpt2");
+    spark.conf().unset("spark.sparkinfer.model.gpt2.tokenizer");
+    session.close();
+    tokenizer.close();
+  }
+
+  @AfterEach
+  void resetOptions() {
+    for (String key : List.of("spark.sparkinfer.model.gpt2.generate.maxNewTokens", "spark.sparkinfer.generate.maxNewTokens",
+        "spark.sparkinfer.generate.maxNewToken", "spark.sparkinfer.model.gpt2.onError")) {
+      spark.conf().unset(key);
+    }
+  }
+
+  private static int[] ids(String prompt) {
+    return Arrays.stream(tokenizer.encode(prompt).getIds()).mapToInt(id -> (int) id).toArray();
+  }
+
+  private static String text(int[] tokens) {
+    return tokenizer.decode(Arrays.stream(tokens).mapToLong(token -> token).toArray(), true);
+  }
+
+  private static int[] reference(String prompt, int maxNew) throws Exception {
+    // No stop token is set: -1 never matches.
+    return DecoderModels.referenceDecode(session, layout, ids(prompt), maxNew, -1);
+  }
+
+  private static List<Row> byId(String sql) {
+    return spark.sql(sql + " ORDER BY id").collectAsList();
+  }
+
+  @Test
+  void greedyEqualsTheReferenceForEveryRowInBatchesOfUnequalLengths() throws Exception {
+    // Batches of 2 from prompts of 1 to 10 tokens: every batch pads some row.
+    List<Row> rows = byId("SELECT id, generate('gpt2', prompt, map('maxNewTokens', '9', 'batchSize', '2')) AS g"
+        + " FROM prompts");
+    assertThat(rows).hasSize(PROMPTS.length);
+    for (Row row : rows) {
+      String prompt = PROMPTS[(int) row.getLong(0)];
+      if (prompt == null) {
+        assertThat(row.isNullAt(1)).as("a null prompt gives null").isTrue();
+        continue;
+      }
+      int[] expected = reference(prompt, 9);
+      Row generated = row.getStruct(1);
+      assertThat(generated.getString(0)).as("text of '%s'", prompt).isEqualTo(text(expected));
+      assertThat(generated.getInt(1)).isEqualTo(9);
+      assertThat(generated.getString(2)).isEqualTo("length");
+    }
+    assertThat(spark.sql("SELECT generate('gpt2', prompt) FROM prompts").schema().fields()[0].dataType().simpleString())
+        .isEqualTo("struct<text:string,tokens:int,finish_reason:string>");
+  }
+
+  @Test
+  void stopTokensAndStopStringsEndRowsWithStop() throws Exception {
+    String prompt = "p m d l f c g h o w";
+    int[] expected = reference(prompt, 8);
+    int stopToken = expected[3];
+    int firstAt = 0;
+    while (expected[firstAt] != stopToken) {
+      firstAt++;
+    }
+    Row stopped = spark.sql("SELECT generate('gpt2', '" + prompt + "', named_struct('maxNewTokens', 8, 'stopTokenIds', '"
+        + stopToken + "')) AS g").first().getStruct(0);
+    assertThat(stopped.getString(0)).isEqualTo(text(Arrays.copyOf(expected, firstAt)));
+    assertThat(stopped.getInt(1)).isEqualTo(firstAt);
+    assertThat(stopped.getString(2)).isEqualTo("stop");
+
+    String whole = text(expected);
+    String stop = whole.substring(whole.length() / 2, whole.length() / 2 + 2);
+    assertThat(stop).isNotBlank();
+    Row cut = spark.sql("SELECT generate('gpt2', '" + prompt + "', map('maxNewTokens', '8', 'stopStrings', '[\""
+        + stop + "\", \"never appears\"]')) AS g").first().getStruct(0);
+    assertThat(cut.getString(0)).isEqualTo(whole.substring(0, whole.indexOf(stop)));
+    assertThat(cut.getString(2)).isEqualTo("stop");
+  }
+
+  @Test
+  void optionsComeFromTheCallOverTheModelKeyOverTheSessionKey() {
+    String query = "SELECT generate('gpt2', 'a b c') AS g";
+    spark.conf().set("spark.sparkinfer.generate.maxNewTokens", "4");
+    assertThat(spark.sql(query).first().getStruct(0).getInt(1)).isEqualTo(4);
+    spark.conf().set("spark.sparkinfer.model.gpt2.generate.maxNewTokens", "3");
+    assertThat(spark.sql(query).first().getStruct(0).getInt(1)).isEqualTo(3);
+    assertThat(spark.sql("SELECT generate('gpt2', 'a b c', map('max_new_tokens', 5)) AS g").first().getStruct(0).getInt(1))
+        .isEqualTo(5);
+
+    String sampled = "SELECT generate('gpt2', prompt, map('maxNewTokens', 12, 'temperature', 0.9, 'seed', 7)).text"
+        + " AS t, id FROM prompts";
+    List<Row> first = byId(sampled);
+    assertThat(byId(sampled)).as("the same seed gives the same text").isEqualTo(first);
+    assertThat(byId(sampled.replace("'seed', 7", "'seed', 8"))).as("another seed, other texts").isNotEqualTo(first);
+  }
+
+  @Test
+  void badCallsFailAtAnalysisNamingTheOptionAndTheFix() {
+    assertThatThrownBy(() -> spark.sql("SELECT generate('gpt2', prompt, map('temprature', '0.5')) FROM prompts"))
+        .hasMessageContaining("there is no option 'temprature' (did you mean temperature?)");
+    assertThatThrownBy(() -> spark.sql("SELECT generate('gpt2', prompt, map('temperature', '-1')) FROM prompts"))
+        .hasMessageContaining("temperature=-1.0").hasMessageContaining("0 (greedy) to 100");
+    assertThatThrownBy(() -> spark.sql("SELECT generate('gpt2', prompt, map('promptTemplate', 'Q: A:')) FROM prompts"))
+        .hasMessageContaining("has no {prompt} slot");
+    assertThatThrownBy(() -> spark.sql("SELECT generate('gpt2', prompt, map('stopTokenIds', '5,1000')) FROM prompts"))
+        .hasMessageContaining("'1000'").hasMessageContaining("vocabulary has 1000 tokens");
+    assertThatThrownBy(() -> spark.sql("SELECT generate('gpt2', prompt, map('stopStrings', '[\"x\", 3]')) FROM prompts"))
+        .hasMessageContaining("JSON array");
+    assertThatThrownBy(() -> spark.sql("SELECT generate('gpt2', prompt, map('maxContext', '8', 'maxNewTokens', '8'))"
+        + " FROM prompts")).hasMessageContaining("leaves no room for a prompt");
+    assertThatThrownBy(() -> spark.sql("SELECT generate('gpt2', prompt, map('batchSize', '2.5')) FROM prompts"))
+        .hasMessageContaining("must be a whole number");
+    assertThatThrownBy(() -> spark.sql("SELECT generate('gpt2', id) FROM prompts"))
+        .hasMessageContaining("takes one string column of prompts");
+    assertThatThrownBy(() -> spark.sql("SELECT predict('gpt2', id) FROM prompts"))
+        .hasMessageContaining("is a decoder with a key/value cache").hasMessageContaining("generate('gpt2', prompt)");
+    spark.conf().set("spark.sparkinfer.generate.maxNewToken", "4");
+    assertThatThrownBy(() -> spark.sql("SELECT generate('gpt2', prompt) FROM prompts"))
+        .hasMessageContaining("Unknown generate() option 'maxNewToken'").hasMessageContaining("did you mean maxNewTokens?");
+    spark.conf().unset("spark.sparkinfer.generate.maxNewToken");
+
+    spark.conf().set("spark.sparkinfer.model.bare_gpt2.path", model.toUri().toString());
+    spark.conf().set("spark.sparkinfer.model.mlp_gen.path", TestModels.writeMlp(folder).toUri().toString());
+    try {
+      assertThatThrownBy(() -> spark.sql("SELECT generate('bare_gpt2', prompt) FROM prompts"))
+          .hasMessageContaining("has no tokenizer").hasMessageContaining("spark.sparkinfer.model.bare_gpt2.tokenizer");
+      assertThatThrownBy(() -> spark.sql("SELECT generate('mlp_gen', prompt) FROM prompts"))
+          .hasMessageContaining("is not a decoder with a key/value cache");
+    } finally {
+      SparkInference.unregister(spark, "bare_gpt2");
+      SparkInference.unregister(spark, "mlp_gen");
+    }
+  }
+
+  @Test
+  void promptsTooLongForTheContextAreRowErrorsOrTruncatedFromTheLeft() throws Exception {
+    // 4 new tokens in a context of 7 leave 3 prompt tokens: "p m d l f c g h o w" (10 tokens) is too long.
+    String options = "map('maxNewTokens', '4', 'maxContext', '7')";
+    List<Row> reported = byId("SELECT id, generate_with_error('gpt2', prompt, " + options + ") AS g FROM prompts");
+    Row longRow = reported.get(2).getStruct(1);
+    assertThat(longRow.getStruct(0).isNullAt(0)).isTrue();
+    assertThat(longRow.getStruct(0).getString(2)).isEqualTo("error");
+    assertThat(longRow.getString(1)).contains("model 'gpt2'").contains("maxContext=7").contains("contextOverflow=truncate");
+    Row shortRow = reported.get(1).getStruct(1);
+    assertThat(shortRow.isNullAt(1)).isTrue();
+    assertThat(shortRow.getStruct(0).getString(0)).isEqualTo(text(reference("s t", 4)));
+
+    assertThatThrownBy(() -> byId("SELECT id, generate('gpt2', prompt, " + options + ") AS g FROM prompts"))
+        .hasMessageContaining("maxContext=7").hasMessageContaining("of partition").hasMessageContaining("onError=null");
+
+    List<Row> truncated = byId("SELECT id, generate('gpt2', prompt, map('maxNewTokens', '4', 'maxContext', '7',"
+        + " 'contextOverflow', 'truncate')) AS g FROM prompts");
+    int[] prompt = ids("p m d l f c g h o w");
+    int[] lastThree = Arrays.copyOfRange(prompt, prompt.length - 3, prompt.length);
+    assertThat(truncated.get(2).getStruct(1).getString(0))
+        .isEqualTo(text(DecoderModels.referenceDecode(session, layout, lastThree, 4, -1)));
+  }
+
+  @Test
+  void theDataFrameApiAndTheMlStageCallTheSameFunction() throws Exception {
+    Dataset<Row> prompts = spark.table("prompts");
+    List<Row> sql = byId("SELECT id, generate('gpt2', prompt, map('maxNewTokens', '5')).text AS text FROM prompts");
+    List<Row> api = Inference.generate("gpt2").input("prompt").generateOption("max_new_tokens", "5").transform(prompts)
+        .selectExpr("id", "generated.text AS text").orderBy("id").collectAsList();
+    assertThat(api).isEqualTo(sql);
+    InferenceTransformer stage = new InferenceTransformer().setModelName("gpt2").setFunction("generate")
+        .setInputCols(new String[] {"prompt"}).setOutputCol("out").setGenerateOptions("maxNewTokens=5");
+    List<Row> ml = stage.transform(prompts).selectExpr("id", "out.text AS text").orderBy("id").collectAsList();
+    assertThat(ml).isEqualTo(sql);
+    assertThat(sql.get(0).getString(1)).isEqualTo(text(reference(PROMPTS[0], 5)));
+    assertThatThrownBy(() -> Inference.generate("gpt2").generateOption("temprature", "1"))
+        .hasMessageContaining("no generate() option 'temprature'");
+
+    String described = spark.sql("DESCRIBE FUNCTION EXTENDED generate").collectAsList().toString();
+    assertThat(described).contains("struct<text, tokens, finish_reason>").contains("maxNewTokens");
+  }
+}
