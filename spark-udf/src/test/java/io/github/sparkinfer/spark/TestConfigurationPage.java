@@ -87,6 +87,11 @@ class TestConfigurationPage {
       keys.add(stage + PartitioningProperties.EXECUTOR_RESOURCE_PREFIX + "<resource>" + suffix);
     }
     keys.add(PartitioningProperties.MODEL_PREFIX + "<name>" + PartitioningProperties.MODEL_STAGE_INFIX + "<option>");
+    for (io.github.sparkinfer.spark.generate.GenerateOption option : io.github.sparkinfer.spark.generate.GenerateOption.values()) {
+      keys.add(io.github.sparkinfer.spark.generate.GenerateOption.SESSION_PREFIX + option.key());
+    }
+    keys.add(InferenceProperties.MODEL_PREFIX + "<name>" + io.github.sparkinfer.spark.generate.GenerateOption.MODEL_INFIX
+        + "<option>");
     return keys;
   }
 
