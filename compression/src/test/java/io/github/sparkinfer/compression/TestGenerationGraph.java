@@ -1,0 +1,187 @@
+package io.github.sparkinfer.compression;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import java.nio.FloatBuffer;
+import java.nio.IntBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The GreedySearch wrapping of the GPT-2 test export run in ONNX Runtime (CPU) against a decode
+ * written here that runs the original decoder without its cache (the whole sequence every step,
+ * empty past, positions counting the mask's ones), token for token: alone, left-padded in a batch,
+ * with an end token reached, with a repetition penalty and a minimum length.
+ */
+class TestGenerationGraph {
+  private static final int PAD = 98;
+  private static final int[][] PROMPTS = {
+      {5, 17, 300, 42, 7, 901, 13}, {250, 3}, {64, 128, 512, 999}, {11, 22, 33, 44, 55, 66, 77, 88, 99, 111}};
+
+  /** A file of ../shared/models/decoders; the test is skipped where that folder is not beside the checkout. */
+  static Path sharedDecoder(String file) {
+    for (Path folder = Path.of("").toAbsolutePath(); folder != null; folder = folder.getParent()) {
+      Path candidate = folder.resolve("shared/models/decoders").resolve(file);
+      if (Files.isRegularFile(candidate)) {
+        return candidate;
+      }
+    }
+    assumeTrue(false, "../shared/models/decoders/" + file + " is not beside this checkout");
+    return null;
+  }
+
+  @Test
+  void gpt2GreedySearchEqualsTheDecodeWithoutCacheAloneAndInABatch() throws Exception {
+    Path file = sharedDecoder("tiny-random-gpt2-fp32/past.onnx");
+    GenerationGraph graph = GenerationGraph.of("tiny-gpt2", OnnxModel.read(file));
+    assertThat(graph.layerCount()).isEqualTo(5);
+    assertThat(graph.vocabularySize()).isEqualTo(1000);
+    int maxNew = 12;
+    try (OrtSession decoder = OrtTesting.ENVIRONMENT.createSession(file.toString());
+        OrtSession search = OrtTesting.ENVIRONMENT.createSession(graph.greedySearch(PAD, PAD).toBytes())) {
+      int longest = Arrays.stream(PROMPTS).mapToInt(prompt -> prompt.length).max().orElseThrow();
+      int[][] batch = generate(search, PROMPTS, longest + maxNew, 0, 1f);
+      for (int i = 0; i < PROMPTS.length; i++) {
+        int[] reference = referenceDecode(decoder, PROMPTS[i], 0, PROMPTS[i].length + maxNew, PAD, 0, 1f);
+        assertThat(reference).as("reference decode of prompt %d", i).isNotEmpty();
+        int[] padded = leftPadded(PROMPTS[i], longest);
+        assertThat(referenceDecode(decoder, padded, longest - PROMPTS[i].length, longest + maxNew, PAD, 0, 1f))
+            .as("reference decode of prompt %d left-padded", i).containsExactly(reference);
+        int[][] alone = generate(search, new int[][] {PROMPTS[i]}, PROMPTS[i].length + maxNew, 0, 1f);
+        assertThat(newTokens(alone[0], PROMPTS[i].length)).as("prompt %d alone", i).containsExactly(reference);
+        assertThat(Arrays.copyOf(batch[i], longest)).as("prompt %d padded in the output", i).containsExactly(padded);
+        assertThat(newTokens(batch[i], longest)).as("prompt %d in a batch of %d", i, PROMPTS.length)
+            .containsExactly(reference);
+      }
+    }
+  }
+
+  /** GreedySearch on a whole batch; rows are left-padded with {@link #PAD} and masked. */
+  private static int[][] generate(OrtSession search, int[][] prompts, int maxLength, int minLength,
+      float repetitionPenalty) throws OrtException {
+    int longest = Arrays.stream(prompts).mapToInt(prompt -> prompt.length).max().orElseThrow();
+    int[] ids = new int[prompts.length * longest];
+    int[] mask = new int[prompts.length * longest];
+    for (int row = 0; row < prompts.length; row++) {
+      int padding = longest - prompts[row].length;
+      for (int column = 0; column < longest; column++) {
+        ids[row * longest + column] = column < padding ? PAD : prompts[row][column - padding];
+        mask[row * longest + column] = column < padding ? 0 : 1;
+      }
+    }
+    long[] shape = {prompts.length, longest};
+    Map<String, OnnxTensor> inputs = new HashMap<>();
+    try {
+      inputs.put(GenerationGraph.INPUT_IDS, OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, IntBuffer.wrap(ids), shape));
+      inputs.put(GenerationGraph.ATTENTION_MASK,
+          OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, IntBuffer.wrap(mask), shape));
+      inputs.put(GenerationGraph.MAX_LENGTH, OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, new int[] {maxLength}));
+      inputs.put(GenerationGraph.MIN_LENGTH, OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, new int[] {minLength}));
+      inputs.put(GenerationGraph.REPETITION_PENALTY,
+          OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, new float[] {repetitionPenalty}));
+      try (OrtSession.Result result = search.run(inputs)) {
+        OnnxTensor sequences = (OnnxTensor) result.get(GenerationGraph.SEQUENCES).orElseThrow();
+        assertThat(sequences.getInfo().getShape()).containsExactly(prompts.length, maxLength);
+        IntBuffer values = sequences.getIntBuffer();
+        int[][] rows = new int[prompts.length][maxLength];
+        for (int[] row : rows) {
+          values.get(row);
+        }
+        return rows;
+      }
+    } finally {
+      inputs.values().forEach(OnnxTensor::close);
+    }
+  }
+
+  /** A row's tokens after its prompt columns, up to its first pad token (the end token is written as pad). */
+  private static int[] newTokens(int[] row, int promptColumns) {
+    int end = promptColumns;
+    while (end < row.length && row[end] != PAD) {
+      end++;
+    }
+    return Arrays.copyOfRange(row, promptColumns, end);
+  }
+
+  private static int[] leftPadded(int[] prompt, int length) {
+    int[] padded = new int[length];
+    Arrays.fill(padded, PAD);
+    System.arraycopy(prompt, 0, padded, length - prompt.length, prompt.length);
+    return padded;
+  }
+
+  /**
+   * Greedy decoding of one row without the cache: each step runs the whole sequence so far with an
+   * empty past, positions = cumsum(mask) - 1 (0 on padding), and takes the argmax of the last
+   * position's logits after the penalties. Stops at {@code eos} (not returned) or at {@code maxLength}.
+   */
+  private static int[] referenceDecode(OrtSession decoder, int[] prompt, int padding, int maxLength, int eos,
+      int minLength, float repetitionPenalty) throws OrtException {
+    List<Integer> sequence = new ArrayList<>();
+    Arrays.stream(prompt).forEach(sequence::add);
+    List<Integer> generated = new ArrayList<>();
+    int layers = (int) decoder.getInputNames().stream().filter(name -> name.startsWith("past_")).count();
+    while (sequence.size() < maxLength) {
+      int length = sequence.size();
+      int[] ids = sequence.stream().mapToInt(Integer::intValue).toArray();
+      int[] mask = new int[length];
+      int[] positions = new int[length];
+      int ones = 0;
+      for (int i = 0; i < length; i++) {
+        mask[i] = i < padding ? 0 : 1;
+        ones += mask[i];
+        positions[i] = Math.max(ones - 1, 0);
+      }
+      Map<String, OnnxTensor> inputs = new HashMap<>();
+      try {
+        long[] shape = {1, length};
+        inputs.put("input_ids", OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, IntBuffer.wrap(ids), shape));
+        inputs.put("attention_mask", OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, IntBuffer.wrap(mask), shape));
+        inputs.put("position_ids", OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, IntBuffer.wrap(positions), shape));
+        for (int layer = 0; layer < layers; layer++) {
+          inputs.put("past_" + layer, OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, FloatBuffer.allocate(0),
+              new long[] {2, 1, 4, 0, 8}));
+        }
+        try (OrtSession.Result result = decoder.run(inputs)) {
+          OnnxTensor logits = (OnnxTensor) result.get("logits").orElseThrow();
+          int vocabulary = (int) logits.getInfo().getShape()[2];
+          float[] scores = new float[vocabulary];
+          logits.getFloatBuffer().position((length - 1) * vocabulary).get(scores);
+          Set<Integer> seen = new HashSet<>(sequence);
+          for (int token : seen) {
+            scores[token] = scores[token] < 0 ? scores[token] * repetitionPenalty : scores[token] / repetitionPenalty;
+          }
+          if (length < minLength) {
+            scores[eos] = Float.NEGATIVE_INFINITY;
+          }
+          int best = 0;
+          for (int token = 1; token < vocabulary; token++) {
+            if (scores[token] > scores[best]) {
+              best = token;
+            }
+          }
+          if (best == eos) {
+            break;
+          }
+          generated.add(best);
+          sequence.add(best);
+        }
+      } finally {
+        inputs.values().forEach(OnnxTensor::close);
+      }
+    }
+    return generated.stream().mapToInt(Integer::intValue).toArray();
+  }
+}
