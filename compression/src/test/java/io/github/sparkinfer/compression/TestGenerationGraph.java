@@ -68,6 +68,63 @@ class TestGenerationGraph {
     }
   }
 
+  @Test
+  void gpt2EndTokenRepetitionPenaltyAndMinimumLengthEqualTheDecodeWithoutCache() throws Exception {
+    Path file = sharedDecoder("tiny-random-gpt2-fp32/past.onnx");
+    GenerationGraph graph = GenerationGraph.of("tiny-gpt2", OnnxModel.read(file));
+    int maxNew = 12;
+    try (OrtSession decoder = OrtTesting.ENVIRONMENT.createSession(file.toString())) {
+      // The random model never gives 98 here: the end token is one it gives, first new at step k >= 1.
+      int[] free = referenceDecode(decoder, PROMPTS[0], 0, PROMPTS[0].length + maxNew, PAD, 0, 1f);
+      int k = 1;
+      while (k < free.length && contains(Arrays.copyOf(free, k), free[k])) {
+        k++;
+      }
+      assertThat(k).as("a token first given after step 0 in %s", Arrays.toString(free)).isLessThan(free.length);
+      int eos = free[k];
+      try (OrtSession search = OrtTesting.ENVIRONMENT.createSession(graph.greedySearch(eos, PAD).toBytes())) {
+        int[][] pair = {PROMPTS[0], PROMPTS[1]};
+        int longest = PROMPTS[0].length;
+        int maxLength = longest + maxNew;
+        int[][] ended = generate(search, pair, maxLength, 0, 1f);
+        assertThat(newTokens(ended[0], longest)).as("row that reaches the end token")
+            .containsExactly(Arrays.copyOf(free, k))
+            .containsExactly(referenceDecode(decoder, PROMPTS[0], 0, maxLength, eos, 0, 1f));
+        // The other row goes on, so the loop runs to max_length and the ended row is pad to its end.
+        assertThat(Arrays.copyOfRange(ended[0], longest + k, maxLength)).containsOnly(PAD);
+        assertThat(newTokens(ended[1], longest)).as("row that does not")
+            .containsExactly(referenceDecode(decoder, leftPadded(PROMPTS[1], longest), longest - PROMPTS[1].length,
+                maxLength, eos, 0, 1f));
+
+        // min_length counts the prompt's columns; the penalty also the prompt's and padding's tokens.
+        Map<String, String> outcomes = new HashMap<>();
+        for (int minLength : new int[] {0, longest + k + 3}) {
+          for (float penalty : new float[] {1f, 1.5f, 0.8f}) {
+            int[][] rows = generate(search, pair, maxLength, minLength, penalty);
+            for (int i = 0; i < pair.length; i++) {
+              int padding = longest - pair[i].length;
+              assertThat(newTokens(rows[i], longest))
+                  .as("prompt %d, min_length %d, repetition penalty %s", i, minLength, penalty)
+                  .containsExactly(referenceDecode(decoder, leftPadded(pair[i], longest), padding, maxLength, eos,
+                      minLength, penalty));
+            }
+            outcomes.put(minLength + "/" + penalty, Arrays.deepToString(rows));
+          }
+        }
+        // Each input changes the tokens (it is wired to the operator).
+        String plain = outcomes.get("0/1.0");
+        assertThat(outcomes.get("0/1.5")).isNotEqualTo(plain);
+        assertThat(outcomes.get("0/0.8")).isNotEqualTo(plain);
+        assertThat(outcomes.get((longest + k + 3) + "/1.0")).isNotEqualTo(plain);
+
+        // Every row ended: the loop stops, the end column is pad, the columns after it are not written.
+        int[][] alone = generate(search, new int[][] {PROMPTS[0]}, maxLength, 0, 1f);
+        assertThat(Arrays.copyOf(alone[0], longest + k + 1)).containsExactly(
+            concat(PROMPTS[0], Arrays.copyOf(free, k), new int[] {PAD}));
+      }
+    }
+  }
+
   /** GreedySearch on a whole batch; rows are left-padded with {@link #PAD} and masked. */
   private static int[][] generate(OrtSession search, int[][] prompts, int maxLength, int minLength,
       float repetitionPenalty) throws OrtException {
@@ -113,6 +170,14 @@ class TestGenerationGraph {
       end++;
     }
     return Arrays.copyOfRange(row, promptColumns, end);
+  }
+
+  private static int[] concat(int[]... parts) {
+    return Arrays.stream(parts).flatMapToInt(Arrays::stream).toArray();
+  }
+
+  private static boolean contains(int[] tokens, int token) {
+    return Arrays.stream(tokens).anyMatch(each -> each == token);
   }
 
   private static int[] leftPadded(int[] prompt, int length) {
