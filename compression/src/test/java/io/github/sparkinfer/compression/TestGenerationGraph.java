@@ -1,8 +1,14 @@
 package io.github.sparkinfer.compression;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.TensorProto;
+import ai.onnx.proto.OnnxMl.TypeProto;
+import ai.onnx.proto.OnnxMl.ValueInfoProto;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
@@ -17,6 +23,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -125,23 +132,197 @@ class TestGenerationGraph {
     }
   }
 
+  /**
+   * A decoder built here (so the suite does not depend on ../shared alone): logits = W[token] +
+   * P[position], and a real cache ([2, batch, 2, length, 4], the tokens so far) that the operator must
+   * carry from step to step. Greedy decoding is then argmax(W[last] + P[its position]), computed here;
+   * the position counts the row's tokens before it, which checks the operator's left padding.
+   */
+  @Test
+  void decoderBuiltHereDecodesAsItsTablesSayAndItsWeightsMoveToTheOuterGraph() throws Exception {
+    int vocabulary = 40;
+    int positions = 64;
+    float[] w = OrtTesting.randomValues(vocabulary * vocabulary, 3);
+    float[] p = OrtTesting.randomValues(positions * vocabulary, 4);
+    int pad = 0;
+    int eos = 1;
+    // The pad token is never chosen, so that a row's first pad after its prompt is its end.
+    for (int token = 0; token < vocabulary; token++) {
+      w[token * vocabulary + pad] = -100;
+    }
+    OnnxModel decoder = tableDecoder(w, p, vocabulary, positions);
+    OnnxModel wrapped = GenerationGraph.of("tables", decoder).greedySearch(eos, pad);
+
+    // One com.microsoft node; W (1600 values) and P (2560) moved out, the small shape constants kept.
+    assertThat(OrtTesting.operatorCounts(wrapped)).containsExactly(Map.entry("com.microsoft:GreedySearch", 1L));
+    assertThat(wrapped.opsetImports()).containsEntry("com.microsoft", 1L).containsEntry("", 17L);
+    assertThat(wrapped.inputs()).extracting(TensorDeclaration::name).containsExactly(GenerationGraph.INPUT_IDS,
+        GenerationGraph.MAX_LENGTH, GenerationGraph.MIN_LENGTH, GenerationGraph.REPETITION_PENALTY,
+        GenerationGraph.ATTENTION_MASK);
+    assertThat(OrtTesting.hasInitializer(wrapped, "W")).isTrue();
+    assertThat(OrtTesting.hasInitializer(wrapped, "P")).isTrue();
+    GraphProto subgraph = wrapped.proto().getGraph().getNode(0).getAttributeList().stream()
+        .filter(attribute -> attribute.getName().equals("decoder")).findFirst().orElseThrow().getG();
+    assertThat(subgraph.getInitializerList()).extracting(TensorProto::getName)
+        .containsExactlyInAnyOrder("axes", "kv_shape");
+    assertThat(subgraph.getValueInfoList()).extracting(ValueInfoProto::getName)
+        .contains("W", "P");
+
+    int[][] prompts = {{5, 17, 30, 12}, {25}, {7, 39, 2}};
+    int maxLength = 4 + 10;
+    try (OrtSession search = OrtTesting.ENVIRONMENT.createSession(wrapped.toBytes())) {
+      int[][] rows = generateWithPad(search, prompts, maxLength, pad);
+      for (int i = 0; i < prompts.length; i++) {
+        List<Integer> expected = new ArrayList<>();
+        int last = prompts[i][prompts[i].length - 1];
+        int position = prompts[i].length - 1;
+        for (int step = 4; step < maxLength; step++) {
+          int best = 0;
+          for (int token = 1; token < vocabulary; token++) {
+            if (w[last * vocabulary + token] + p[position * vocabulary + token]
+                > w[last * vocabulary + best] + p[position * vocabulary + best]) {
+              best = token;
+            }
+          }
+          if (best == eos) {
+            break;
+          }
+          expected.add(best);
+          last = best;
+          position++;
+        }
+        assertThat(newTokens(rows[i], 4, pad)).as("prompt %d", i)
+            .containsExactly(expected.stream().mapToInt(Integer::intValue).toArray());
+      }
+    }
+  }
+
+  @Test
+  void decodersNotInTheGpt2LayoutAreRefusedNamingTheModelAndTheTensor() {
+    OnnxModel valid = tableDecoder(new float[40 * 40], new float[64 * 40], 40, 64);
+    assertThat(GenerationGraph.of("tables", valid).layerCount()).isEqualTo(1);
+
+    OnnxModel noCache = mutate(valid, graph -> {
+      graph.removeInput(3);
+      graph.removeOutput(1);
+    });
+    assertThatThrownBy(() -> GenerationGraph.of("no-cache", noCache)).isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("Model 'no-cache' has no past_N inputs")
+        .hasMessageContaining("[input_ids, position_ids, attention_mask]")
+        .hasMessageContaining("convert_to_onnx");
+
+    OnnxModel int64Ids = mutate(valid, graph -> graph.getInputBuilder(0).getTypeBuilder().getTensorTypeBuilder()
+        .setElemType(OnnxElementType.INT64.onnxNumber()));
+    assertThatThrownBy(() -> GenerationGraph.of("int64", int64Ids))
+        .hasMessageContaining("Model 'int64' input 'input_ids' is input_ids: INT64[batch, sequence]")
+        .hasMessageContaining("int32");
+
+    OnnxModel keyValue = mutate(valid, graph -> graph.getInputBuilder(3).setName("past_key_values.0.key"));
+    assertThatThrownBy(() -> GenerationGraph.of("optimum", keyValue))
+        .hasMessageContaining("Model 'optimum' has inputs [input_ids, position_ids, attention_mask,"
+            + " past_key_values.0.key]")
+        .hasMessageContaining("past_key_values.N.key/value inputs are not this layout");
+
+    OnnxModel sharedBuffer = mutate(valid, graph -> graph.addInput(OnnxProtos.valueInfo(
+        new TensorDeclaration("past_sequence_length", OnnxElementType.INT32, List.of(Dimension.fixed(1)), true))));
+    assertThatThrownBy(() -> GenerationGraph.of("shared", sharedBuffer))
+        .hasMessageContaining("past_sequence_length");
+
+    OnnxModel symbolicHeads = mutate(valid, graph -> graph.getInputBuilder(3).getTypeBuilder().getTensorTypeBuilder()
+        .getShapeBuilder().getDimBuilder(2).setDimParam("heads"));
+    assertThatThrownBy(() -> GenerationGraph.of("heads", symbolicHeads))
+        .hasMessageContaining("Model 'heads' cache tensor 'past_0' is past_0: FLOAT[2, batch, heads, past, 4]")
+        .hasMessageContaining("heads and head size fixed");
+
+    OnnxModel halfPresent = mutate(valid, graph -> graph.getOutputBuilder(1).getTypeBuilder().getTensorTypeBuilder()
+        .setElemType(OnnxElementType.FLOAT16.onnxNumber()));
+    assertThatThrownBy(() -> GenerationGraph.of("half", halfPresent))
+        .hasMessageContaining("cache tensor 'present_0' is present_0: FLOAT16")
+        .hasMessageContaining("FLOAT (the type of logits)");
+
+    OnnxModel openVocabulary = mutate(valid, graph -> graph.getOutputBuilder(0).getTypeBuilder()
+        .getTensorTypeBuilder().getShapeBuilder().getDimBuilder(2).setDimParam("vocabulary"));
+    assertThatThrownBy(() -> GenerationGraph.of("open", openVocabulary))
+        .hasMessageContaining("Model 'open' output 'logits' is logits: FLOAT[batch, sequence, vocabulary]");
+
+    OnnxModel sequenceInput = mutate(valid, graph -> graph.getInputBuilder(2).setType(
+        TypeProto.newBuilder().setSequenceType(
+            TypeProto.Sequence.newBuilder().setElemType(graph.getInput(0).getType()))));
+    assertThatThrownBy(() -> GenerationGraph.of("sequence", sequenceInput))
+        .hasMessageContaining("Model 'sequence' input 'attention_mask' is not a tensor");
+
+    // A file declaring more layers than any decoder has is refused before names are made from the count.
+    OnnxModel manyLayers = mutate(valid, graph -> {
+      for (int layer = 1; layer <= GenerationGraph.MAX_LAYERS; layer++) {
+        graph.addInput(graph.getInput(3).toBuilder().setName("past_" + layer));
+      }
+    });
+    assertThatThrownBy(() -> GenerationGraph.of("deep", manyLayers))
+        .hasMessageContaining("Model 'deep' has 1025 past_ inputs, more than the 1024 layers");
+
+    GenerationGraph graph = GenerationGraph.of("tables", valid);
+    assertThatThrownBy(() -> graph.greedySearch(40, 0))
+        .hasMessageContaining("eosTokenId=40 is outside model 'tables''s vocabulary of 40 tokens");
+    assertThatThrownBy(() -> graph.greedySearch(1, -1)).hasMessageContaining("padTokenId=-1");
+  }
+
+  private static OnnxModel mutate(OnnxModel model, Consumer<GraphProto.Builder> change) {
+    ModelProto.Builder builder = model.proto().toBuilder();
+    change.accept(builder.getGraphBuilder());
+    return new OnnxModel(builder.build());
+  }
+
+  /** The decoder of {@link #decoderBuiltHereDecodesAsItsTablesSayAndItsWeightsMoveToTheOuterGraph}. */
+  private static OnnxModel tableDecoder(float[] w, float[] p, int vocabulary, int positions) {
+    return OnnxModelBuilder.create("tables")
+        .input("input_ids", OnnxElementType.INT32, "batch", "sequence")
+        .input("position_ids", OnnxElementType.INT32, "batch", "sequence")
+        .input("attention_mask", OnnxElementType.INT32, "batch", "total")
+        .input("past_0", OnnxElementType.FLOAT, 2, "batch", 2, "past", 4)
+        .initializer("W", w, vocabulary, vocabulary)
+        .initializer("P", p, positions, vocabulary)
+        .initializer("axes", new long[] {0, 2, 4}, 3)
+        .initializer("kv_shape", new long[] {2, 1, 2, 1, 4}, 5)
+        .node("Gather", List.of("W", "input_ids"), List.of("by_token"))
+        .node("Gather", List.of("P", "position_ids"), List.of("by_position"))
+        .node("Add", List.of("by_token", "by_position"), List.of("logits"))
+        .node("Cast", List.of("input_ids"), List.of("tokens"), Attribute.ofInt("to", 1))
+        .node("Unsqueeze", List.of("tokens", "axes"), List.of("tokens5"))
+        .node("Expand", List.of("tokens5", "kv_shape"), List.of("new_kv"))
+        .node("Concat", List.of("past_0", "new_kv"), List.of("present_0"), Attribute.ofInt("axis", 3))
+        .output("logits", OnnxElementType.FLOAT, "batch", "sequence", vocabulary)
+        .output("present_0", OnnxElementType.FLOAT, 2, "batch", 2, "total", 4)
+        .build();
+  }
+
   /** GreedySearch on a whole batch; rows are left-padded with {@link #PAD} and masked. */
   private static int[][] generate(OrtSession search, int[][] prompts, int maxLength, int minLength,
       float repetitionPenalty) throws OrtException {
+    return generate(search, prompts, maxLength, minLength, repetitionPenalty, PAD);
+  }
+
+  private static int[][] generateWithPad(OrtSession search, int[][] prompts, int maxLength, int pad)
+      throws OrtException {
+    return generate(search, prompts, maxLength, 0, 1f, pad);
+  }
+
+  private static int[][] generate(OrtSession search, int[][] prompts, int maxLength, int minLength,
+      float repetitionPenalty, int pad) throws OrtException {
     int longest = Arrays.stream(prompts).mapToInt(prompt -> prompt.length).max().orElseThrow();
     int[] ids = new int[prompts.length * longest];
     int[] mask = new int[prompts.length * longest];
     for (int row = 0; row < prompts.length; row++) {
       int padding = longest - prompts[row].length;
       for (int column = 0; column < longest; column++) {
-        ids[row * longest + column] = column < padding ? PAD : prompts[row][column - padding];
+        ids[row * longest + column] = column < padding ? pad : prompts[row][column - padding];
         mask[row * longest + column] = column < padding ? 0 : 1;
       }
     }
     long[] shape = {prompts.length, longest};
     Map<String, OnnxTensor> inputs = new HashMap<>();
     try {
-      inputs.put(GenerationGraph.INPUT_IDS, OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, IntBuffer.wrap(ids), shape));
+      inputs.put(GenerationGraph.INPUT_IDS,
+          OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, IntBuffer.wrap(ids), shape));
       inputs.put(GenerationGraph.ATTENTION_MASK,
           OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, IntBuffer.wrap(mask), shape));
       inputs.put(GenerationGraph.MAX_LENGTH, OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, new int[] {maxLength}));
@@ -165,8 +346,12 @@ class TestGenerationGraph {
 
   /** A row's tokens after its prompt columns, up to its first pad token (the end token is written as pad). */
   private static int[] newTokens(int[] row, int promptColumns) {
+    return newTokens(row, promptColumns, PAD);
+  }
+
+  private static int[] newTokens(int[] row, int promptColumns, int pad) {
     int end = promptColumns;
-    while (end < row.length && row[end] != PAD) {
+    while (end < row.length && row[end] != pad) {
       end++;
     }
     return Arrays.copyOfRange(row, promptColumns, end);
