@@ -20,9 +20,10 @@ import java.util.Set;
 
 /**
  * A decoder-only model in the GPT-2 layout of {@code onnxruntime.transformers} wrapped into a model
- * whose single node is ONNX Runtime's contrib operator {@code com.microsoft:GreedySearch} with the
- * decoder as its {@code decoder} graph, so that the whole decoding loop, cache included, runs inside
- * one {@code run} call (on a GPU: without a copy of the cache to the host per token).
+ * whose single node is ONNX Runtime's contrib operator {@code com.microsoft:GreedySearch} or
+ * {@code com.microsoft:Sampling} with the decoder as its {@code decoder} graph, so that the whole
+ * decoding loop, cache included, runs inside one {@code run} call (on a GPU: without a copy of the
+ * cache to the host per token).
  *
  * <p>The decoder must be what the operator's GPT subgraph accepts: inputs exactly {@code input_ids},
  * {@code position_ids}, {@code attention_mask} (int32 [batch, sequence], [batch, total]) and
@@ -60,6 +61,8 @@ public final class GenerationGraph {
   public static final String REPETITION_PENALTY = "repetition_penalty";
   public static final String ATTENTION_MASK = "attention_mask";
   public static final String SEQUENCES = "sequences";
+  /** Sampling's seed, int32 [1]. */
+  public static final String SEED = "seed";
 
   static final String POSITION_IDS = "position_ids";
   static final String LOGITS = "logits";
@@ -248,12 +251,53 @@ public final class GenerationGraph {
     return wrap("GreedySearch", attributes, List.of());
   }
 
-  /** Builds the outer model: one operator node, the decoder as its graph attribute. */
-  private OnnxModel wrap(String operator, List<AttributeProto> attributes, List<TensorDeclaration> extraInputs) {
+  /**
+   * The decoder wrapped into a {@code com.microsoft:Sampling} model: the inputs of {@link
+   * #greedySearch} and {@link #SEED} int32 [1] (equal seeds and inputs give equal tokens). Each step
+   * divides the logits by {@code temperature}, keeps the most probable tokens whose probabilities add
+   * up to {@code topP} (always the most probable one) and draws from them. The operator has no top-k.
+   *
+   * @throws IllegalArgumentException when a token id is outside the vocabulary, {@code temperature}
+   *     is not a positive finite number or {@code topP} is not in (0, 1]
+   */
+  public OnnxModel sampling(int eosTokenId, int padTokenId, float temperature, float topP) {
+    checkToken("eosTokenId", eosTokenId);
+    checkToken("padTokenId", padTokenId);
+    if (!(temperature > 0) || Float.isInfinite(temperature)) {
+      throw new IllegalArgumentException("temperature=" + temperature + " for model '" + modelName + "': pass a"
+          + " positive finite number (1 leaves the logits as they are)");
+    }
+    // The operator's own default top_p is 0, which keeps only the most probable token: always set.
+    if (!(topP > 0 && topP <= 1)) {
+      throw new IllegalArgumentException("topP=" + topP + " for model '" + modelName + "': pass a number in (0, 1]"
+          + " (1 keeps every token)");
+    }
+    List<AttributeProto> attributes = new ArrayList<>();
+    attributes.add(Attribute.ofInt("eos_token_id", eosTokenId).proto());
+    attributes.add(Attribute.ofInt("pad_token_id", padTokenId).proto());
+    attributes.add(Attribute.ofInt("model_type", 0).proto());
+    attributes.add(Attribute.ofInt("no_repeat_ngram_size", 0).proto());
+    attributes.add(Attribute.ofFloat("temperature", temperature).proto());
+    attributes.add(Attribute.ofFloat("top_p", topP).proto());
+    attributes.add(Attribute.ofFloat("filter_value", Float.NEGATIVE_INFINITY).proto());
+    attributes.add(Attribute.ofInt("min_tokens_to_keep", 1).proto());
+    // Presence penalty and the custom top-p rule are left off.
+    attributes.add(Attribute.ofFloat("presence_penalty", 0f).proto());
+    attributes.add(Attribute.ofInt("custom", 0).proto());
+    // Input 7, presence_mask, is skipped by an empty name; input 8 is the seed.
+    return wrap("Sampling", attributes, List.of("", SEED));
+  }
+
+  /**
+   * Builds the outer model: one operator node, the decoder as its graph attribute. {@code extraInputs}
+   * are the node's inputs after attention_mask ("" for a skipped one), each non-empty one an int32 [1]
+   * graph input.
+   */
+  private OnnxModel wrap(String operator, List<AttributeProto> attributes, List<String> extraInputs) {
     GraphProto original = decoder.getGraph();
     Set<String> outerNames = new HashSet<>(List.of(INPUT_IDS, MAX_LENGTH, MIN_LENGTH, REPETITION_PENALTY,
         ATTENTION_MASK, SEQUENCES));
-    extraInputs.forEach(input -> outerNames.add(input.name()));
+    outerNames.addAll(extraInputs);
 
     GraphProto.Builder subgraph = original.toBuilder().clearInitializer().clearInput().clearOutput();
     List<TensorProto> moved = new ArrayList<>();
@@ -305,7 +349,7 @@ public final class GenerationGraph {
         // Optional inputs 4 and 5 (vocab_mask, prefix_vocab_mask) are skipped by empty names.
         .addInput(INPUT_IDS).addInput(MAX_LENGTH).addInput(MIN_LENGTH).addInput(REPETITION_PENALTY)
         .addInput("").addInput("").addInput(ATTENTION_MASK);
-    extraInputs.forEach(input -> node.addInput(input.name()));
+    extraInputs.forEach(node::addInput);
     node.addOutput(SEQUENCES).addAllAttribute(attributes)
         .addAttribute(AttributeProto.newBuilder().setName("decoder").setType(AttributeProto.AttributeType.GRAPH)
             .setG(subgraph));
@@ -319,7 +363,11 @@ public final class GenerationGraph {
         .addInput(OnnxProtos.valueInfo(declaration(REPETITION_PENALTY, OnnxElementType.FLOAT, 1L)))
         .addInput(OnnxProtos.valueInfo(declaration(ATTENTION_MASK, OnnxElementType.INT32, "batch_size",
             "sequence_length")));
-    extraInputs.forEach(input -> outer.addInput(OnnxProtos.valueInfo(input)));
+    for (String input : extraInputs) {
+      if (!input.isEmpty()) {
+        outer.addInput(OnnxProtos.valueInfo(declaration(input, OnnxElementType.INT32, 1L)));
+      }
+    }
     outer.addOutput(OnnxProtos.valueInfo(declaration(SEQUENCES, OnnxElementType.INT32, "batch_size",
         "max_length")));
 

@@ -197,6 +197,88 @@ class TestGenerationGraph {
     }
   }
 
+  /**
+   * Sampling: with a top-p so small that only the most probable token is kept it equals the greedy
+   * decode without cache; otherwise each drawn token is one the decode without cache allows at its
+   * step (in the top-p nucleus of its logits divided by the temperature), and equal seeds give equal
+   * tokens.
+   */
+  @Test
+  void gpt2SamplingStaysInTheNucleusOfTheDecodeWithoutCacheAndRepeatsBySeed() throws Exception {
+    Path file = sharedDecoder("tiny-random-gpt2-fp32/past.onnx");
+    GenerationGraph graph = GenerationGraph.of("tiny-gpt2", OnnxModel.read(file));
+    int maxNew = 12;
+    int longest = Arrays.stream(PROMPTS).mapToInt(prompt -> prompt.length).max().orElseThrow();
+    int maxLength = longest + maxNew;
+    try (OrtSession decoder = OrtTesting.ENVIRONMENT.createSession(file.toString());
+        OrtSession nearlyGreedy = OrtTesting.ENVIRONMENT.createSession(
+            graph.sampling(PAD, PAD, 1f, 1e-6f).toBytes());
+        OrtSession nucleus = OrtTesting.ENVIRONMENT.createSession(graph.sampling(PAD, PAD, 0.05f, 0.8f).toBytes())) {
+      int[][] greedyRows = generate(nearlyGreedy, PROMPTS, maxLength, 0, 1f, PAD, 5);
+      for (int i = 0; i < PROMPTS.length; i++) {
+        assertThat(newTokens(greedyRows[i], longest)).as("prompt %d, top_p 1e-6", i).containsExactly(
+            referenceDecode(decoder, PROMPTS[i], 0, PROMPTS[i].length + maxNew, PAD, 0, 1f));
+      }
+
+      // Temperature 0.05 and top-p 0.8: the tiny random model's nearly flat logits give nuclei of 1 to
+      // about 90 of its 1000 tokens, so the check below is tight and tokens other than the argmax are drawn.
+      int[][] drawn = generate(nucleus, PROMPTS, maxLength, 0, 1f, PAD, 7);
+      assertThat(generate(nucleus, PROMPTS, maxLength, 0, 1f, PAD, 7)).as("seed 7 again").isDeepEqualTo(drawn);
+      assertThat(generate(nucleus, PROMPTS, maxLength, 0, 1f, PAD, 8)).as("seed 8").isNotEqualTo(drawn);
+      int outsideGreedy = 0;
+      for (int i = 0; i < PROMPTS.length; i++) {
+        int[] tokens = newTokens(drawn[i], longest);
+        int[] row = leftPadded(PROMPTS[i], longest);
+        for (int step = 0; step < tokens.length; step++) {
+          float[] logits = lastLogits(decoder, concat(row, Arrays.copyOf(tokens, step)), longest - PROMPTS[i].length);
+          Set<Integer> allowed = nucleus(logits, 0.05f, 0.8f);
+          assertThat(allowed).as("prompt %d step %d", i, step).contains(tokens[step]);
+          if (tokens[step] != argmax(logits)) {
+            outsideGreedy++;
+          }
+        }
+      }
+      assertThat(outsideGreedy).as("tokens drawn other than the most probable").isPositive();
+    }
+  }
+
+  /**
+   * The tokens Sampling may draw, by its CPU rule: logits / temperature sorted ascending, softmax,
+   * cumulated; a token whose cumulative probability is at most 1 - topP is left out, the most probable
+   * never. A margin of 1e-4 keeps float rounding at the edge from failing the test.
+   */
+  private static Set<Integer> nucleus(float[] logits, float temperature, float topP) {
+    Integer[] order = new Integer[logits.length];
+    for (int i = 0; i < order.length; i++) {
+      order[i] = i;
+    }
+    Arrays.sort(order, (a, b) -> Float.compare(logits[a], logits[b]));
+    double largest = logits[order[order.length - 1]] / temperature;
+    double total = 0;
+    for (float logit : logits) {
+      total += Math.exp(logit / temperature - largest);
+    }
+    Set<Integer> allowed = new HashSet<>();
+    double cumulative = 0;
+    for (int i = 0; i < order.length; i++) {
+      cumulative += Math.exp(logits[order[i]] / temperature - largest) / total;
+      if (cumulative > 1 - topP - 1e-4 || i == order.length - 1) {
+        allowed.add(order[i]);
+      }
+    }
+    return allowed;
+  }
+
+  private static int argmax(float[] values) {
+    int best = 0;
+    for (int i = 1; i < values.length; i++) {
+      if (values[i] > values[best]) {
+        best = i;
+      }
+    }
+    return best;
+  }
+
   @Test
   void decodersNotInTheGpt2LayoutAreRefusedNamingTheModelAndTheTensor() {
     OnnxModel valid = tableDecoder(new float[40 * 40], new float[64 * 40], 40, 64);
@@ -264,6 +346,11 @@ class TestGenerationGraph {
     assertThatThrownBy(() -> graph.greedySearch(40, 0))
         .hasMessageContaining("eosTokenId=40 is outside model 'tables''s vocabulary of 40 tokens");
     assertThatThrownBy(() -> graph.greedySearch(1, -1)).hasMessageContaining("padTokenId=-1");
+    assertThatThrownBy(() -> graph.sampling(1, 0, 0f, 0.9f))
+        .hasMessageContaining("temperature=0.0 for model 'tables'");
+    assertThatThrownBy(() -> graph.sampling(1, 0, Float.NaN, 0.9f)).hasMessageContaining("temperature=NaN");
+    assertThatThrownBy(() -> graph.sampling(1, 0, 1f, 0f)).hasMessageContaining("topP=0.0 for model 'tables'");
+    assertThatThrownBy(() -> graph.sampling(1, 0, 1f, 1.5f)).hasMessageContaining("topP=1.5");
   }
 
   private static OnnxModel mutate(OnnxModel model, Consumer<GraphProto.Builder> change) {
@@ -298,16 +385,17 @@ class TestGenerationGraph {
   /** GreedySearch on a whole batch; rows are left-padded with {@link #PAD} and masked. */
   private static int[][] generate(OrtSession search, int[][] prompts, int maxLength, int minLength,
       float repetitionPenalty) throws OrtException {
-    return generate(search, prompts, maxLength, minLength, repetitionPenalty, PAD);
+    return generate(search, prompts, maxLength, minLength, repetitionPenalty, PAD, null);
   }
 
   private static int[][] generateWithPad(OrtSession search, int[][] prompts, int maxLength, int pad)
       throws OrtException {
-    return generate(search, prompts, maxLength, 0, 1f, pad);
+    return generate(search, prompts, maxLength, 0, 1f, pad, null);
   }
 
+  /** With {@code seed} null no seed is fed (GreedySearch has none). */
   private static int[][] generate(OrtSession search, int[][] prompts, int maxLength, int minLength,
-      float repetitionPenalty, int pad) throws OrtException {
+      float repetitionPenalty, int pad, Integer seed) throws OrtException {
     int longest = Arrays.stream(prompts).mapToInt(prompt -> prompt.length).max().orElseThrow();
     int[] ids = new int[prompts.length * longest];
     int[] mask = new int[prompts.length * longest];
@@ -329,6 +417,9 @@ class TestGenerationGraph {
       inputs.put(GenerationGraph.MIN_LENGTH, OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, new int[] {minLength}));
       inputs.put(GenerationGraph.REPETITION_PENALTY,
           OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, new float[] {repetitionPenalty}));
+      if (seed != null) {
+        inputs.put(GenerationGraph.SEED, OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, new int[] {seed}));
+      }
       try (OrtSession.Result result = search.run(inputs)) {
         OnnxTensor sequences = (OnnxTensor) result.get(GenerationGraph.SEQUENCES).orElseThrow();
         assertThat(sequences.getInfo().getShape()).containsExactly(prompts.length, maxLength);
@@ -373,65 +464,68 @@ class TestGenerationGraph {
   }
 
   /**
-   * Greedy decoding of one row without the cache: each step runs the whole sequence so far with an
-   * empty past, positions = cumsum(mask) - 1 (0 on padding), and takes the argmax of the last
-   * position's logits after the penalties. Stops at {@code eos} (not returned) or at {@code maxLength}.
+   * Greedy decoding of one row without the cache: each step runs the whole sequence so far and takes
+   * the argmax of the last position's logits after the penalties (the repetition penalty over every
+   * token of the row, padding included, as ONNX Runtime counts). Stops at {@code eos} (not returned) or
+   * at {@code maxLength}.
    */
   private static int[] referenceDecode(OrtSession decoder, int[] prompt, int padding, int maxLength, int eos,
       int minLength, float repetitionPenalty) throws OrtException {
     List<Integer> sequence = new ArrayList<>();
     Arrays.stream(prompt).forEach(sequence::add);
     List<Integer> generated = new ArrayList<>();
-    int layers = (int) decoder.getInputNames().stream().filter(name -> name.startsWith("past_")).count();
     while (sequence.size() < maxLength) {
-      int length = sequence.size();
-      int[] ids = sequence.stream().mapToInt(Integer::intValue).toArray();
-      int[] mask = new int[length];
-      int[] positions = new int[length];
-      int ones = 0;
-      for (int i = 0; i < length; i++) {
-        mask[i] = i < padding ? 0 : 1;
-        ones += mask[i];
-        positions[i] = Math.max(ones - 1, 0);
+      float[] scores = lastLogits(decoder, sequence.stream().mapToInt(Integer::intValue).toArray(), padding);
+      for (int token : new HashSet<>(sequence)) {
+        scores[token] = scores[token] < 0 ? scores[token] * repetitionPenalty : scores[token] / repetitionPenalty;
       }
-      Map<String, OnnxTensor> inputs = new HashMap<>();
-      try {
-        long[] shape = {1, length};
-        inputs.put("input_ids", OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, IntBuffer.wrap(ids), shape));
-        inputs.put("attention_mask", OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, IntBuffer.wrap(mask), shape));
-        inputs.put("position_ids", OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, IntBuffer.wrap(positions), shape));
-        for (int layer = 0; layer < layers; layer++) {
-          inputs.put("past_" + layer, OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, FloatBuffer.allocate(0),
-              new long[] {2, 1, 4, 0, 8}));
-        }
-        try (OrtSession.Result result = decoder.run(inputs)) {
-          OnnxTensor logits = (OnnxTensor) result.get("logits").orElseThrow();
-          int vocabulary = (int) logits.getInfo().getShape()[2];
-          float[] scores = new float[vocabulary];
-          logits.getFloatBuffer().position((length - 1) * vocabulary).get(scores);
-          Set<Integer> seen = new HashSet<>(sequence);
-          for (int token : seen) {
-            scores[token] = scores[token] < 0 ? scores[token] * repetitionPenalty : scores[token] / repetitionPenalty;
-          }
-          if (length < minLength) {
-            scores[eos] = Float.NEGATIVE_INFINITY;
-          }
-          int best = 0;
-          for (int token = 1; token < vocabulary; token++) {
-            if (scores[token] > scores[best]) {
-              best = token;
-            }
-          }
-          if (best == eos) {
-            break;
-          }
-          generated.add(best);
-          sequence.add(best);
-        }
-      } finally {
-        inputs.values().forEach(OnnxTensor::close);
+      if (sequence.size() < minLength) {
+        scores[eos] = Float.NEGATIVE_INFINITY;
       }
+      int best = argmax(scores);
+      if (best == eos) {
+        break;
+      }
+      generated.add(best);
+      sequence.add(best);
     }
     return generated.stream().mapToInt(Integer::intValue).toArray();
+  }
+
+  /**
+   * The logits of the last position of one row run without the cache: empty past tensors, the mask 0
+   * on the first {@code padding} columns, positions = cumsum(mask) - 1 (0 on padding).
+   */
+  private static float[] lastLogits(OrtSession decoder, int[] ids, int padding) throws OrtException {
+    int length = ids.length;
+    int[] mask = new int[length];
+    int[] positions = new int[length];
+    int ones = 0;
+    for (int i = 0; i < length; i++) {
+      mask[i] = i < padding ? 0 : 1;
+      ones += mask[i];
+      positions[i] = Math.max(ones - 1, 0);
+    }
+    int layers = (int) decoder.getInputNames().stream().filter(name -> name.startsWith("past_")).count();
+    Map<String, OnnxTensor> inputs = new HashMap<>();
+    try {
+      long[] shape = {1, length};
+      inputs.put("input_ids", OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, IntBuffer.wrap(ids), shape));
+      inputs.put("attention_mask", OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, IntBuffer.wrap(mask), shape));
+      inputs.put("position_ids", OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, IntBuffer.wrap(positions), shape));
+      for (int layer = 0; layer < layers; layer++) {
+        inputs.put("past_" + layer, OnnxTensor.createTensor(OrtTesting.ENVIRONMENT, FloatBuffer.allocate(0),
+            new long[] {2, 1, 4, 0, 8}));
+      }
+      try (OrtSession.Result result = decoder.run(inputs)) {
+        OnnxTensor logits = (OnnxTensor) result.get("logits").orElseThrow();
+        int vocabulary = (int) logits.getInfo().getShape()[2];
+        float[] last = new float[vocabulary];
+        logits.getFloatBuffer().position((length - 1) * vocabulary).get(last);
+        return last;
+      }
+    } finally {
+      inputs.values().forEach(OnnxTensor::close);
+    }
   }
 }
