@@ -173,6 +173,8 @@ class TestGenerateSql {
         + " FROM prompts")).hasMessageContaining("leaves no room for a prompt");
     assertThatThrownBy(() -> spark.sql("SELECT generate('gpt2', prompt, map('batchSize', '2.5')) FROM prompts"))
         .hasMessageContaining("must be a whole number");
+    assertThatThrownBy(() -> spark.sql("SELECT generate('gpt2', prompt, map('numBeams', '2', 'temperature', '0.5'))"
+        + " FROM prompts")).hasMessageContaining("does not sample");
     assertThatThrownBy(() -> spark.sql("SELECT generate('gpt2', id) FROM prompts"))
         .hasMessageContaining("takes one string column of prompts");
     assertThatThrownBy(() -> spark.sql("SELECT predict('gpt2', id) FROM prompts"))
@@ -226,6 +228,12 @@ class TestGenerateSql {
     List<Row> api = Inference.generate("gpt2").input("prompt").generateOption("max_new_tokens", "5").transform(prompts)
         .selectExpr("id", "generated.text AS text").orderBy("id").collectAsList();
     assertThat(api).isEqualTo(sql);
+    // Beams reach the decoder from SQL: three beams on a row, against the same search with the model file alone.
+    Row beams = spark.sql("SELECT generate('gpt2', 'a b c d e', map('maxNewTokens', '6', 'numBeams', '3')) AS g")
+        .first().getStruct(0);
+    assertThat(beams.getInt(1)).isEqualTo(6);
+    assertThat(beams.getString(0)).isEqualTo(text(io.github.sparkinfer.spark.generate.DecoderModels.beamSearch(session,
+        layout, ids("a b c d e"), 6, 3)));
     InferenceTransformer stage = new InferenceTransformer().setModelName("gpt2").setFunction("generate")
         .setInputCols(new String[] {"prompt"}).setOutputCol("out").setGenerateOptions("maxNewTokens=5");
     List<Row> ml = stage.transform(prompts).selectExpr("id", "out.text AS text").orderBy("id").collectAsList();

@@ -189,7 +189,7 @@ public final class SparkinferSettings {
       Setting.Builder builder = key(GenerateOption.SESSION_PREFIX + option.key()).scope(SESSION)
           .defaultText(option.defaultText()).doc("generate(): " + option.doc());
       switch (option) {
-        case MAX_NEW_TOKENS: case TOP_K: case MAX_CONTEXT: case BATCH_SIZE:
+        case MAX_NEW_TOKENS: case TOP_K: case MAX_CONTEXT: case BATCH_SIZE: case NUM_BEAMS:
           builder.type(Setting.Type.INT);
           break;
         case TEMPERATURE: case TOP_P: case REPETITION_PENALTY:

@@ -29,11 +29,10 @@ import java.util.Map;
  * its own last prompt token, and later steps append to the mask, leaving the padding inside it.
  */
 final class DecodeLoop {
-  private final OrtEnvironment environment;
-  private final StepRunner runner;
-  private final DecoderLayout layout;
-
-  private final boolean leftPadding;
+  final OrtEnvironment environment;
+  final StepRunner runner;
+  final DecoderLayout layout;
+  final boolean leftPadding;
 
   /** One step's outputs, held until closed. */
   interface Step extends AutoCloseable {
@@ -104,33 +103,57 @@ final class DecodeLoop {
   /** As {@link #generate(int[][], GenerationOptions, int)}, a row also ending where {@code stopCheck} says. */
   Generation[] generate(int[][] prompts, GenerationOptions options, int padToken, StopCheck stopCheck)
       throws OrtException {
+    if (options.numBeams() > 1) {
+      return new BeamSearch(this).generate(prompts, options, padToken, stopCheck);
+    }
     return generateBatch(prompts, options, padToken, stopCheck);
+  }
+
+  /** A batch's first step: the prompts padded to the longest, with their mask and positions. */
+  static final class PaddedPrompts {
+    final int longest;
+    final long[][] ids;
+    final long[][] mask;
+    final long[][] positions;
+    /** Each row's position of its next token. */
+    final long[] nextPosition;
+
+    PaddedPrompts(int[][] prompts, int padToken, boolean leftPadding) {
+      int batch = prompts.length;
+      int most = 0;
+      for (int[] prompt : prompts) {
+        most = Math.max(most, prompt.length);
+      }
+      longest = most;
+      mask = new long[batch][longest];
+      ids = new long[batch][longest];
+      positions = new long[batch][longest];
+      nextPosition = new long[batch];
+      for (int row = 0; row < batch; row++) {
+        // Left padding puts every row's last prompt token in the last column; right padding (GroupQueryAttention
+        // reads each row's cache from position 0) leaves the padding after it.
+        int offset = leftPadding ? longest - prompts[row].length : 0;
+        for (int i = 0; i < longest; i++) {
+          boolean real = i >= offset && i < offset + prompts[row].length;
+          ids[row][i] = real ? prompts[row][i - offset] : padToken;
+          mask[row][i] = real ? 1 : 0;
+          positions[row][i] = real ? i - offset : 0;
+        }
+        nextPosition[row] = prompts[row].length;
+      }
+    }
   }
 
   private Generation[] generateBatch(int[][] prompts, GenerationOptions options, int padToken, StopCheck stopCheck)
       throws OrtException {
     int maxNewTokens = options.maxNewTokens();
     int batch = prompts.length;
-    int longest = 0;
-    for (int[] prompt : prompts) {
-      longest = Math.max(longest, prompt.length);
-    }
-    long[][] mask = new long[batch][longest];
-    long[][] ids = new long[batch][longest];
-    long[][] positions = new long[batch][longest];
-    long[] nextPosition = new long[batch];
-    for (int row = 0; row < batch; row++) {
-      // Left padding puts every row's last prompt token in the last column; right padding (GroupQueryAttention
-      // reads each row's cache from position 0) leaves the padding after it.
-      int offset = leftPadding ? longest - prompts[row].length : 0;
-      for (int i = 0; i < longest; i++) {
-        boolean real = i >= offset && i < offset + prompts[row].length;
-        ids[row][i] = real ? prompts[row][i - offset] : padToken;
-        mask[row][i] = real ? 1 : 0;
-        positions[row][i] = real ? i - offset : 0;
-      }
-      nextPosition[row] = prompts[row].length;
-    }
+    PaddedPrompts padded = new PaddedPrompts(prompts, padToken, leftPadding);
+    int longest = padded.longest;
+    long[][] mask = padded.mask;
+    long[][] ids = padded.ids;
+    long[][] positions = padded.positions;
+    long[] nextPosition = padded.nextPosition;
     List<List<Integer>> generated = new ArrayList<>();
     boolean[] done = new boolean[batch];
     NextTokenChooser[] choosers = new NextTokenChooser[batch];
@@ -203,7 +226,7 @@ final class DecodeLoop {
     return generations;
   }
 
-  private void putTokens(Map<String, OnnxValue> inputs, Map<String, OnnxTensor> owned, long[][] ids, long[][] mask,
+  void putTokens(Map<String, OnnxValue> inputs, Map<String, OnnxTensor> owned, long[][] ids, long[][] mask,
       long[][] positions) throws OrtException {
     put(inputs, owned, DecoderLayout.INPUT_IDS, layout.inputIds().onnxTypeName(), ids);
     put(inputs, owned, DecoderLayout.ATTENTION_MASK, layout.attentionMask().onnxTypeName(), mask);
@@ -231,7 +254,7 @@ final class DecodeLoop {
     inputs.put(name, tensor);
   }
 
-  private OnnxTensor emptyCache(int batch) throws OrtException {
+  OnnxTensor emptyCache(int batch) throws OrtException {
     long[] shape = layout.cacheShape(batch, 0);
     ByteBuffer none = ByteBuffer.allocateDirect(0).order(ByteOrder.nativeOrder());
     return OnnxTensor.createTensor(environment, none, shape,
@@ -239,7 +262,7 @@ final class DecodeLoop {
   }
 
   /** Where each row's last prompt token is in the first step's columns. */
-  private int[] promptEnds(int[][] prompts, int longest) {
+  int[] promptEnds(int[][] prompts, int longest) {
     int[] ends = new int[prompts.length];
     for (int row = 0; row < prompts.length; row++) {
       ends[row] = leftPadding ? longest - 1 : prompts[row].length - 1;
@@ -248,7 +271,7 @@ final class DecodeLoop {
   }
 
   /** {@code columns}: the column of each row's logits to read, or null for the last. */
-  private int[] chooseNext(Step result, NextTokenChooser[] choosers, int[] columns) throws OrtException {
+  int[] chooseNext(Step result, NextTokenChooser[] choosers, int[] columns) throws OrtException {
     OnnxTensor logits = (OnnxTensor) result.get(DecoderLayout.LOGITS).orElseThrow();
     long[] shape = logits.getInfo().getShape();
     int vocabulary = (int) layout.vocabularySize();
@@ -275,11 +298,11 @@ final class DecodeLoop {
   }
 
   @SuppressWarnings("unchecked")
-  private static Map<String, OnnxTensor> castInputs(Map<String, OnnxValue> inputs) {
+  static Map<String, OnnxTensor> castInputs(Map<String, OnnxValue> inputs) {
     return (Map<String, OnnxTensor>) (Map<String, ?>) inputs;
   }
 
-  private static long[][] appendOne(long[][] mask) {
+  static long[][] appendOne(long[][] mask) {
     long[][] grown = new long[mask.length][];
     for (int row = 0; row < mask.length; row++) {
       grown[row] = java.util.Arrays.copyOf(mask[row], mask[row].length + 1);
@@ -288,7 +311,7 @@ final class DecodeLoop {
     return grown;
   }
 
-  private static void closeAll(Map<String, OnnxTensor> owned) {
+  static void closeAll(Map<String, OnnxTensor> owned) {
     owned.values().forEach(OnnxTensor::close);
     owned.clear();
   }

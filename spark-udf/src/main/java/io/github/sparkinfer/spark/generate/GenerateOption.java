@@ -24,6 +24,8 @@ public enum GenerateOption {
   MAX_CONTEXT("maxContext", "0 (no limit)", "most tokens of prompt and new tokens together"),
   CONTEXT_OVERFLOW("contextOverflow", "error", "a prompt longer than maxContext allows: error (a row error) or"
       + " truncate (its first tokens are dropped)"),
+  NUM_BEAMS("numBeams", "1", "beams per prompt: above 1 keeps the most likely sequences (beam search, greedy only),"
+      + " 1 to " + GenerationOptions.MAX_BEAMS),
   BATCH_SIZE("batchSize", GenerationSettings.BATCH_SIZE_CPU_DEFAULT + " on the CPU, "
       + GenerationSettings.BATCH_SIZE_ACCELERATOR_DEFAULT + " on a GPU/NPU", "prompts decoded together, 1 to "
       + GenerationSettings.BATCH_SIZE_MAX);

@@ -21,6 +21,10 @@ public final class GenerationOptions implements Serializable {
   private final long seed;
   private final double repetitionPenalty;
   private final int[] stopTokenIds;
+  private final int numBeams;
+
+  /** The most beams per prompt: each is a row of the batch with its own cache. */
+  public static final int MAX_BEAMS = 32;
 
   private GenerationOptions(Builder builder) {
     this.maxNewTokens = builder.maxNewTokens;
@@ -30,6 +34,7 @@ public final class GenerationOptions implements Serializable {
     this.seed = builder.seed;
     this.repetitionPenalty = builder.repetitionPenalty;
     this.stopTokenIds = builder.stopTokenIds.clone();
+    this.numBeams = builder.numBeams;
   }
 
   public static Builder builder() {
@@ -68,6 +73,11 @@ public final class GenerationOptions implements Serializable {
     return stopTokenIds.clone();
   }
 
+  /** 1: greedy or sampled; more: beam search over that many beams per prompt. */
+  public int numBeams() {
+    return numBeams;
+  }
+
   boolean isGreedy() {
     return temperature == 0 || topK == 1;
   }
@@ -89,12 +99,12 @@ public final class GenerationOptions implements Serializable {
     GenerationOptions that = (GenerationOptions) other;
     return maxNewTokens == that.maxNewTokens && temperature == that.temperature && topK == that.topK
         && topP == that.topP && seed == that.seed && repetitionPenalty == that.repetitionPenalty
-        && Arrays.equals(stopTokenIds, that.stopTokenIds);
+        && Arrays.equals(stopTokenIds, that.stopTokenIds) && numBeams == that.numBeams;
   }
 
   @Override
   public int hashCode() {
-    return java.util.Objects.hash(maxNewTokens, temperature, topK, topP, seed, repetitionPenalty)
+    return java.util.Objects.hash(maxNewTokens, temperature, topK, topP, seed, repetitionPenalty, numBeams)
         * 31 + Arrays.hashCode(stopTokenIds);
   }
 
@@ -107,8 +117,17 @@ public final class GenerationOptions implements Serializable {
     private long seed = 0;
     private double repetitionPenalty = 1;
     private int[] stopTokenIds = new int[0];
+    private int numBeams = 1;
 
     private Builder() {}
+
+    public Builder numBeams(int value) {
+      if (value < 1 || value > MAX_BEAMS) {
+        throw invalid("numBeams", value, "1 (no beam search) to " + MAX_BEAMS);
+      }
+      this.numBeams = value;
+      return this;
+    }
 
     public Builder maxNewTokens(int value) {
       if (value < 1 || value > MAX_NEW_TOKENS_LIMIT) {
@@ -166,6 +185,16 @@ public final class GenerationOptions implements Serializable {
     }
 
     public GenerationOptions build() {
+      if (numBeams > 1 && !(temperature == 0 || topK == 1)) {
+        throw new IllegalArgumentException("Invalid generate() options numBeams=" + numBeams + " with temperature="
+            + temperature + ": beam search keeps the most likely sequences and does not sample. Set temperature=0, or"
+            + " numBeams=1 to sample");
+      }
+      if (numBeams > 1 && repetitionPenalty != 1) {
+        throw new IllegalArgumentException("Invalid generate() options numBeams=" + numBeams + " with repetitionPenalty="
+            + repetitionPenalty + ": beam search does not apply a repetition penalty yet. Set repetitionPenalty=1, or"
+            + " numBeams=1");
+      }
       return new GenerationOptions(this);
     }
 

@@ -68,6 +68,7 @@ final class GenerationSettingsReader {
       values.integer(GenerateOption.TOP_K).ifPresent(builder::topK);
       values.number(GenerateOption.TOP_P).ifPresent(builder::topP);
       values.number(GenerateOption.REPETITION_PENALTY).ifPresent(builder::repetitionPenalty);
+      values.integer(GenerateOption.NUM_BEAMS).ifPresent(builder::numBeams);
       String seed = values.text(GenerateOption.SEED);
       if (seed != null) {
         builder.seed(values.parse(GenerateOption.SEED, seed.trim(),

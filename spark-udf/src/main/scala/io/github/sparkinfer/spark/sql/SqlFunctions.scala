@@ -132,7 +132,7 @@ object SqlFunctions {
       " (maxNewTokens reached) or error (a row the model cannot take, under onError=null). Prompts are" +
       " batched by token length; rows keep their order. `options` is a map or named_struct of generate()" +
       " options (maxNewTokens, temperature, topK, topP, seed, repetitionPenalty, stopTokenIds, stopStrings," +
-      " promptTemplate, systemPrompt, maxContext, contextOverflow, batchSize) over the keys" +
+      " promptTemplate, systemPrompt, maxContext, contextOverflow, numBeams, batchSize) over the keys" +
       " spark.sparkinfer.model.<name>.generate.<option> and spark.sparkinfer.generate.<option>. A null prompt" +
       " gives null.",
     """

@@ -5,18 +5,20 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import ai.onnxruntime.NodeInfo;
 import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
-import java.util.HashMap;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.TensorInfo;
 import io.github.sparkinfer.device.ModelSignature;
 import io.github.sparkinfer.device.TensorElementType;
 import io.github.sparkinfer.device.TensorSpec;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -74,48 +76,57 @@ public final class DecoderModels {
     }
     List<Integer> generated = new ArrayList<>();
     for (int step = 0; step < maxNew; step++) {
-      int length = sequence.size();
-      Map<String, OnnxTensor> inputs = new HashMap<>();
-      try {
-        long[] ids = sequence.stream().mapToLong(Integer::longValue).toArray();
-        long[] ones = new long[length];
-        long[] positions = new long[length];
-        for (int i = 0; i < length; i++) {
-          ones[i] = 1;
-          positions[i] = i;
+      float[] logits = lastLogits(session, layout, sequence.stream().mapToInt(Integer::intValue).toArray());
+      int best = 0;
+      for (int token = 1; token < logits.length; token++) {
+        if (logits[token] > logits[best]) {
+          best = token;
         }
-        inputs.put("input_ids", tensor(layout.inputIds().onnxTypeName(), ids));
-        inputs.put("attention_mask", tensor(layout.attentionMask().onnxTypeName(), ones));
-        if (layout.positionIds() != null) {
-          inputs.put("position_ids", tensor(layout.positionIds().onnxTypeName(), positions));
-        }
-        for (int layer = 0; layer < layout.layers(); layer++) {
-          for (String past : layout.pastNames(layer)) {
-            inputs.put(past, OnnxTensor.createTensor(ai.onnxruntime.OrtEnvironment.getEnvironment(), ByteBuffer.allocateDirect(0).order(ByteOrder.nativeOrder()),
-                layout.cacheShape(1, 0), layout.cacheType().equals("FLOAT16") ? OnnxJavaType.FLOAT16 : OnnxJavaType.FLOAT));
-          }
-        }
-        try (OrtSession.Result result = session.run(inputs)) {
-          FloatBuffer logits = ((OnnxTensor) result.get("logits").orElseThrow()).getFloatBuffer();
-          int vocabulary = (int) layout.vocabularySize();
-          int base = (length - 1) * vocabulary;
-          int best = 0;
-          for (int token = 1; token < vocabulary; token++) {
-            if (logits.get(base + token) > logits.get(base + best)) {
-              best = token;
-            }
-          }
-          if (best == eos) {
-            break;
-          }
-          generated.add(best);
-          sequence.add(best);
-        }
-      } finally {
-        inputs.values().forEach(OnnxTensor::close);
       }
+      if (best == eos) {
+        break;
+      }
+      generated.add(best);
+      sequence.add(best);
     }
     return generated.stream().mapToInt(Integer::intValue).toArray();
+  }
+
+  /** The next-token logits after {@code sequence}, from one run of the whole sequence with an empty past. */
+  public static float[] lastLogits(OrtSession session, DecoderLayout layout, int[] sequence) throws Exception {
+    int length = sequence.length;
+    Map<String, OnnxTensor> inputs = new HashMap<>();
+    try {
+      long[] ids = java.util.Arrays.stream(sequence).asLongStream().toArray();
+      long[] ones = new long[length];
+      long[] positions = new long[length];
+      for (int i = 0; i < length; i++) {
+        ones[i] = 1;
+        positions[i] = i;
+      }
+      inputs.put("input_ids", tensor(layout.inputIds().onnxTypeName(), ids));
+      inputs.put("attention_mask", tensor(layout.attentionMask().onnxTypeName(), ones));
+      if (layout.positionIds() != null) {
+        inputs.put("position_ids", tensor(layout.positionIds().onnxTypeName(), positions));
+      }
+      for (int layer = 0; layer < layout.layers(); layer++) {
+        for (String past : layout.pastNames(layer)) {
+          inputs.put(past, OnnxTensor.createTensor(ai.onnxruntime.OrtEnvironment.getEnvironment(),
+              ByteBuffer.allocateDirect(0).order(ByteOrder.nativeOrder()), layout.cacheShape(1, 0),
+              layout.cacheType().equals("FLOAT16") ? OnnxJavaType.FLOAT16 : OnnxJavaType.FLOAT));
+        }
+      }
+      try (OrtSession.Result result = session.run(inputs)) {
+        FloatBuffer logits = ((OnnxTensor) result.get("logits").orElseThrow()).getFloatBuffer();
+        int vocabulary = (int) layout.vocabularySize();
+        float[] last = new float[vocabulary];
+        logits.position((length - 1) * vocabulary);
+        logits.get(last);
+        return last;
+      }
+    } finally {
+      inputs.values().forEach(OnnxTensor::close);
+    }
   }
 
   private static OnnxTensor tensor(String type, long[] values) throws Exception {
@@ -127,5 +138,51 @@ public final class DecoderModels {
       return OnnxTensor.createTensor(ai.onnxruntime.OrtEnvironment.getEnvironment(), new int[][] {narrow});
     }
     return OnnxTensor.createTensor(ai.onnxruntime.OrtEnvironment.getEnvironment(), new long[][] {values});
+  }
+
+  /** A textbook beam search: each beam's whole sequence run without the cache, the best numBeams kept. */
+  public static int[] beamSearch(OrtSession session, DecoderLayout layout, int[] prompt, int maxNew, int beams)
+      throws Exception {
+    List<int[]> sequences = new ArrayList<>(List.of(new int[0]));
+    List<Double> scores = new ArrayList<>(List.of(0.0));
+    for (int step = 0; step < maxNew; step++) {
+      List<double[]> candidates = new ArrayList<>();  // score, beam, token
+      for (int beam = 0; beam < sequences.size(); beam++) {
+        int[] sequence = concat(prompt, sequences.get(beam));
+        float[] logits = DecoderModels.lastLogits(session, layout, sequence);
+        double max = Double.NEGATIVE_INFINITY;
+        for (float logit : logits) {
+          max = Math.max(max, logit);
+        }
+        double sum = 0;
+        for (float logit : logits) {
+          sum += Math.exp(logit - max);
+        }
+        double logNormalizer = max + Math.log(sum);
+        for (int token = 0; token < logits.length; token++) {
+          candidates.add(new double[] {scores.get(beam) + logits[token] - logNormalizer, beam, token});
+        }
+      }
+      candidates.sort(Comparator.<double[]>comparingDouble(c -> -c[0]).thenComparingDouble(c -> c[1])
+          .thenComparingDouble(c -> c[2]));
+      List<int[]> nextSequences = new ArrayList<>();
+      List<Double> nextScores = new ArrayList<>();
+      for (double[] candidate : candidates.subList(0, beams)) {
+        int[] parent = sequences.get((int) candidate[1]);
+        int[] extended = Arrays.copyOf(parent, parent.length + 1);
+        extended[parent.length] = (int) candidate[2];
+        nextSequences.add(extended);
+        nextScores.add(candidate[0]);
+      }
+      sequences = nextSequences;
+      scores = nextScores;
+    }
+    return sequences.get(0);
+  }
+
+  private static int[] concat(int[] a, int[] b) {
+    int[] both = Arrays.copyOf(a, a.length + b.length);
+    System.arraycopy(b, 0, both, a.length, b.length);
+    return both;
   }
 }
