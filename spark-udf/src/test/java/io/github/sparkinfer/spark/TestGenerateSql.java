@@ -222,6 +222,60 @@ class TestGenerateSql {
   }
 
   @Test
+  void decodersAreValidatedByTheirGreedyTextsOnTheUsersPrompts() {
+    Dataset<Row> prompts = spark.table("prompts");
+    // Short texts keep the test quick; reset after each test.
+    spark.conf().set("spark.sparkinfer.generate.maxNewTokens", "16");
+    spark.conf().set("spark.sparkinfer.model.gpt2_int8.path", model.toUri().toString());
+    spark.conf().set("spark.sparkinfer.model.gpt2_int8.tokenizer", tokenizerFile.toUri().toString());
+    spark.conf().set("spark.sparkinfer.model.gpt2_int8.precision", "int8");
+    // The same decoder with another template: texts that differ, so the figures are not all 1.
+    spark.conf().set("spark.sparkinfer.model.gpt2_other.path", model.toUri().toString());
+    spark.conf().set("spark.sparkinfer.model.gpt2_other.tokenizer", tokenizerFile.toUri().toString());
+    spark.conf().set("spark.sparkinfer.model.gpt2_other.generate.promptTemplate", "z {prompt}");
+    try {
+      ModelValidation.Report int8 = ModelValidation.builder("gpt2", "gpt2_int8").generate("prompt").build()
+          .validate(prompts);
+      assertReportMatchesTexts(int8, "gpt2_int8");
+      ModelValidation.Report other = ModelValidation.builder("gpt2", "gpt2_other").generate("prompt")
+          .minPrefixAgreement(0).build().validate(prompts);
+      assertReportMatchesTexts(other, "gpt2_other");
+      assertThat(other.prefixAgreement()).isLessThan(1);
+      assertThatThrownBy(() -> ModelValidation.builder("gpt2", "gpt2_other").generate("prompt").minExactMatch(1)
+          .build().validate(prompts)).hasMessageContaining("does not generate close enough to 'gpt2'")
+          .hasMessageContaining("equal texts");
+    } finally {
+      SparkInference.unregister(spark, "gpt2_int8");
+      SparkInference.unregister(spark, "gpt2_other");
+      for (String key : List.of("gpt2_int8.tokenizer", "gpt2_int8.precision", "gpt2_other.tokenizer",
+          "gpt2_other.generate.promptTemplate")) {
+        spark.conf().unset("spark.sparkinfer.model." + key);
+      }
+    }
+  }
+
+  /** The report's figures, computed here from both models' texts row by row. */
+  private static void assertReportMatchesTexts(ModelValidation.Report report, String compressed) {
+    List<Row> texts = spark.sql("SELECT generate('gpt2', prompt).text, generate('" + compressed + "', prompt).text"
+        + " FROM prompts WHERE prompt IS NOT NULL").collectAsList();
+    double equal = 0;
+    double agreement = 0;
+    for (Row row : texts) {
+      String a = row.getString(0);
+      String b = row.getString(1);
+      int common = 0;
+      while (common < a.length() && common < b.length() && a.regionMatches(0, b, 0, common + 1)) {
+        common++;
+      }
+      equal += a.equals(b) ? 1 : 0;
+      agreement += Math.max(a.length(), b.length()) == 0 ? 1 : (double) common / Math.max(a.length(), b.length());
+    }
+    assertThat(report.rows()).isEqualTo(texts.size());
+    assertThat(report.exactMatch()).isEqualTo(equal / texts.size());
+    assertThat(report.prefixAgreement()).isCloseTo(agreement / texts.size(), org.assertj.core.data.Offset.offset(1e-12));
+  }
+
+  @Test
   void theDataFrameApiAndTheMlStageCallTheSameFunction() throws Exception {
     Dataset<Row> prompts = spark.table("prompts");
     List<Row> sql = byId("SELECT id, generate('gpt2', prompt, map('maxNewTokens', '5')).text AS text FROM prompts");

@@ -41,7 +41,7 @@ public final class RowErrors {
     if (binding.onError() == RowErrorPolicy.FAIL) {
       throw new PredictionException(reason + " (" + describeRow(rowIndex) + "). To give such rows a null result"
           + " and go on, SET spark.sparkinfer.model." + binding.modelName() + ".onError=null, or call "
-          + "predict_with_error()/embed_with_error() to see each row's reason", cause);
+          + "predict_with_error()/embed_with_error()/generate_with_error() to see each row's reason", cause);
     }
     count++;
     metrics.errorRows.add(1);
