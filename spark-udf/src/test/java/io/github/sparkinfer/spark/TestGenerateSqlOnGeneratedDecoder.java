@@ -11,7 +11,9 @@ import io.github.sparkinfer.spark.generate.GeneratedDecoders;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.EnumMap;
 import java.util.List;
+import java.util.Map;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SparkSession;
@@ -19,17 +21,20 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * generate() from SQL on a GPT-2-layout decoder and a WordLevel tokenizer.json that the test writes
- * itself (GeneratedDecoders), so that the SQL path is tested without ../shared/models/decoders: every
- * row's text equals the tokenizer's decoding of a greedy decode written in the test that runs the
- * model without its cache, in batches of prompts of unequal lengths (left padding).
+ * generate() from SQL on decoders and a WordLevel tokenizer.json that the test writes itself
+ * (GeneratedDecoders), so that the SQL path is tested without ../shared/models/decoders: every row's
+ * text equals the tokenizer's decoding of a greedy decode written in the test that runs the model
+ * without its cache, in batches of prompts of unequal lengths (left padding). Two layouts: GPT-2's
+ * (int32 inputs, past_N) and Optimum's without position_ids (int64, past_key_values.N.key|value).
  */
 class TestGenerateSqlOnGeneratedDecoder {
-  private static final String NAME = "generated_gpt2";
+  private static final List<GeneratedDecoders.Layout> LAYOUTS = List.of(GeneratedDecoders.Layout.GPT2,
+      GeneratedDecoders.Layout.OPTIMUM_WITHOUT_POSITIONS);
   /**
    * Words of the generated vocabulary, 1 to 7 tokens, in one partition: sorted by length into batches
    * of 3 (1, 2, 2 and 5, 7 tokens), both batches pad their shorter rows.
@@ -40,21 +45,22 @@ class TestGenerateSqlOnGeneratedDecoder {
   @TempDir static Path folder;
 
   private static SparkSession spark;
-  private static OrtSession session;
-  private static DecoderLayout layout;
+  private static final Map<GeneratedDecoders.Layout, OrtSession> SESSIONS = new EnumMap<>(GeneratedDecoders.Layout.class);
   private static HuggingFaceTokenizer tokenizer;
 
   @BeforeAll
   static void setUp() throws Exception {
-    Path model = GeneratedDecoders.write(GeneratedDecoders.Layout.GPT2, folder.resolve("decoder"), 30);
-    Path tokenizerFile = GeneratedDecoders.tokenizer(folder.resolve("decoder"));
+    Path tokenizerFile = GeneratedDecoders.tokenizer(folder);
     spark = SparkTestSessions.shared();
-    session = OrtEnvironment.getEnvironment().createSession(model.toString(), new OrtSession.SessionOptions());
-    layout = DecoderLayout.of(NAME, DecoderModels.signature(session));
     tokenizer = HuggingFaceTokenizer.builder().optTokenizerPath(tokenizerFile)
         .optMaxLength(GeneratedDecoders.MAX_POSITIONS).build();
-    spark.conf().set("spark.sparkinfer.model." + NAME + ".path", model.toUri().toString());
-    spark.conf().set("spark.sparkinfer.model." + NAME + ".tokenizer", tokenizerFile.toUri().toString());
+    for (GeneratedDecoders.Layout layout : LAYOUTS) {
+      Path model = GeneratedDecoders.write(layout, folder.resolve(layout.name()), 30);
+      SESSIONS.put(layout, OrtEnvironment.getEnvironment().createSession(model.toString(),
+          new OrtSession.SessionOptions()));
+      spark.conf().set("spark.sparkinfer.model." + name(layout) + ".path", model.toUri().toString());
+      spark.conf().set("spark.sparkinfer.model." + name(layout) + ".tokenizer", tokenizerFile.toUri().toString());
+    }
     List<Row> rows = new ArrayList<>();
     for (int i = 0; i < PROMPTS.length; i++) {
       rows.add(RowFactory.create((long) i, PROMPTS[i]));
@@ -65,17 +71,28 @@ class TestGenerateSqlOnGeneratedDecoder {
 
   @AfterAll
   static void tearDown() throws Exception {
-    SparkInference.unregister(spark, NAME);
-    spark.conf().unset("spark.sparkinfer.model." + NAME + ".tokenizer");
+    for (GeneratedDecoders.Layout layout : LAYOUTS) {
+      SparkInference.unregister(spark, name(layout));
+      spark.conf().unset("spark.sparkinfer.model." + name(layout) + ".tokenizer");
+    }
     spark.catalog().dropTempView("generated_prompts");
-    session.close();
+    for (OrtSession session : SESSIONS.values()) {
+      session.close();
+    }
     tokenizer.close();
   }
 
-  @Test
-  void greedyTextEqualsTheReferenceDecodeForEveryRow() throws Exception {
+  private static String name(GeneratedDecoders.Layout layout) {
+    return "generated_" + layout.name().toLowerCase();
+  }
+
+  @ParameterizedTest
+  @EnumSource(value = GeneratedDecoders.Layout.class, names = {"GPT2", "OPTIMUM_WITHOUT_POSITIONS"})
+  void greedyTextEqualsTheReferenceDecodeForEveryRow(GeneratedDecoders.Layout kind) throws Exception {
     int maxNew = 8;
-    List<Row> rows = spark.sql("SELECT id, generate('" + NAME + "', prompt, map('maxNewTokens', '" + maxNew
+    OrtSession session = SESSIONS.get(kind);
+    DecoderLayout layout = DecoderLayout.of(name(kind), DecoderModels.signature(session));
+    List<Row> rows = spark.sql("SELECT id, generate('" + name(kind) + "', prompt, map('maxNewTokens', '" + maxNew
         + "', 'batchSize', '3')) AS g FROM generated_prompts ORDER BY id").collectAsList();
     assertThat(rows).hasSize(PROMPTS.length);
     for (Row row : rows) {
