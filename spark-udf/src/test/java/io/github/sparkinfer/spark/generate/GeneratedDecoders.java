@@ -2,6 +2,7 @@ package io.github.sparkinfer.spark.generate;
 
 import io.github.sparkinfer.compression.Attribute;
 import io.github.sparkinfer.compression.OnnxElementType;
+import io.github.sparkinfer.compression.OnnxModel;
 import io.github.sparkinfer.compression.OnnxModelBuilder;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -123,7 +124,7 @@ public final class GeneratedDecoders {
       this.builder = OnnxModelBuilder.create("generated_decoder_" + layout.name().toLowerCase());
     }
 
-    io.github.sparkinfer.compression.OnnxModel build() {
+    OnnxModel build() {
       boolean gpt2 = layout == Layout.GPT2;
       OnnxElementType ids = gpt2 ? OnnxElementType.INT32 : OnnxElementType.INT64;
       builder.input("input_ids", ids, "batch", "sequence");
