@@ -27,8 +27,8 @@ import org.junit.jupiter.params.provider.EnumSource;
  * The decoders GeneratedDecoders builds, in each layout: fed their cache step by step (and in chunks
  * of several tokens) they give the logits they give for the whole sequence without a cache; left
  * padding with the mask leaves the real rows' logits as they are alone (and without the padding mask
- * it would not: the check has teeth); DecodeLoop's greedy decode equals the reference decode without
- * cache token for token, alone and in a batch of longer and shorter prompts; DecoderLayout reads
+ * it would not: the check has teeth); DecodeLoop's greedy decode and beam search equal the references
+ * without cache token for token, alone and in a batch of longer and shorter prompts; DecoderLayout reads
  * their layers, heads and vocabulary; DJL loads the generated tokenizer.json.
  *
  * <p>The model runs here are written against the layout's tensor names and types only, not through
@@ -292,6 +292,30 @@ class TestGeneratedDecoders {
       assertThat(distinct).as("distinct tokens generated").hasSizeGreaterThan(4);
       assertThat(someStop).as("a row ends at the stop token").isTrue();
       assertThat(someLength).as("a row ends at the length").isTrue();
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(Layout.class)
+  void beamSearchWithTheCacheEqualsTheReferenceAloneAndInABatch(Layout kind) throws Exception {
+    // Beams reorder the cache rows after their parents: axis 1 of past_N, axis 0 of past_key_values.N.*.
+    int beams = 3;
+    int maxNew = 6;
+    GenerationOptions options = GenerationOptions.builder().maxNewTokens(maxNew).numBeams(beams).build();
+    try (OrtSession session = open(kind, true)) {
+      DecoderLayout layout = DecoderLayout.of("generated", DecoderModels.signature(session));
+      DecodeLoop loop = new DecodeLoop(ENVIRONMENT, session, layout, true);
+      DecodeLoop.Generation[] batched = loop.generate(PROMPTS, options, 0);
+      boolean differs = false;
+      for (int i = 0; i < PROMPTS.length; i++) {
+        int[] expected = DecoderModels.beamSearch(session, layout, PROMPTS[i], maxNew, beams);
+        assertThat(loop.generate(new int[][] {PROMPTS[i]}, options, 0)[0].tokens).as("%s prompt %d alone", kind, i)
+            .containsExactly(expected);
+        assertThat(batched[i].tokens).as("%s prompt %d in a batch", kind, i).containsExactly(expected);
+        differs |= !Arrays.equals(expected, DecoderModels.referenceDecode(session, layout, PROMPTS[i], maxNew, -1));
+      }
+      // The check can fail: beam search chooses another sequence than greedy for some prompt.
+      assertThat(differs).as("beam search differs from greedy on some prompt").isTrue();
     }
   }
 
