@@ -50,7 +50,8 @@ class TestGenerateSql {
     spark = SparkTestSessions.shared();
     session = OrtEnvironment.getEnvironment().createSession(model.toString(), new OrtSession.SessionOptions());
     layout = DecoderLayout.of("gpt2", DecoderModels.signature(session));
-    tokenizer = HuggingFaceTokenizer.newInstance(tokenizerFile);
+    // The reference tokenizer keeps every token (DJL's default truncates at 512).
+    tokenizer = HuggingFaceTokenizer.builder().optTokenizerPath(tokenizerFile).optTruncation(false).build();
     spark.conf().set("spark.sparkinfer.model.gpt2.path", model.toUri().toString());
     spark.conf().set("spark.sparkinfer.model.gpt2.tokenizer", tokenizerFile.toUri().toString());
     List<Row> rows = new ArrayList<>();
@@ -212,6 +213,18 @@ class TestGenerateSql {
 
     assertThatThrownBy(() -> byId("SELECT id, generate('gpt2', prompt, " + options + ") AS g FROM prompts"))
         .hasMessageContaining("maxContext=7").hasMessageContaining("of partition").hasMessageContaining("onError=null");
+
+    // A prompt of 700 tokens, past the 512 a tokenizer library caps at by default: its last 296 are kept.
+    StringBuilder letters = new StringBuilder("a");
+    for (int i = 1; i < 700; i++) {
+      letters.append(' ').append("abcdefghlmopstw".charAt((i * 7) % 15));
+    }
+    int[] longPrompt = ids(letters.toString());
+    assertThat(longPrompt).hasSize(700);
+    Row kept = spark.sql("SELECT generate('gpt2', '" + letters + "', map('maxNewTokens', '4', 'maxContext', '300',"
+        + " 'contextOverflow', 'truncate')) AS g").first().getStruct(0);
+    assertThat(kept.getString(0)).isEqualTo(text(DecoderModels.referenceDecode(session, layout,
+        Arrays.copyOfRange(longPrompt, 700 - 296, 700), 4, -1)));
 
     List<Row> truncated = byId("SELECT id, generate('gpt2', prompt, map('maxNewTokens', '4', 'maxContext', '7',"
         + " 'contextOverflow', 'truncate')) AS g FROM prompts");

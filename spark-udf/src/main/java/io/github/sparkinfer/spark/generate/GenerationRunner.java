@@ -48,8 +48,6 @@ public final class GenerationRunner implements Iterator<InternalRow> {
   /** Batches of prompts read, tokenized and sorted by length together. */
   static final int WINDOW_BATCHES = 4;
 
-  /** Prompt tokens over which the tokenizer's own truncation starts: the context limit is applied here instead. */
-  private static final int TOKENIZER_MAX_LENGTH = 1 << 24;
 
   private final ModelBinding binding;
   private final GenerationSettings settings;
@@ -141,8 +139,9 @@ public final class GenerationRunner implements Iterator<InternalRow> {
     DecodeLoop.StepRunner runner = inputs -> step(ExecutorSessions.run(model, inputs, outputs, Map.of(), metrics,
         runAlone));
     DecodeLoop loop = new DecodeLoop(OrtEnvironments.get(), runner, settings.layout(), settings.leftPadding());
-    TokenizerCache.Handle tokenizer = TokenizerCache.get(binding.modelName(), settings.tokenizer(),
-        TOKENIZER_MAX_LENGTH, ExecutorSessions.hadoopConfiguration());
+    // 0: the tokenizer keeps every token; the context limit (maxContext, contextOverflow) is applied here.
+    TokenizerCache.Handle tokenizer = TokenizerCache.get(binding.modelName(), settings.tokenizer(), 0,
+        ExecutorSessions.hadoopConfiguration());
     TextGenerator.Tokens tokens = new TextGenerator.Tokens() {
       @Override
       public long[] encode(String text) {

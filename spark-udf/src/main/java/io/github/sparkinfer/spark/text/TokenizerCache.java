@@ -47,7 +47,7 @@ public final class TokenizerCache {
     return get(modelName, text.tokenizer(), text.maxLength(), configuration);
   }
 
-  /** The tokenizer at {@code tokenizer}, truncating at {@code maxLength} tokens. */
+  /** The tokenizer at {@code tokenizer}, truncating at {@code maxLength} tokens (0: never truncating). */
   public static Handle get(String modelName, ModelSource tokenizer, int maxLength, Configuration configuration) {
     Handle handle = new Handle(modelName, tokenizer, maxLength, configuration);
     handle.release(handle.hold());  // built now, so that a bad file fails here
@@ -188,13 +188,13 @@ public final class TokenizerCache {
 
   private static HuggingFaceTokenizer build(String modelName, ModelSource source, int maxLength, Path local) {
     try {
-      HuggingFaceTokenizer tokenizer = HuggingFaceTokenizer.builder()
+      HuggingFaceTokenizer.Builder builder = HuggingFaceTokenizer.builder()
           .optTokenizerPath(local)
           .optAddSpecialTokens(true)
-          .optPadding(false)
-          .optTruncation(true)
-          .optMaxLength(maxLength)
-          .build();
+          .optPadding(false);
+      // No length: generate() keeps every token and applies its own context limit (DJL would cap at 512).
+      HuggingFaceTokenizer tokenizer = (maxLength > 0 ? builder.optTruncation(true).optMaxLength(maxLength)
+          : builder.optTruncation(false)).build();
       LOADS.incrementAndGet();
       return tokenizer;
     } catch (IOException | RuntimeException e) {
