@@ -235,6 +235,41 @@ class TestGenerateSql {
   }
 
   @Test
+  void theExportersConfigBesideTheModelGivesTheDefaultStopTokensAndContext() throws Exception {
+    Path copy = folder.resolve("exported");
+    java.nio.file.Files.createDirectories(copy);
+    java.nio.file.Files.copy(model, copy.resolve("past.onnx"));
+    String prompt = "a b c d e";
+    int[] free = DecoderModels.referenceDecode(session, layout, ids(prompt), 6, -1);
+    // Hugging Face's config.json: its eos ids stop rows, its positions bound the context (genai_config.json absent).
+    java.nio.file.Files.writeString(copy.resolve("config.json"), "{\"eos_token_id\": [" + free[2] + ", 999],"
+        + " \"max_position_embeddings\": 12}");
+    spark.conf().set("spark.sparkinfer.model.exported.path", copy.resolve("past.onnx").toUri().toString());
+    spark.conf().set("spark.sparkinfer.model.exported.tokenizer", tokenizerFile.toUri().toString());
+    try {
+      Row stopped = spark.sql("SELECT generate('exported', '" + prompt + "', map('maxNewTokens', '6')) AS g").first()
+          .getStruct(0);
+      int firstAt = 0;
+      while (free[firstAt] != free[2]) {
+        firstAt++;
+      }
+      assertThat(stopped.getString(0)).isEqualTo(text(Arrays.copyOf(free, firstAt)));
+      assertThat(stopped.getString(2)).isEqualTo("stop");
+      // An empty stopTokenIds turns the exporter's off.
+      Row free6 = spark.sql("SELECT generate('exported', '" + prompt + "', map('maxNewTokens', '6', 'stopTokenIds', ''))"
+          + " AS g").first().getStruct(0);
+      assertThat(free6.getString(0)).isEqualTo(text(free));
+      // 7 prompt tokens + 6 new are more than the 12 positions.
+      Row tooLong = spark.sql("SELECT generate_with_error('exported', 'a b c d e f g', map('maxNewTokens', '6')) AS g")
+          .first().getStruct(0);
+      assertThat(tooLong.getString(1)).contains("maxContext=12");
+    } finally {
+      SparkInference.unregister(spark, "exported");
+      spark.conf().unset("spark.sparkinfer.model.exported.tokenizer");
+    }
+  }
+
+  @Test
   void decodersAreValidatedByTheirGreedyTextsOnTheUsersPrompts() {
     Dataset<Row> prompts = spark.table("prompts");
     // Short texts keep the test quick; reset after each test.

@@ -9,6 +9,7 @@ import com.fasterxml.jackson.core.JsonToken;
 import io.github.sparkinfer.device.ModelCache;
 import io.github.sparkinfer.device.ModelLoadException;
 import io.github.sparkinfer.device.ModelSource;
+import io.github.sparkinfer.spark.generate.DecoderConfig;
 import io.github.sparkinfer.spark.generate.DecoderLayout;
 import io.github.sparkinfer.spark.generate.GenerateOption;
 import io.github.sparkinfer.spark.generate.GenerationOptions;
@@ -59,6 +60,7 @@ final class GenerationSettingsReader {
     } catch (ModelLoadException e) {
       throw Errors.analysis(e.getMessage().replace("Cannot load model", "Cannot load the tokenizer of model"), e);
     }
+    DecoderConfig exported = exportedConfig(binding);
     Values values = new Values(conf, name);
     GenerationOptions options;
     try {
@@ -83,6 +85,10 @@ final class GenerationSettingsReader {
       String stopIds = values.text(GenerateOption.STOP_TOKEN_IDS);
       if (stopIds != null) {
         builder.stopTokenIds(stopTokenIds(values, stopIds, layout.vocabularySize()));
+      } else if (exported.eosTokenIds() != null) {
+        // The exporter's end-of-sequence ids; an id past the vocabulary could never be generated.
+        builder.stopTokenIds(java.util.Arrays.stream(exported.eosTokenIds()).filter(id -> id < layout.vocabularySize())
+            .toArray());
       }
       options = builder.build();
     } catch (IllegalArgumentException e) {
@@ -101,7 +107,8 @@ final class GenerationSettingsReader {
     }
     String stops = values.text(GenerateOption.STOP_STRINGS);
     List<String> stopStrings = stops == null ? List.of() : stopStrings(values, stops);
-    int maxContext = values.integer(GenerateOption.MAX_CONTEXT).orElse(0);
+    int maxContext = values.integer(GenerateOption.MAX_CONTEXT)
+        .orElse((int) Math.min(Integer.MAX_VALUE, exported.contextLength()));
     if (maxContext < 0) {
       throw values.invalid(GenerateOption.MAX_CONTEXT, String.valueOf(maxContext), "0 (no limit) or more tokens");
     }
@@ -123,6 +130,31 @@ final class GenerationSettingsReader {
     }
     return new GenerationSettings(layout, leftPadding, tokenizer, options, prompts, stopStrings, maxContext,
         overflow.equals("truncate"), batchSize);
+  }
+
+  /**
+   * What the exporter wrote beside the model (genai_config.json, generation_config.json, config.json),
+   * where those files exist: the defaults of stopTokenIds and maxContext.
+   */
+  private static DecoderConfig exportedConfig(ModelBinding binding) {
+    DecoderConfig config = DecoderConfig.none();
+    org.apache.hadoop.fs.Path model = new org.apache.hadoop.fs.Path(binding.source().uri());
+    for (String file : DecoderConfig.FILES) {
+      org.apache.hadoop.fs.Path beside = new org.apache.hadoop.fs.Path(model.getParent(), file);
+      try {
+        if (!beside.getFileSystem(ModelRegistry.driverHadoopConfiguration()).exists(beside)) {
+          continue;
+        }
+        java.nio.file.Path local = ModelCache.shared().localFile(ModelSource.ofFile(binding.modelName(),
+            beside.toString(), "the folder of " + MODEL_PREFIX + binding.modelName() + ".path"),
+            ModelRegistry.driverHadoopConfiguration());
+        config = config.orElse(DecoderConfig.read(local));
+      } catch (IOException | RuntimeException e) {
+        throw Errors.analysis("Cannot read " + beside + " beside model '" + binding.modelName() + "': " + e.getMessage()
+            + ". Fix or remove the file: generate() reads its end-of-sequence ids and context length", e);
+      }
+    }
+    return config;
   }
 
   /**

@@ -69,8 +69,11 @@ public final class TokenizerJson {
     return found;
   }
 
-  /** Skips a value, counting its depth (skipChildren has no bound). */
-  private static void skip(JsonParser parser, JsonToken value, int depth) throws IOException {
+  /**
+   * Skips a value at {@code depth}, counting its depth against {@value #MAX_DEPTH} (skipChildren has no
+   * bound): the one way sparkinfer skips parts of a JSON file a user gave.
+   */
+  public static void skip(JsonParser parser, JsonToken value, int depth) throws IOException {
     if (value != JsonToken.START_OBJECT && value != JsonToken.START_ARRAY) {
       if (value == null) {
         throw new IOException("it ends in the middle of a value");
