@@ -10,6 +10,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.github.sparkinfer.compression.MultilayerPerceptronModel;
 import io.github.sparkinfer.spark.cluster.StandaloneCluster;
+import io.github.sparkinfer.spark.generate.DecoderLayout;
+import io.github.sparkinfer.spark.generate.DecoderModels;
 import io.github.sparkinfer.spark.reference.MiniLmReference;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -18,12 +20,14 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.jar.JarEntry;
 import java.util.jar.JarOutputStream;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -32,9 +36,9 @@ import org.junit.jupiter.api.io.TempDir;
  * The runtime jar as users deploy it: Spark's own spark-submit against a standalone cluster whose
  * SPARK_HOME holds Spark only, with nothing of sparkinfer but {@code --jars
  * sparkinfer-spark-runtime-<line>_2.13.jar} and {@code spark.sql.extensions}, running a SQL file of
- * model_info, predict, embed, tokenize and compare_outputs; every value checked here against an
- * independent reference (the MLP's Java forward pass, DJL's tokenizer and ONNX Runtime called
- * directly, cosines computed by hand). Then the example job's jar, submitted with --class as the
+ * model_info, predict, embed, tokenize, compare_outputs and generate; every value checked here against
+ * an independent reference (the MLP's Java forward pass, DJL's tokenizer and ONNX Runtime called
+ * directly, cosines computed by hand, a greedy decode without the key/value cache). Then the example job's jar, submitted with --class as the
  * README shows. Runs after packaging (failsafe), on the jars the build made.
  */
 @Timeout(value = 8, unit = TimeUnit.MINUTES)
@@ -44,6 +48,9 @@ class TestRuntimeJarSparkSubmit {
   private static final List<String> TEXTS = List.of(
       "Spark runs the model in the executors, batch after batch.", "", "a quick brown fox",
       "Numbers 12345 and symbols #$% tokenize into several pieces");
+  /** Single letters: the tiny GPT-2's vocabulary (1,000) is smaller than its tokenizer's, and these fall inside it. */
+  private static final List<String> PROMPTS = List.of("a b c d e", "s t", "o w");
+  private static final int NEW_TOKENS = 6;
 
   @TempDir Path folder;
 
@@ -60,6 +67,17 @@ class TestRuntimeJarSparkSubmit {
     for (int i = 0; i < TEXTS.size(); i++) {
       docs.append(i == 0 ? "" : ", ").append("(").append(i).append(", '").append(TEXTS.get(i)).append("')");
     }
+    // The tiny GPT-2 of ../shared/models/decoders; where that folder is missing, the rest runs and the test ends skipped.
+    Path decoder = sharedDecoder();
+    StringBuilder prompts = new StringBuilder();
+    for (int i = 0; i < PROMPTS.size(); i++) {
+      prompts.append(i == 0 ? "" : ", ").append("(").append(i).append(", '").append(PROMPTS.get(i)).append("')");
+    }
+    List<String> generate = decoder == null ? List.of() : List.of(
+        "SET spark.sparkinfer.model.gpt2.path=" + decoder.toUri() + ";",
+        "SET spark.sparkinfer.model.gpt2.tokenizer=" + decoder.resolveSibling("tokenizer.json").toUri() + ";",
+        "SELECT id, generate('gpt2', prompt, map('maxNewTokens', '" + NEW_TOKENS + "')) AS g FROM VALUES " + prompts
+            + " AS t(id, prompt);");
     Path sql = folder.resolve("inference.sql");
     Files.writeString(sql, String.join("\n",
         "SET spark.sparkinfer.model.mlp.path=" + mlpFile.toUri() + ";",
@@ -74,6 +92,7 @@ class TestRuntimeJarSparkSubmit {
         "SELECT id, tokenize('minilm', body).input_ids AS ids FROM docs;",
         "SELECT id, compare_outputs(predict('mlp', features), predict('mlp', transform(features, x -> x * 2))) AS c"
             + " FROM points WHERE id < 20;",
+        String.join("\n", generate),
         ""));
 
     Path output = folder.resolve("results.txt");
@@ -146,6 +165,34 @@ class TestRuntimeJarSparkSubmit {
       assertThat(c.get("cosine").asDouble()).as("cosine of row %d", id).isCloseTo(dot / Math.sqrt(left * right), within(1e-5));
       assertThat(c.get("max_abs_error").asDouble()).as("max error of row %d", id).isCloseTo(maxError, within(2e-5));
       assertThat(c.get("argmax_equal").asBoolean()).as("argmax of row %d", id).isEqualTo(argmaxA == argmaxB);
+    }
+
+    Assumptions.assumeTrue(decoder != null, "generate() not submitted: ../shared/models/decoders is not beside this checkout");
+    // Statements 11 and 12 are the SETs; 13 generates greedily on the executors.
+    assertThat(results.get(13)).hasSize(PROMPTS.size());
+    try (OrtSession session = OrtEnvironment.getEnvironment().createSession(decoder.toString(), new OrtSession.SessionOptions());
+        HuggingFaceTokenizer gpt2 = HuggingFaceTokenizer.newInstance(decoder.resolveSibling("tokenizer.json"))) {
+      DecoderLayout layout = DecoderLayout.of("gpt2", DecoderModels.signature(session));
+      for (JsonNode row : results.get(13)) {
+        String prompt = PROMPTS.get(row.get("id").asInt());
+        int[] ids = Arrays.stream(gpt2.encode(prompt).getIds()).mapToInt(id -> (int) id).toArray();
+        // Greedy without the cache (the whole sequence at every step); no stop token is set, so -1.
+        int[] expected = DecoderModels.referenceDecode(session, layout, ids, NEW_TOKENS, -1);
+        JsonNode g = row.get("g");
+        assertThat(g.get("text").asText()).as("text of '%s'", prompt)
+            .isEqualTo(gpt2.decode(Arrays.stream(expected).mapToLong(token -> token).toArray(), true));
+        assertThat(g.get("tokens").asInt()).as("tokens of '%s'", prompt).isEqualTo(NEW_TOKENS);
+        assertThat(g.get("finish_reason").asText()).isEqualTo("length");
+      }
+    }
+  }
+
+  /** ../shared/models/decoders' GPT-2 export, or null where that folder is not beside the checkout. */
+  private static Path sharedDecoder() {
+    try {
+      return DecoderModels.decoder("tiny-random-gpt2-fp32/past.onnx");
+    } catch (org.opentest4j.TestAbortedException missing) {
+      return null;
     }
   }
 

@@ -11,14 +11,18 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.github.sparkinfer.compression.MultilayerPerceptronModel;
+import io.github.sparkinfer.spark.generate.DecoderLayout;
+import io.github.sparkinfer.spark.generate.DecoderModels;
 import io.github.sparkinfer.spark.reference.MiniLmReference;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -183,6 +187,104 @@ class TestNotebooks {
             .contains("fallback=ONNX Runtime").contains("has no CUDAExecutionProvider"));
   }
 
+  @Test
+  void generate() throws Exception {
+    // The tiny GPT-2 of ../shared/models/decoders: skipped, as the other tests of it, where that folder is missing.
+    Path model = DecoderModels.decoder("tiny-random-gpt2-fp32/past.onnx");
+    Path tokenizerFile = model.resolveSibling("tokenizer.json");
+    String text = outputs(execute("generate.ipynb", Map.of("SPARKINFER_GPT2", model.getParent().toString())));
+    Map<String, List<JsonNode>> rows = jsonLines(text);
+    List<String> prompts = List.of("a b c d e", "s t", "p m d l f c g h o w", "o w");
+    // The reference: a greedy decode without the cache (the whole sequence at every step), DJL's tokenizer.
+    try (OrtSession session = OrtEnvironment.getEnvironment().createSession(model.toString(), new OrtSession.SessionOptions());
+        HuggingFaceTokenizer tokenizer = HuggingFaceTokenizer.newInstance(tokenizerFile)) {
+      DecoderLayout layout = DecoderLayout.of("gpt2", DecoderModels.signature(session));
+      GreedyReference reference = (prompt, maxNew) -> {
+        int[] ids = Arrays.stream(tokenizer.encode(prompt).getIds()).mapToInt(id -> (int) id).toArray();
+        // No stop token is set: -1 never matches.
+        int[] generated = DecoderModels.referenceDecode(session, layout, ids, maxNew, -1);
+        return tokenizer.decode(Arrays.stream(generated).mapToLong(token -> token).toArray(), true);
+      };
+      for (String name : List.of("greedy", "api")) {
+        assertThat(rows.get(name)).as(name).hasSize(prompts.size());
+        for (JsonNode row : rows.get(name)) {
+          int id = row.get("id").asInt();
+          JsonNode g = row.get(name.equals("api") ? "generated" : "g");
+          assertThat(g.get("text").asText()).as("%s text of prompt %d", name, id).isEqualTo(reference.text(prompts.get(id), 8));
+          assertThat(g.get("tokens").asInt()).as("%s tokens of prompt %d", name, id).isEqualTo(8);
+          assertThat(g.get("finish_reason").asText()).isEqualTo("length");
+        }
+      }
+      assertThat(text).contains("greedy again, same rows: true");
+
+      assertThat(rows.get("seed 42")).hasSize(prompts.size()).allSatisfy(row -> {
+        assertThat(row.get("g").get("tokens").asInt()).isEqualTo(8);
+        assertThat(row.get("g").get("finish_reason").asText()).isEqualTo("length");
+      });
+      assertThat(text).contains("seed 42 again, same rows: true").contains("seed 43, same rows: false");
+
+      // The stop strings end the rows whose greedy text holds one, cut before the first; the others run to maxNewTokens.
+      int stoppedRows = 0;
+      for (JsonNode row : rows.get("stopped")) {
+        int id = row.get("id").asInt();
+        String whole = reference.text(prompts.get(id), 8);
+        JsonNode g = row.get("g");
+        int cut = STOP_STRINGS.stream().mapToInt(whole::indexOf).filter(at -> at >= 0).min().orElse(-1);
+        if (cut >= 0) {
+          stoppedRows++;
+          assertThat(g.get("text").asText()).as("text of prompt %d", id).isEqualTo(whole.substring(0, cut));
+          assertThat(g.get("finish_reason").asText()).isEqualTo("stop");
+          assertThat(g.get("tokens").asInt()).isLessThan(8);
+        } else {
+          assertThat(g.get("text").asText()).as("text of prompt %d", id).isEqualTo(whole);
+          assertThat(g.get("finish_reason").asText()).isEqualTo("length");
+        }
+      }
+      assertThat(rows.get("stopped")).hasSize(prompts.size());
+      assertThat(stoppedRows).as("rows the stop string ended").isBetween(1, prompts.size() - 1);
+
+      assertThat(rows.get("template")).hasSize(prompts.size()).allSatisfy(row -> {
+        String expected = reference.text("q " + prompts.get(row.get("id").asInt()) + " a", 8);
+        assertThat(row.get("templated").asText()).isEqualTo(expected);
+        assertThat(row.get("written_out").asText()).isEqualTo(expected);
+      });
+
+      // maxContext 10 with 4 new tokens: prompt 2 (10 tokens) is the one row error.
+      assertThat(rows.get("with error")).hasSize(prompts.size());
+      for (JsonNode row : rows.get("with error")) {
+        int id = row.get("id").asInt();
+        if (id == 2) {
+          assertThat(row.has("text")).as("no text for the prompt too long").isFalse();
+          assertThat(row.get("finish_reason").asText()).isEqualTo("error");
+          assertThat(row.get("error").asText()).contains("model 'gpt2'").contains("maxContext=10");
+        } else {
+          assertThat(row.get("text").asText()).as("text of prompt %d", id).isEqualTo(reference.text(prompts.get(id), 4));
+          assertThat(row.get("tokens").asInt()).isEqualTo(4);
+          assertThat(row.has("error")).as("no error for prompt %d", id).isFalse();
+        }
+      }
+    }
+  }
+
+  /** The stop strings of generate.ipynb: in the greedy text of some prompts and not of others. */
+  private static final List<String> STOP_STRINGS = List.of("ublic", " kn");
+
+  @FunctionalInterface
+  private interface GreedyReference {
+    String text(String prompt, int maxNew) throws Exception;
+  }
+
+  /** The JSON rows printed as "<name>: {...}" lines, by name. */
+  private static Map<String, List<JsonNode>> jsonLines(String text) throws Exception {
+    ObjectMapper json = new ObjectMapper();
+    Map<String, List<JsonNode>> rows = new TreeMap<>();
+    Matcher matcher = Pattern.compile("(?m)^([a-z0-9 ]+): (\\{.*\\})$").matcher(text);
+    while (matcher.find()) {
+      rows.computeIfAbsent(matcher.group(1), name -> new ArrayList<>()).add(json.readTree(matcher.group(2)));
+    }
+    return rows;
+  }
+
   private static List<String> toStrings(JsonNode array) {
     List<String> strings = new ArrayList<>();
     array.forEach(node -> strings.add(node.asText()));
@@ -197,6 +299,11 @@ class TestNotebooks {
    * fails the notebook at once.
    */
   private static JsonNode execute(String notebook) throws Exception {
+    return execute(notebook, Map.of());
+  }
+
+  /** As {@link #execute(String)}, with more variables in the kernel's environment. */
+  private static JsonNode execute(String notebook, Map<String, String> variables) throws Exception {
     Path executed = folder.resolve(notebook.replace(".ipynb", ".executed.ipynb"));
     String output = "";
     for (int attempt = 1; attempt <= 8; attempt++) {
@@ -210,6 +317,7 @@ class TestNotebooks {
       Map<String, String> environment = builder.environment();
       environment.put("JUPYTER_PATH", jupyterPath.toString());
       environment.put("SPARKINFER_MINILM", minilm.toString());
+      environment.putAll(variables);
       environment.remove("CLASSPATH");
       Process process = builder.start();
       boolean ended = process.waitFor(9, TimeUnit.MINUTES);

@@ -4,6 +4,7 @@ import static org.apache.spark.sql.functions.call_function;
 import static org.apache.spark.sql.functions.col;
 import static org.apache.spark.sql.functions.expr;
 import static org.apache.spark.sql.functions.lit;
+import static org.apache.spark.sql.functions.map;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -16,10 +17,11 @@ import org.apache.spark.sql.SparkSession;
 
 /**
  * A Spark Connect client, run in a JVM with only spark-connect-client-jvm on its class path: registers
- * sparkinfer models on the server with SET, then calls model_info, predict and embed through SQL and
- * through the client's DataFrame API (call_function, expr). Writes {@code <case> <json row>} lines.
+ * sparkinfer models on the server with SET, then calls model_info, predict, embed and generate through
+ * SQL and through the client's DataFrame API (call_function, expr). Writes {@code <case> <json row>} lines.
  *
- * <p>Arguments: the server's sc:// URL, the MLP's URI, MiniLM's URI, its tokenizer's URI, the output file.
+ * <p>Arguments: the server's sc:// URL, the MLP's URI, MiniLM's URI, its tokenizer's URI, the output file,
+ * and optionally a decoder's URI and its tokenizer's URI (generate() is called only with them).
  */
 public final class ConnectClientApp {
   private ConnectClientApp() {}
@@ -52,6 +54,14 @@ public final class ConnectClientApp {
         System.setOut(out);
       }
       lines.add("plan " + plan.toString(StandardCharsets.UTF_8).replace('\n', ' '));
+      if (args.length > 6) {
+        spark.sql("SET spark.sparkinfer.model.gpt2.path=" + args[5]);
+        spark.sql("SET spark.sparkinfer.model.gpt2.tokenizer=" + args[6]);
+        spark.sql("SELECT * FROM VALUES (0, 'a b c d e'), (1, 's t') AS t(id, prompt)").createOrReplaceTempView("prompts");
+        add(lines, "sql_generate", spark.sql("SELECT id, generate('gpt2', prompt, map('maxNewTokens', '6')) AS g FROM prompts"));
+        add(lines, "api_generate", spark.table("prompts").select(col("id"),
+            call_function("generate", lit("gpt2"), col("prompt"), map(lit("maxNewTokens"), lit("6"))).as("g")));
+      }
     } finally {
       Files.write(Path.of(args[4]), lines, StandardCharsets.UTF_8);
       spark.stop();

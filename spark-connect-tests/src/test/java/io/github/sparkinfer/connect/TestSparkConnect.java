@@ -9,6 +9,8 @@ import ai.onnxruntime.OrtSession;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.github.sparkinfer.compression.MultilayerPerceptronModel;
+import io.github.sparkinfer.spark.generate.DecoderLayout;
+import io.github.sparkinfer.spark.generate.DecoderModels;
 import io.github.sparkinfer.spark.reference.MiniLmReference;
 import java.io.InputStream;
 import java.net.ServerSocket;
@@ -16,10 +18,12 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -27,13 +31,15 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * A real Spark Connect server on 127.0.0.1 with sparkinfer installed (the runtime jar on its class
  * path, spark.sql.extensions), and the JVM Spark Connect client in a JVM of its own (only
- * spark-connect-client-jvm): registration with SET, model_info, predict and embed through SQL and
- * through the client's DataFrame API, each value checked here against the MLP's Java forward pass
- * and against ONNX Runtime called directly on DJL's token ids.
+ * spark-connect-client-jvm): registration with SET, model_info, predict, embed and generate through SQL
+ * and through the client's DataFrame API, each value checked here against the MLP's Java forward pass,
+ * against ONNX Runtime called directly on DJL's token ids, and against a greedy decode without the cache.
  */
 @Timeout(value = 6, unit = TimeUnit.MINUTES)
 class TestSparkConnect {
   private static final List<String> TEXTS = List.of("Spark runs the model in the executors.", "a quick brown fox");
+  /** ConnectClientApp's prompts: single letters, inside the tiny GPT-2's vocabulary of 1,000. */
+  private static final List<String> PROMPTS = List.of("a b c d e", "s t");
 
   @TempDir Path folder;
 
@@ -45,6 +51,8 @@ class TestSparkConnect {
     mlp.writeTo(mlpFile);
     Path miniLm = copyResource("all-minilm-l6-v2.onnx");
     Path tokenizer = copyResource("all-minilm-l6-v2-tokenizer.json");
+    // The tiny GPT-2 of ../shared/models/decoders; where that folder is missing, the rest runs and the test ends skipped.
+    Path decoder = sharedDecoder();
 
     int port;
     try (ServerSocket socket = new ServerSocket(0)) {
@@ -70,6 +78,9 @@ class TestSparkConnect {
       List<String> client = java(clientClassPath);
       client.addAll(List.of("-Xmx1g", ConnectClientApp.class.getName(), "sc://127.0.0.1:" + port,
           mlpFile.toUri().toString(), miniLm.toUri().toString(), tokenizer.toUri().toString(), output.toString()));
+      if (decoder != null) {
+        client.addAll(List.of(decoder.toUri().toString(), decoder.resolveSibling("tokenizer.json").toUri().toString()));
+      }
       Process clientProcess = start(client, clientClassPath, clientLog);
       boolean ended = clientProcess.waitFor(4, TimeUnit.MINUTES);
       String clientOutput = Files.readString(clientLog, StandardCharsets.UTF_8);
@@ -103,6 +114,26 @@ class TestSparkConnect {
       }
       assertThat(results.get("plan")).as("the server's plan of a DataFrame API call").isNotNull();
       assertThat(results.get("plan").get(0).asText()).contains("BatchPredict predict(mlp, ");
+
+      Assumptions.assumeTrue(decoder != null, "generate() not called: ../shared/models/decoders is not beside this checkout");
+      try (OrtSession session = OrtEnvironment.getEnvironment().createSession(decoder.toString(), new OrtSession.SessionOptions());
+          HuggingFaceTokenizer gpt2 = HuggingFaceTokenizer.newInstance(decoder.resolveSibling("tokenizer.json"))) {
+        DecoderLayout layout = DecoderLayout.of("gpt2", DecoderModels.signature(session));
+        for (String name : List.of("sql_generate", "api_generate")) {
+          assertThat(results.get(name)).as(name).hasSize(PROMPTS.size());
+          for (JsonNode row : results.get(name)) {
+            String prompt = PROMPTS.get(row.get("id").asInt());
+            int[] ids = Arrays.stream(gpt2.encode(prompt).getIds()).mapToInt(id -> (int) id).toArray();
+            // Greedy without the cache (the whole sequence at every step); no stop token is set, so -1.
+            int[] expected = DecoderModels.referenceDecode(session, layout, ids, 6, -1);
+            JsonNode g = row.get("g");
+            assertThat(g.get("text").asText()).as("%s text of '%s'", name, prompt)
+                .isEqualTo(gpt2.decode(Arrays.stream(expected).mapToLong(token -> token).toArray(), true));
+            assertThat(g.get("tokens").asInt()).as("%s tokens of '%s'", name, prompt).isEqualTo(6);
+            assertThat(g.get("finish_reason").asText()).isEqualTo("length");
+          }
+        }
+      }
     } finally {
       serverProcess.destroy();
       if (!serverProcess.waitFor(30, TimeUnit.SECONDS)) {
@@ -110,6 +141,15 @@ class TestSparkConnect {
       }
     }
   }
+  /** ../shared/models/decoders' GPT-2 export, or null where that folder is not beside the checkout. */
+  private static Path sharedDecoder() {
+    try {
+      return DecoderModels.decoder("tiny-random-gpt2-fp32/past.onnx");
+    } catch (org.opentest4j.TestAbortedException missing) {
+      return null;
+    }
+  }
+
   private static void assertFloats(JsonNode actual, float[] expected, float tolerance, String what) {
     assertThat(actual.size()).as(what).isEqualTo(expected.length);
     for (int i = 0; i < expected.length; i++) {
