@@ -16,12 +16,14 @@ public enum GenerateOption {
   SEED("seed", "0", "seed of sampling, a whole number: the same seed gives the same text on the same device"),
   REPETITION_PENALTY("repetitionPenalty", "1", "above 1 makes tokens already in the row (prompt included) less"
       + " likely, as Hugging Face's repetition_penalty"),
-  STOP_TOKEN_IDS("stopTokenIds", "(none)", "comma-separated token ids that end a row (finish_reason stop)"),
+  STOP_TOKEN_IDS("stopTokenIds", "the eos ids of the exporter's config beside the model, else none",
+      "comma-separated token ids that end a row (finish_reason stop); empty: none"),
   STOP_STRINGS("stopStrings", "(none)", "a text that ends a row, cut before it; several as a JSON array of strings"),
   PROMPT_TEMPLATE("promptTemplate", "{prompt}", "the model's input text, with a {prompt} slot for the row's prompt"
       + " and a {system} slot for the system prompt"),
   SYSTEM_PROMPT("systemPrompt", "(none)", "the text of the template's {system} slot"),
-  MAX_CONTEXT("maxContext", "0 (no limit)", "most tokens of prompt and new tokens together"),
+  MAX_CONTEXT("maxContext", "the context length of the exporter's config beside the model, else 0 (no limit)",
+      "most tokens of prompt and new tokens together"),
   CONTEXT_OVERFLOW("contextOverflow", "error", "a prompt longer than maxContext allows: error (a row error) or"
       + " truncate (its first tokens are dropped)"),
   NUM_BEAMS("numBeams", "1", "beams per prompt: above 1 keeps the most likely sequences (beam search, greedy only),"
