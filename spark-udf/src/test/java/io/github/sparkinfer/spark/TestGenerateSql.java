@@ -118,6 +118,26 @@ class TestGenerateSql {
   }
 
   @Test
+  void theLoopInsideOnnxRuntimeGivesTheJavaLoopsRows() throws Exception {
+    String query = "SELECT id, generate('gpt2', prompt, map('maxNewTokens', '12', 'batchSize', '2', 'stopTokenIds',"
+        + " '%d', 'decodeLoop', '%s')) AS g FROM prompts";
+    // A token the model generates for "s t": that row stops early, others run to the length limit.
+    int generated = reference("s t", 12)[4];
+    List<Row> java = byId(String.format(query, generated, "java"));
+    assertThat(byId(String.format(query, generated, "graph"))).isEqualTo(java);
+    assertThat(java.stream().filter(row -> !row.isNullAt(1)).map(row -> row.getStruct(1).getString(2)))
+        .as("some rows stop, some run to the length limit").contains("stop", "length");
+    // " b": the first prompt holds it, so its batch goes through the Java loop (the operator pads with its stop
+    // token); the other batches run inside ONNX Runtime's GreedySearch.
+    int inPrompt = ids("a b c d e")[1];
+    assertThat(byId(String.format(query, inPrompt, "graph"))).isEqualTo(byId(String.format(query, inPrompt, "java")));
+    assertThatThrownBy(() -> spark.sql("SELECT generate('gpt2', prompt, map('decodeLoop', 'graph', 'temperature',"
+        + " '0.5')) FROM prompts")).hasMessageContaining("decodeLoop=graph").hasMessageContaining("greedy");
+    assertThatThrownBy(() -> spark.sql("SELECT generate('gpt2', prompt, map('decodeLoop', 'graph', 'stopStrings',"
+        + " 'x')) FROM prompts")).hasMessageContaining("stop strings");
+  }
+
+  @Test
   void stopTokensAndStopStringsEndRowsWithStop() throws Exception {
     String prompt = "p m d l f c g h o w";
     int[] expected = reference(prompt, 8);

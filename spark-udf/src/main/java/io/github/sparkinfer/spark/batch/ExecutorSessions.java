@@ -40,6 +40,21 @@ public final class ExecutorSessions {
    * and counts a fallback.
    */
   public static LoadedModel acquire(ModelBinding binding, PredictionMetrics metrics) {
+    return acquire(binding, metrics, null);
+  }
+
+  /** A model made on the executor from the registered one (a decode loop around a decoder, say). */
+  public interface Derivation {
+    /** The derived model's source, made from {@code source} (the registered model, compressed as asked). */
+    ModelSource source(ModelSource source, Configuration configuration);
+  }
+
+  /**
+   * As {@link #acquire(ModelBinding, PredictionMetrics)}, the session being {@code derivation}'s model
+   * (null: the registered model itself). A derived model's signature is its own: not checked
+   * against the plan's, which describes the registered model.
+   */
+  public static LoadedModel acquire(ModelBinding binding, PredictionMetrics metrics, Derivation derivation) {
     Map<String, String> settings = new HashMap<>();
     SparkEnv environment = SparkEnv.get();
     if (environment != null) {
@@ -67,7 +82,7 @@ public final class ExecutorSessions {
         .fallback(DeviceFallback.fromSettings(settings))
         .build();
     LoadedModel model;
-    boolean pooled = DevicePooling.applies(binding, requested);
+    boolean pooled = derivation == null && DevicePooling.applies(binding, requested);
     try {
       Configuration configuration = hadoopConfiguration();
       String precision = CompressedModels.effective(binding.precision(), requested);
@@ -75,6 +90,8 @@ public final class ExecutorSessions {
           binding.pruneRatio(), configuration);
       if (pooled) {
         source = DevicePooling.source(source, binding, configuration);
+      } else if (derivation != null) {
+        source = derivation.source(source, configuration);
       }
       if (task != null) {
         // Leased as it is returned: no eviction (another model's load) can close it before the task has it.
@@ -87,7 +104,8 @@ public final class ExecutorSessions {
     } catch (ModelLoadException e) {
       throw new PredictionException(e.getMessage(), e);
     }
-    if (!(pooled ? DevicePooling.planned(model.signature()) : model.signature()).equals(binding.signature())) {
+    if (derivation == null
+        && !(pooled ? DevicePooling.planned(model.signature()) : model.signature()).equals(binding.signature())) {
       throw new PredictionException(
           "Model '" + binding.modelName() + "' at " + binding.source().uri() + " changed after the"
               + " query was planned: it was planned for " + binding.signature() + " but the file now"

@@ -31,6 +31,8 @@ public final class PredictionMetrics implements java.io.Serializable {
   public final SQLMetric tokenizerWaitTime;
   /** Batches that held texts of more than one task (cross-task batching), counted by the task that ran them. */
   public final SQLMetric crossTaskBatches;
+  /** generate() batches that went through the Java decode loop where the loop inside ONNX Runtime was chosen. */
+  public final SQLMetric decodeFallbackBatches;
   final SQLMetric fallbackTasks;
   /** Where the tasks ran their model, a bounded summary (not a named accumulator: see the class). */
   final DeviceBindingSummary deviceBindings;
@@ -61,6 +63,7 @@ public final class PredictionMetrics implements java.io.Serializable {
     this.tokenizeTime = metrics.get("tokenizeTime");
     this.tokenizerWaitTime = metrics.get("tokenizerWaitTime");
     this.crossTaskBatches = metrics.get("crossTaskBatches");
+    this.decodeFallbackBatches = metrics.get("decodeFallbackBatches");
     this.deviceBindings = java.util.Objects.requireNonNull(deviceBindings, "deviceBindings");
     this.batchLatencies = java.util.Objects.requireNonNull(batchLatencies, "batchLatencies");
   }

@@ -198,6 +198,9 @@ public final class SparkinferSettings {
         case CONTEXT_OVERFLOW:
           builder.choices("error", "truncate");
           break;
+        case DECODE_LOOP:
+          builder.choices("auto", "java", "graph");
+          break;
         default:
           break;
       }

@@ -28,7 +28,7 @@ import java.util.Map;
  * mask) and take right padding ({@code leftPadding=false}): the first step reads each row's logits at
  * its own last prompt token, and later steps append to the mask, leaving the padding inside it.
  */
-final class DecodeLoop {
+final class DecodeLoop implements BatchDecoder {
   final OrtEnvironment environment;
   final StepRunner runner;
   final DecoderLayout layout;
@@ -71,11 +71,13 @@ final class DecodeLoop {
     this.leftPadding = leftPadding;
   }
 
-  long vocabularySize() {
+  @Override
+  public long vocabularySize() {
     return layout.vocabularySize();
   }
 
-  String modelName() {
+  @Override
+  public String modelName() {
     return layout.modelName();
   }
 
@@ -101,7 +103,8 @@ final class DecodeLoop {
   }
 
   /** As {@link #generate(int[][], GenerationOptions, int)}, a row also ending where {@code stopCheck} says. */
-  Generation[] generate(int[][] prompts, GenerationOptions options, int padToken, StopCheck stopCheck)
+  @Override
+  public Generation[] generate(int[][] prompts, GenerationOptions options, int padToken, StopCheck stopCheck)
       throws OrtException {
     if (options.numBeams() > 1) {
       return new BeamSearch(this).generate(prompts, options, padToken, stopCheck);

@@ -28,6 +28,9 @@ public enum GenerateOption {
       + " truncate (its first tokens are dropped)"),
   NUM_BEAMS("numBeams", "1", "beams per prompt: above 1 keeps the most likely sequences (beam search, greedy only),"
       + " 1 to " + GenerationOptions.MAX_BEAMS),
+  DECODE_LOOP("decodeLoop", "auto", "where the decode loop runs: graph (inside one ONNX Runtime run, ONNX Runtime's"
+      + " GreedySearch: greedy, GPT-2 layout, one stop token, no stop strings or penalty), java (a run per token), or"
+      + " auto (graph on GPUs and NPUs where the model and options allow it, else java)"),
   BATCH_SIZE("batchSize", GenerationSettings.BATCH_SIZE_CPU_DEFAULT + " on the CPU, "
       + GenerationSettings.BATCH_SIZE_ACCELERATOR_DEFAULT + " on a GPU/NPU", "prompts decoded together, 1 to "
       + GenerationSettings.BATCH_SIZE_MAX);

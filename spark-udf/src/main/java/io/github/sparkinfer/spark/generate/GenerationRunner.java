@@ -64,6 +64,8 @@ public final class GenerationRunner implements Iterator<InternalRow> {
   private RetryInHalves retry;
   private int batchSize;
   private boolean runAlone;
+  /** The loop inside ONNX Runtime, when the task decodes there; null otherwise. */
+  private GraphDecoding graph;
 
   private InternalRow[] rows = new InternalRow[0];
   private boolean[] isNull;
@@ -131,14 +133,27 @@ public final class GenerationRunner implements Iterator<InternalRow> {
 
   /** The task's model session, tokenizer and batch size: on the first row, on the device the task was given. */
   private void start() {
-    LoadedModel model = ExecutorSessions.acquire(binding, metrics);
-    Set<String> outputs = new LinkedHashSet<>();
-    for (TensorSpec output : model.signature().outputs()) {
-      outputs.add(output.name());
+    // Which loop: known once the task's device is: the Java loop's session first, unless the loop runs in the graph.
+    LoadedModel wrapped = null;
+    LoadedModel model = null;
+    if (settings.decodeLoop().equals("graph")) {
+      wrapped = acquireWrapped();
+    } else {
+      model = ExecutorSessions.acquire(binding, metrics);
+      if (settings.decodesInGraph(model.device())) {
+        wrapped = acquireWrapped();
+      }
     }
-    DecodeLoop.StepRunner runner = inputs -> step(ExecutorSessions.run(model, inputs, outputs, Map.of(), metrics,
-        runAlone));
-    DecodeLoop loop = new DecodeLoop(OrtEnvironments.get(), runner, settings.layout(), settings.leftPadding());
+    LoadedModel plain = model;
+    java.util.function.Supplier<BatchDecoder> javaLoop = () -> javaLoop(plain != null ? plain
+        : ExecutorSessions.acquire(binding, metrics));
+    BatchDecoder decoder;
+    if (wrapped != null) {
+      graph = new GraphDecoding(wrapped, settings.layout(), settings.graphStopToken(), metrics, javaLoop);
+      decoder = graph;
+    } else {
+      decoder = javaLoop.get();
+    }
     // 0: the tokenizer keeps every token; the context limit (maxContext, contextOverflow) is applied here.
     TokenizerCache.Handle tokenizer = TokenizerCache.get(binding.modelName(), settings.tokenizer(), 0,
         ExecutorSessions.hadoopConfiguration());
@@ -154,10 +169,29 @@ public final class GenerationRunner implements Iterator<InternalRow> {
       }
     };
     // Padding is masked: any id of the vocabulary will do.
-    generator = new TextGenerator(loop, tokens, settings.template(), 0, settings.stopStrings(),
+    generator = new TextGenerator(decoder, tokens, settings.template(), 0, settings.stopStrings(),
         settings.maxContext(), settings.truncateLeft());
-    retry = new RetryInHalves(binding, model, metrics);
-    batchSize = settings.batchSizeOn(model.device());
+    LoadedModel device = wrapped != null ? wrapped : model;
+    retry = new RetryInHalves(binding, device, metrics);
+    batchSize = settings.batchSizeOn(device.device());
+  }
+
+  /** The decoder wrapped into ONNX Runtime's GreedySearch, made on this executor from the registered model. */
+  private LoadedModel acquireWrapped() {
+    int stop = settings.graphStopToken();
+    return ExecutorSessions.acquire(binding, metrics, (source, configuration) ->
+        GraphDecoding.source(source, stop, configuration));
+  }
+
+  /** The Java loop over the registered model's runs. */
+  private BatchDecoder javaLoop(LoadedModel model) {
+    Set<String> outputs = new LinkedHashSet<>();
+    for (TensorSpec output : model.signature().outputs()) {
+      outputs.add(output.name());
+    }
+    DecodeLoop.StepRunner runner = inputs -> step(ExecutorSessions.run(model, inputs, outputs, Map.of(), metrics,
+        runAlone));
+    return new DecodeLoop(OrtEnvironments.get(), runner, settings.layout(), settings.leftPadding());
   }
 
   private static DecodeLoop.Step step(ModelRun run) {
@@ -250,11 +284,17 @@ public final class GenerationRunner implements Iterator<InternalRow> {
         tokens += prompts[i - from].length;
       }
       runAlone = alone;
+      if (graph != null) {
+        graph.runAlone = alone;
+      }
       TextGenerator.Result[] generated;
       try {
         generated = generator.generate(prompts, settings.options());
       } finally {
         runAlone = false;
+        if (graph != null) {
+          graph.runAlone = false;
+        }
       }
       long newTokens = 0;
       for (int i = from; i < to; i++) {

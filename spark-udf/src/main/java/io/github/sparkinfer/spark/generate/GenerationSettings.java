@@ -32,15 +32,17 @@ public final class GenerationSettings implements Serializable {
   private final int maxContext;
   private final boolean truncateLeft;
   private final int batchSize;
+  private final String decodeLoop;
 
   /**
    * @param maxContext the most tokens of prompt and generated text together; 0: no limit
    * @param truncateLeft a longer prompt loses its first tokens; otherwise its row fails
    * @param batchSize prompts decoded together; 0: the device decides
+   * @param decodeLoop auto, java or graph (see GenerateOption.DECODE_LOOP)
    */
   public GenerationSettings(DecoderLayout layout, boolean leftPadding, ModelSource tokenizer,
       GenerationOptions options, PromptTemplate template, List<String> stopStrings, int maxContext,
-      boolean truncateLeft, int batchSize) {
+      boolean truncateLeft, int batchSize, String decodeLoop) {
     this.layout = Objects.requireNonNull(layout, "layout");
     this.leftPadding = leftPadding;
     this.tokenizer = Objects.requireNonNull(tokenizer, "tokenizer");
@@ -50,6 +52,31 @@ public final class GenerationSettings implements Serializable {
     this.maxContext = maxContext;
     this.truncateLeft = truncateLeft;
     this.batchSize = batchSize;
+    this.decodeLoop = Objects.requireNonNull(decodeLoop, "decodeLoop");
+  }
+
+  /** Why the decode loop cannot run inside ONNX Runtime for this decoder and these options, or null. */
+  public static String whyNotInGraph(DecoderLayout layout, GenerationOptions options, int stopStrings) {
+    return GraphDecoding.whyNot(layout, options, stopStrings);
+  }
+
+  /** auto, java or graph. */
+  public String decodeLoop() {
+    return decodeLoop;
+  }
+
+  /** The one stop token the loop inside ONNX Runtime ends rows at (when it can run there). */
+  public int graphStopToken() {
+    return options.stopTokenIds()[0];
+  }
+
+  /**
+   * Whether the decode loop runs inside one ONNX Runtime run on {@code device}: asked for (graph), or
+   * auto on a GPU or NPU where the model and the options allow it.
+   */
+  public boolean decodesInGraph(io.github.sparkinfer.device.Device device) {
+    return decodeLoop.equals("graph") || (decodeLoop.equals("auto") && device.isAccelerator()
+        && GraphDecoding.whyNot(layout, options, stopStrings.size()) == null);
   }
 
   public DecoderLayout layout() {
@@ -100,13 +127,14 @@ public final class GenerationSettings implements Serializable {
     GenerationSettings that = (GenerationSettings) other;
     return layout.equals(that.layout) && leftPadding == that.leftPadding && tokenizer.equals(that.tokenizer)
         && options.equals(that.options) && template.equals(that.template) && stopStrings.equals(that.stopStrings)
-        && maxContext == that.maxContext && truncateLeft == that.truncateLeft && batchSize == that.batchSize;
+        && maxContext == that.maxContext && truncateLeft == that.truncateLeft && batchSize == that.batchSize
+        && decodeLoop.equals(that.decodeLoop);
   }
 
   @Override
   public int hashCode() {
     return Objects.hash(layout, leftPadding, tokenizer, options, template, stopStrings, maxContext, truncateLeft,
-        batchSize);
+        batchSize, decodeLoop);
   }
 
   @Override

@@ -19,7 +19,7 @@ final class TextGenerator {
     String decode(long[] ids);
   }
 
-  private final DecodeLoop loop;
+  private final BatchDecoder loop;
   private final Tokens tokens;
   private final PromptTemplate template;
   private final int padToken;
@@ -47,7 +47,7 @@ final class TextGenerator {
    * @param maxContext the most tokens of prompt and new tokens together (0: no limit)
    * @param truncateLeft a longer prompt loses its first tokens (else {@link #encode} refuses it)
    */
-  TextGenerator(DecodeLoop loop, Tokens tokens, PromptTemplate template, int padToken, List<String> stopStrings,
+  TextGenerator(BatchDecoder loop, Tokens tokens, PromptTemplate template, int padToken, List<String> stopStrings,
       int maxContext, boolean truncateLeft) {
     this.loop = loop;
     this.tokens = tokens;

@@ -217,7 +217,7 @@ public final class CompressedModels {
     }
   }
 
-  static String contentHash(Path file) throws IOException {
+  public static String contentHash(Path file) throws IOException {
     try (InputStream in = new DigestInputStream(Files.newInputStream(file), MessageDigest.getInstance("SHA-256"))) {
       in.transferTo(java.io.OutputStream.nullOutputStream());
       return HexFormat.of().formatHex(((DigestInputStream) in).getMessageDigest().digest()).substring(0, 32);

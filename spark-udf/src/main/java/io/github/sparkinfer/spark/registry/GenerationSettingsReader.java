@@ -128,8 +128,18 @@ final class GenerationSettingsReader {
       throw values.invalid(GenerateOption.BATCH_SIZE, String.valueOf(batchSize), "1 to " + GenerationSettings.BATCH_SIZE_MAX
           + " prompts");
     }
+    String decodeLoop = values.text(GenerateOption.DECODE_LOOP);
+    decodeLoop = decodeLoop == null ? "auto" : decodeLoop.trim().toLowerCase(Locale.ROOT);
+    if (!decodeLoop.equals("auto") && !decodeLoop.equals("java") && !decodeLoop.equals("graph")) {
+      throw values.invalid(GenerateOption.DECODE_LOOP, decodeLoop, "auto, java or graph");
+    }
+    String whyNot = GenerationSettings.whyNotInGraph(layout, options, stopStrings.size());
+    if (decodeLoop.equals("graph") && whyNot != null) {
+      throw Errors.analysis("Cannot decode with model '" + name + "' inside ONNX Runtime (" + values.keyOf(
+          GenerateOption.DECODE_LOOP) + "=graph): " + whyNot + ". Set decodeLoop=auto or java");
+    }
     return new GenerationSettings(layout, leftPadding, tokenizer, options, prompts, stopStrings, maxContext,
-        overflow.equals("truncate"), batchSize);
+        overflow.equals("truncate"), batchSize, decodeLoop);
   }
 
   /**

@@ -76,7 +76,9 @@ case class BatchPredictExec(
       "paddingPercent" -> SQLMetrics.createAverageMetric(sparkContext, "padding ratio (% of batch tokens)"),
       "tokenizeTime" -> SQLMetrics.createNanoTimingMetric(sparkContext, "tokenize time"),
       "tokenizerWaitTime" -> SQLMetrics.createNanoTimingMetric(sparkContext, "time waiting for the tokenizer"),
-      "crossTaskBatches" -> SQLMetrics.createMetric(sparkContext, "batches holding texts of several tasks"))
+      "crossTaskBatches" -> SQLMetrics.createMetric(sparkContext, "batches holding texts of several tasks"),
+      "decodeFallbackBatches" ->
+        SQLMetrics.createMetric(sparkContext, "generate() batches decoded in Java instead of inside ONNX Runtime"))
     else Map.empty)
 
   /**
