@@ -192,7 +192,11 @@ public final class TokenizerCache {
           .optTokenizerPath(local)
           .optAddSpecialTokens(true)
           .optPadding(false);
-      // No length: generate() keeps every token and applies its own context limit (DJL would cap at 512).
+      // DJL caps maxLength at its modelMaxLength (512 unless a tokenizer_config.json says otherwise): the model's
+      // length is the setting's. No length: generate() keeps every token and applies its own context limit.
+      if (maxLength > 0) {
+        builder.configure(java.util.Map.of("modelMaxLength", maxLength));
+      }
       HuggingFaceTokenizer tokenizer = (maxLength > 0 ? builder.optTruncation(true).optMaxLength(maxLength)
           : builder.optTruncation(false)).build();
       LOADS.incrementAndGet();

@@ -45,4 +45,17 @@ class TestTokenizerCache {
     assertThat(first).hasSize(4).startsWith(101).endsWith(102);
     assertThat(TokenizerCache.size()).isLessThanOrEqualTo(TokenizerCache.MAX_TOKENIZERS);
   }
+
+  @Test
+  void lengthsPastFiveHundredTwelveAreKeptAndZeroKeepsEveryToken() throws Exception {
+    Path file = temp.resolve("tokenizer.json");
+    try (InputStream in = getClass().getClassLoader().getResourceAsStream("all-minilm-l6-v2-tokenizer.json")) {
+      Files.copy(in, file);
+    }
+    ModelSource source = ModelSource.ofFile("minilm", file.toUri().toString(), "spark.sparkinfer.model.minilm.tokenizer");
+    String long1000 = "word ".repeat(1000);
+    // DJL caps a maximum length at its own default of 512 unless told the model's: a long-context model asks for more.
+    assertThat(TokenizerCache.get("minilm", source, 800, new Configuration()).ids(long1000)).hasSize(800);
+    assertThat(TokenizerCache.get("minilm", source, 0, new Configuration()).ids(long1000)).hasSize(1002);
+  }
 }
