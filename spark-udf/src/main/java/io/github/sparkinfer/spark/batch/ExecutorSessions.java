@@ -55,22 +55,9 @@ public final class ExecutorSessions {
    * against the plan's, which describes the registered model.
    */
   public static LoadedModel acquire(ModelBinding binding, PredictionMetrics metrics, Derivation derivation) {
-    Map<String, String> settings = new HashMap<>();
-    SparkEnv environment = SparkEnv.get();
-    if (environment != null) {
-      for (scala.Tuple2<String, String> entry : environment.conf().getAllWithPrefix(SchedulingProperties.PREFIX)) {
-        settings.put(SchedulingProperties.PREFIX + entry._1(), entry._2());
-      }
-    }
-    // The plan's keys over the executor's own, except the application's: those only the SparkConf sets.
-    settings.putAll(io.github.sparkinfer.spark.config.ApplicationSettings.withoutApplicationKeys(binding.deviceSettings()));
+    Map<String, String> settings = deviceSettings(binding);
     TaskContext task = TaskContext.get();
-    Device requested;
-    try {
-      requested = DeviceResolver.resolve(task, settings);
-    } catch (IllegalArgumentException e) {
-      throw new PredictionException("Cannot run model '" + binding.modelName() + "': " + e.getMessage(), e);
-    }
+    Device requested = requestedDevice(binding, settings);
     int threads = binding.intraOpThreads();
     if (threads <= 0) {
       threads = task == null ? 1 : Math.max(task.cpus(), 1);
@@ -117,6 +104,32 @@ public final class ExecutorSessions {
     metrics.deviceBindings.add(describeBinding(task, settings, model)
         + (binding.isTextModel() ? " pooling=" + (pooled ? "graph" : "java") : ""));
     return model;
+  }
+
+  /** The device this task asks for model {@code binding}: Spark's assignment, else spark.sparkinfer.device. */
+  public static Device requestedDevice(ModelBinding binding) {
+    return requestedDevice(binding, deviceSettings(binding));
+  }
+
+  private static Device requestedDevice(ModelBinding binding, Map<String, String> settings) {
+    try {
+      return DeviceResolver.resolve(TaskContext.get(), settings);
+    } catch (IllegalArgumentException e) {
+      throw new PredictionException("Cannot run model '" + binding.modelName() + "': " + e.getMessage(), e);
+    }
+  }
+
+  /** The executor's device keys with the plan's over them, except the application's: those only the SparkConf sets. */
+  private static Map<String, String> deviceSettings(ModelBinding binding) {
+    Map<String, String> settings = new HashMap<>();
+    SparkEnv environment = SparkEnv.get();
+    if (environment != null) {
+      for (scala.Tuple2<String, String> entry : environment.conf().getAllWithPrefix(SchedulingProperties.PREFIX)) {
+        settings.put(SchedulingProperties.PREFIX + entry._1(), entry._2());
+      }
+    }
+    settings.putAll(io.github.sparkinfer.spark.config.ApplicationSettings.withoutApplicationKeys(binding.deviceSettings()));
+    return settings;
   }
 
   private static String describeBinding(TaskContext task, Map<String, String> settings, LoadedModel model) {

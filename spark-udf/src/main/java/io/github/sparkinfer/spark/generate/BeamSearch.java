@@ -21,7 +21,8 @@ import java.util.Map;
  * reorders the cache rows to follow their parent beams. A prompt is done when it has {@code numBeams}
  * finished hypotheses; at the most new tokens its running beams are hypotheses too. The result is the
  * hypothesis with the best sum of log-probabilities divided by its length (tokens, the stop token
- * counted), as Hugging Face's length_penalty=1.
+ * counted), as Hugging Face's length_penalty=1, with early_stopping=True (a prompt ends at numBeams
+ * finished hypotheses; Hugging Face's default goes on while a running beam could still win).
  *
  * <p>All beams of a prompt start from the prompt's one first step (the others scored -inf), so step
  * one chooses the {@code numBeams} best first tokens. The cache is reordered through host memory:
@@ -127,7 +128,10 @@ final class BeamSearch {
               continue;
             }
             if (stopCheck != null && stopCheck.reached(expanded[parent], boxed(extended))) {
-              finished.get(prompt).add(new Hypothesis(extended, score, extended.length, "stop"));
+              // The same rank rule as a stop token's.
+              if (rank < beams) {
+                finished.get(prompt).add(new Hypothesis(extended, score, extended.length, "stop"));
+              }
               continue;
             }
             parents[first + kept] = parent;
@@ -198,6 +202,13 @@ final class BeamSearch {
         if (best == null || hypothesis.score > best.score) {
           best = hypothesis;
         }
+      }
+      if (best == null) {
+        // Every score was -inf or NaN: the model's numbers are unusable, not the prompt.
+        throw new IllegalStateException("Model '" + loop.layout.modelName() + "' gave no finite score to any"
+            + " continuation of prompt " + prompt + " of the batch: its logits are not finite (float16 models can"
+            + " overflow). Run it at higher precision (spark.sparkinfer.model." + loop.layout.modelName()
+            + ".precision=fp32) or check the export");
       }
       generations[prompt] = new DecodeLoop.Generation(best.tokens, best.finishReason);
     }

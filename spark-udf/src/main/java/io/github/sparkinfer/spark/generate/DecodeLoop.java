@@ -160,13 +160,16 @@ final class DecodeLoop implements BatchDecoder {
     List<List<Integer>> generated = new ArrayList<>();
     boolean[] done = new boolean[batch];
     NextTokenChooser[] choosers = new NextTokenChooser[batch];
+    NextTokenChooser.Scratch scratch = new NextTokenChooser.Scratch(layout.modelName(), (int) layout.vocabularySize(),
+        options);
     for (int row = 0; row < batch; row++) {
       generated.add(new ArrayList<>());
-      choosers[row] = new NextTokenChooser(options, prompts[row], (int) layout.vocabularySize());
+      choosers[row] = new NextTokenChooser(options, prompts[row], scratch);
     }
     Step previous = null;
+    // Outside the try: a run that throws (out of memory, retried in halves) must not leak the step's inputs.
+    Map<String, OnnxTensor> owned = new HashMap<>();
     try {
-      Map<String, OnnxTensor> owned = new HashMap<>();
       Map<String, OnnxValue> inputs = new HashMap<>();
       for (int layer = 0; layer < layout.layers(); layer++) {
         for (String past : layout.pastNames(layer)) {
@@ -217,6 +220,7 @@ final class DecodeLoop implements BatchDecoder {
         }
       }
     } finally {
+      closeAll(owned);
       if (previous != null) {
         previous.close();
       }

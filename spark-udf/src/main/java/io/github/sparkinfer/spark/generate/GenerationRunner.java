@@ -6,6 +6,8 @@ import io.github.sparkinfer.device.LoadedModel;
 import io.github.sparkinfer.device.ModelRun;
 import io.github.sparkinfer.device.OrtEnvironments;
 import io.github.sparkinfer.device.TensorSpec;
+import io.github.sparkinfer.spark.PredictionException;
+import io.github.sparkinfer.spark.batch.DeviceMemory;
 import io.github.sparkinfer.spark.batch.ExecutorSessions;
 import io.github.sparkinfer.spark.batch.HeldRows;
 import io.github.sparkinfer.spark.batch.PredictionMetrics;
@@ -39,6 +41,8 @@ import org.apache.spark.unsafe.types.UTF8String;
  * text; a prompt the tokenizer, the vocabulary or the context refuses is a row error before any run.
  */
 public final class GenerationRunner implements Iterator<InternalRow> {
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(GenerationRunner.class);
+
   /** text, tokens, finish_reason: what generate() gives per row. */
   public static final StructType RESULT_TYPE = new StructType()
       .add("text", DataTypes.StringType, true)
@@ -60,8 +64,11 @@ public final class GenerationRunner implements Iterator<InternalRow> {
   private final RowErrors rowErrors;
   private final ResultRow result;
   private final JoinedRow joined = new JoinedRow();
+  private final org.apache.spark.TaskContext task = org.apache.spark.TaskContext.get();
   private TextGenerator generator;
   private RetryInHalves retry;
+  /** The session batches run on (for the device's memory limit). */
+  private LoadedModel device;
   private int batchSize;
   private boolean runAlone;
   /** The loop inside ONNX Runtime, when the task decodes there; null otherwise. */
@@ -138,11 +145,18 @@ public final class GenerationRunner implements Iterator<InternalRow> {
     LoadedModel model = null;
     if (settings.decodeLoop().equals("graph")) {
       wrapped = acquireWrapped();
-    } else {
-      model = ExecutorSessions.acquire(binding, metrics);
-      if (settings.decodesInGraph(model.device())) {
+    } else if (settings.decodesInGraph(ExecutorSessions.requestedDevice(binding))) {
+      // auto on a GPU or NPU: one session on the device, the wrapped one; the Java loop's only if a batch needs it.
+      try {
         wrapped = acquireWrapped();
+      } catch (PredictionException e) {
+        LOG.warn("Model '{}': cannot run the decode loop inside ONNX Runtime ({}); this task decodes in Java."
+            + " Set decodeLoop=java to skip the attempt", binding.modelName(), e.getMessage());
+        metrics.decodeFallbackBatches.add(1);
       }
+    }
+    if (wrapped == null) {
+      model = ExecutorSessions.acquire(binding, metrics);
     }
     LoadedModel plain = model;
     java.util.function.Supplier<BatchDecoder> javaLoop = () -> javaLoop(plain != null ? plain
@@ -171,7 +185,7 @@ public final class GenerationRunner implements Iterator<InternalRow> {
     // Padding is masked: any id of the vocabulary will do.
     generator = new TextGenerator(decoder, tokens, settings.template(), 0, settings.stopStrings(),
         settings.maxContext(), settings.truncateLeft());
-    LoadedModel device = wrapped != null ? wrapped : model;
+    device = wrapped != null ? wrapped : model;
     retry = new RetryInHalves(binding, device, metrics);
     batchSize = settings.batchSizeOn(device.device());
   }
@@ -189,8 +203,13 @@ public final class GenerationRunner implements Iterator<InternalRow> {
     for (TensorSpec output : model.signature().outputs()) {
       outputs.add(output.name());
     }
-    DecodeLoop.StepRunner runner = inputs -> step(ExecutorSessions.run(model, inputs, outputs, Map.of(), metrics,
-        runAlone));
+    DecodeLoop.StepRunner runner = inputs -> {
+      // A killed task (a cancelled job, a lost speculative copy) stops between tokens, not after its window.
+      if (task != null) {
+        task.killTaskIfInterrupted();
+      }
+      return step(ExecutorSessions.run(model, inputs, outputs, Map.of(), metrics, runAlone));
+    };
     return new DecodeLoop(OrtEnvironments.get(), runner, settings.layout(), settings.leftPadding());
   }
 
@@ -258,12 +277,36 @@ public final class GenerationRunner implements Iterator<InternalRow> {
     }
     Integer[] sorted = Arrays.copyOf(order, present);
     Arrays.sort(sorted, Comparator.comparingInt(row -> encoded[row].length));
-    for (int from = 0; from < present; from += batchSize) {
-      int[] batch = new int[Math.min(batchSize, present - from)];
-      for (int i = 0; i < batch.length; i++) {
-        batch[i] = sorted[from + i];
+    // The Java loop's first step returns logits for every prompt position: rows x beams x longest x vocabulary floats,
+    // copied to the heap. Batches stay within maxBatchBytes for them, and within the prompts a device ran out of
+    // memory at.
+    long vocabulary = settings.layout().vocabularySize();
+    long beams = settings.options().numBeams();
+    int rowsLimit = (int) Math.min(batchSize, DeviceMemory.limit(binding.source().uri(), device, batchSize));
+    int[] batch = new int[rowsLimit];
+    int size = 0;
+    for (int i = 0; i < present; i++) {
+      int row = sorted[i];
+      long longest = encoded[row].length;
+      if (beams * longest * vocabulary > Integer.MAX_VALUE) {
+        errors[row] = rowErrors.reject(firstRow + row, "Model '" + binding.modelName() + "' cannot take a prompt of "
+            + longest + " tokens: its first step's logits (" + longest + " x " + vocabulary + " vocabulary" + (beams > 1
+            ? " x " + beams + " beams" : "") + ") are more than the 2^31 values one ONNX Runtime output can hold in"
+            + " Java. Set maxContext with contextOverflow=truncate, or shorten the prompt", null);
+        encoded[row] = null;
+        continue;
       }
-      retry.run(new Batch(batch), batch.length);
+      // Inside ONNX Runtime's loop the logits stay there: only the Java loop copies them out.
+      boolean overBudget = graph == null
+          && (size + 1) * beams * longest * vocabulary * Float.BYTES > binding.maxBatchBytes();
+      if (size > 0 && (size == rowsLimit || overBudget)) {
+        retry.run(new Batch(Arrays.copyOf(batch, size)), size);
+        size = 0;
+      }
+      batch[size++] = row;
+    }
+    if (size > 0) {
+      retry.run(new Batch(Arrays.copyOf(batch, size)), size);
     }
   }
 

@@ -86,6 +86,10 @@ final class GraphDecoding implements BatchDecoder {
     if (stopStrings > 0) {
       return "stop strings are checked in Java after each token";
     }
+    if (options.maxNewTokens() >= MAX_LENGTH) {
+      return "ONNX Runtime's GreedySearch decodes at most " + MAX_LENGTH + " tokens of prompt and new tokens together,"
+          + " and maxNewTokens is " + options.maxNewTokens();
+    }
     if (options.repetitionPenalty() != 1) {
       return "its repetition penalty also counts the padding";
     }

@@ -2,6 +2,7 @@ package io.github.sparkinfer.spark.generate;
 
 import java.nio.FloatBuffer;
 import java.util.Arrays;
+import java.util.BitSet;
 import java.util.SplittableRandom;
 
 /**
@@ -12,19 +13,34 @@ import java.util.SplittableRandom;
  * One chooser per row; not thread-safe.
  */
 final class NextTokenChooser {
+  /**
+   * The vocabulary-sized work arrays, shared by the rows of one batch (rows choose one after another):
+   * per-row arrays of the vocabulary's size would take rows x vocabulary x 12 bytes of heap.
+   */
+  static final class Scratch {
+    final String modelName;
+    final float[] scores;
+    /** Sampling: score and token packed in one long per token, sorted without boxing; null when greedy. */
+    final long[] order;
+
+    Scratch(String modelName, int vocabulary, GenerationOptions options) {
+      this.modelName = modelName;
+      this.scores = new float[vocabulary];
+      this.order = options.isGreedy() ? null : new long[vocabulary];
+    }
+  }
+
   private final GenerationOptions options;
   private final SplittableRandom random;
-  private final boolean[] seen;
-  private final float[] scores;
-  /** Sampling: score and token packed in one long per token, sorted without boxing. */
-  private final long[] order;
+  /** Tokens in the row so far, for the repetition penalty; null without one. */
+  private final BitSet seen;
+  private final Scratch scratch;
 
-  NextTokenChooser(GenerationOptions options, int[] prompt, int vocabulary) {
+  NextTokenChooser(GenerationOptions options, int[] prompt, Scratch scratch) {
     this.options = options;
     this.random = new SplittableRandom(options.seed() * 0x9E3779B97F4A7C15L + Arrays.hashCode(prompt));
-    this.seen = new boolean[vocabulary];
-    this.scores = new float[vocabulary];
-    this.order = options.isGreedy() ? null : new long[vocabulary];
+    this.seen = options.repetitionPenalty() != 1 ? new BitSet() : null;
+    this.scratch = scratch;
     for (int token : prompt) {
       remember(token);
     }
@@ -32,18 +48,26 @@ final class NextTokenChooser {
 
   /** Marks {@code token} as in the row, for the repetition penalty. */
   void remember(int token) {
-    if (token >= 0 && token < seen.length) {
-      seen[token] = true;
+    if (seen != null && token >= 0 && token < scratch.scores.length) {
+      seen.set(token);
     }
   }
 
   /** The next token from {@code vocabulary} logits starting at {@code offset}. */
   int choose(FloatBuffer logits, int offset) {
+    float[] scores = scratch.scores;
+    long[] order = scratch.order;
     int vocabulary = scores.length;
     float penalty = (float) options.repetitionPenalty();
     for (int token = 0; token < vocabulary; token++) {
       float score = logits.get(offset + token);
-      if (penalty != 1f && seen[token]) {
+      if (Float.isNaN(score)) {
+        // Every comparison with NaN is false: argmax would return token 0 without a word.
+        throw new IllegalStateException("Model '" + scratch.modelName + "' gave a NaN logit for token " + token + ":"
+            + " its numbers overflowed or the weights hold NaN (float16 models can overflow). Run it at higher precision"
+            + " (spark.sparkinfer.model." + scratch.modelName + ".precision=fp32) or check the export");
+      }
+      if (seen != null && seen.get(token)) {
         score = score < 0 ? score * penalty : score / penalty;
       }
       scores[token] = score;
@@ -96,6 +120,7 @@ final class NextTokenChooser {
   }
 
   private int argmax() {
+    float[] scores = scratch.scores;
     int best = 0;
     for (int token = 1; token < scores.length; token++) {
       if (scores[token] > scores[best]) {

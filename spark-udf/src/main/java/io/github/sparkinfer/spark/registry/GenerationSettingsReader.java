@@ -28,11 +28,16 @@ import java.util.Locale;
  * would refuse fails the query before any job starts, naming the key, the model and the value.
  */
 final class GenerationSettingsReader {
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(GenerationSettingsReader.class);
+
   /** Stop strings a call may give: each is searched for in every row's text after every token. */
   static final int MAX_STOP_STRINGS = 64;
 
   /** Characters of one stop string, template or system prompt: these are settings, not documents. */
   static final int MAX_TEXT_SETTING = 1 << 16;
+
+  /** Characters of one stop string: each row's last tokens are decoded and searched after every token. */
+  static final int MAX_STOP_STRING = 256;
 
   private GenerationSettingsReader() {}
 
@@ -87,8 +92,14 @@ final class GenerationSettingsReader {
         builder.stopTokenIds(stopTokenIds(values, stopIds, layout.vocabularySize()));
       } else if (exported.eosTokenIds() != null) {
         // The exporter's end-of-sequence ids; an id past the vocabulary could never be generated.
-        builder.stopTokenIds(java.util.Arrays.stream(exported.eosTokenIds()).filter(id -> id < layout.vocabularySize())
-            .toArray());
+        int[] inVocabulary = java.util.Arrays.stream(exported.eosTokenIds())
+            .filter(id -> id < layout.vocabularySize()).toArray();
+        if (inVocabulary.length < exported.eosTokenIds().length) {
+          LOG.warn("Model '{}': the exporter's end-of-sequence ids {} beside the model include ids outside its vocabulary"
+              + " of {} tokens, which are left out; rows stop at {}", name, java.util.Arrays.toString(
+                  exported.eosTokenIds()), layout.vocabularySize(), java.util.Arrays.toString(inVocabulary));
+        }
+        builder.stopTokenIds(inVocabulary);
       }
       options = builder.build();
     } catch (IllegalArgumentException e) {
@@ -109,12 +120,14 @@ final class GenerationSettingsReader {
     List<String> stopStrings = stops == null ? List.of() : stopStrings(values, stops);
     int maxContext = values.integer(GenerateOption.MAX_CONTEXT)
         .orElse((int) Math.min(Integer.MAX_VALUE, exported.contextLength()));
+    String contextSource = values.text(GenerateOption.MAX_CONTEXT) != null ? values.keyOf(GenerateOption.MAX_CONTEXT)
+        : "the context length of the exporter's config beside the model";
     if (maxContext < 0) {
       throw values.invalid(GenerateOption.MAX_CONTEXT, String.valueOf(maxContext), "0 (no limit) or more tokens");
     }
     if (maxContext > 0 && options.maxNewTokens() >= maxContext) {
       throw Errors.analysis("Cannot call generate() with model '" + name + "': maxNewTokens=" + options.maxNewTokens()
-          + " leaves no room for a prompt in maxContext=" + maxContext + " tokens (" + values.keyOf(GenerateOption.MAX_CONTEXT)
+          + " leaves no room for a prompt in maxContext=" + maxContext + " tokens (" + contextSource
           + "). Lower maxNewTokens or raise maxContext");
     }
     String overflow = values.text(GenerateOption.CONTEXT_OVERFLOW);
@@ -209,7 +222,7 @@ final class GenerationSettingsReader {
   static List<String> stopStrings(Values values, String text) {
     List<String> stops = new ArrayList<>();
     if (!text.trim().startsWith("[")) {
-      stops.add(bounded(values, GenerateOption.STOP_STRINGS, text));
+      stops.add(text);
     } else {
       try (JsonParser parser = new JsonFactory().createParser(text)) {
         if (parser.nextToken() != JsonToken.START_ARRAY) {
@@ -222,7 +235,7 @@ final class GenerationSettingsReader {
           if (stops.size() == MAX_STOP_STRINGS) {
             throw new IOException("more than " + MAX_STOP_STRINGS + " stop strings");
           }
-          stops.add(bounded(values, GenerateOption.STOP_STRINGS, parser.getText()));
+          stops.add(parser.getText());
         }
         if (parser.nextToken() != null) {
           throw new IOException("text after the array");
@@ -233,6 +246,10 @@ final class GenerationSettingsReader {
       }
     }
     for (String stop : stops) {
+      if (stop.length() > MAX_STOP_STRING) {
+        throw values.invalid(GenerateOption.STOP_STRINGS, stop.substring(0, 40) + "... (" + stop.length()
+            + " characters)", "stop strings of at most " + MAX_STOP_STRING + " characters");
+      }
       if (stop.isEmpty()) {
         throw values.invalid(GenerateOption.STOP_STRINGS, text, "non-empty strings: an empty stop string would end"
             + " every row before its first token");

@@ -132,7 +132,7 @@ object SqlFunctions {
       " (maxNewTokens reached) or error (a row the model cannot take, under onError=null). Prompts are" +
       " batched by token length; rows keep their order. `options` is a map or named_struct of generate()" +
       " options (maxNewTokens, temperature, topK, topP, seed, repetitionPenalty, stopTokenIds, stopStrings," +
-      " promptTemplate, systemPrompt, maxContext, contextOverflow, numBeams, batchSize) over the keys" +
+      " promptTemplate, systemPrompt, maxContext, contextOverflow, numBeams, decodeLoop, batchSize) over the keys" +
       " spark.sparkinfer.model.<name>.generate.<option> and spark.sparkinfer.generate.<option>. A null prompt" +
       " gives null.",
     """
@@ -202,8 +202,26 @@ object SqlFunctions {
       if (value == null) {
         throw fail(s"option '$key' is null")
       }
-      (option, value.toString)
+      (option, optionText(value))
     }
+  }
+
+  /**
+   * An option value as the option's text: an array of ids joined with commas, an array of strings as a JSON
+   * array (stopStrings), anything else as it prints.
+   */
+  private def optionText(value: Any): String = value match {
+    case array: org.apache.spark.sql.catalyst.util.ArrayData =>
+      val elements = array.toObjectArray(
+        if (array.numElements() > 0 && array.isInstanceOf[org.apache.spark.sql.catalyst.util.GenericArrayData] &&
+          array.array.headOption.exists(_.isInstanceOf[UTF8String])) StringType else IntegerType)
+      if (elements.headOption.exists(_.isInstanceOf[UTF8String])) {
+        val mapper = new com.fasterxml.jackson.databind.ObjectMapper()
+        mapper.writeValueAsString(elements.map(_.toString))
+      } else {
+        elements.mkString(",")
+      }
+    case other => other.toString
   }
 
   val compareOutputsInfo = new ExpressionInfo(
