@@ -89,12 +89,14 @@ import org.apache.spark.sql.types.StructType;
  *
  * <pre>
  * /usr/bin/python3 benchmarks/generate/make_decoders.py --models gpt2-124m --device cpu --dtype fp32 \
- *     --no-hf --out-dir /tmp/gen-bench
- * ./mvnw -B -ntp -q -pl benchmarks -am package -DskipTests
- * ./mvnw -B -ntp -q -pl benchmarks -am exec:exec -Dexec.skip=true -Dbenchmark.heap=4g \
+ *     --no-hf --untied-head --out-dir /tmp/gen-bench
+ * ./mvnw -q -B install -DskipTests
+ * ./mvnw -q -B -pl benchmarks exec:exec -Dbenchmark.heap=4g \
  *     -Dbenchmark.main=io.github.sparkinfer.benchmarks.GenerateBenchmark \
- *     -Dbenchmark.args="--model-dir /tmp/gen-bench/gpt2-124m --rows 64 --new-tokens 64"
+ *     -Dbenchmark.args="--model-dir /tmp/gen-bench/gpt2-124m --rows 32 --new-tokens 32"
  * </pre>
+ *
+ * <p>(docs/benchmarks.md shows how to run it without installing into ~/.m2.)
  */
 public final class GenerateBenchmark {
   static final String HEADING = "## Text generation on the CPU (issue 30): generate() against a Java loop and GreedySearch";
@@ -461,8 +463,9 @@ public final class GenerateBenchmark {
     RunEnvironment.row(text, "ONNX Runtime", OrtEnvironments.get().getVersion() + " (CPU provider)");
     RunEnvironment.row(text, "Load average (1, 5, 15 min)", "before " + loadBefore + ", after " + loadAfter);
     RunEnvironment.row(text, "Model", "`" + modelDir.resolve("model.onnx") + "`: GPT-2 124M shape, fp32, random"
-        + " weights (`make_decoders.py --models gpt2-124m --device cpu --dtype fp32 --no-hf`), GPT-2 layout (past_N /"
-        + " present_N), tokenizer GPT-2's");
+        + " weights with an untied output projection (`make_decoders.py --models gpt2-124m --device cpu --dtype fp32 --no-hf"
+        + " --untied-head`, 163 M parameters), GPT-2 layout (past_N / present_N, logits of every position), GPT-2's"
+        + " tokenizer");
     RunEnvironment.row(text, "Prompts", String.format(Locale.ROOT, "the first %d of `benchmarks/generate/%s`: %,d"
         + " prompt tokens, longest %d", rows, prompts.getFileName(), promptTokens, longestPrompt));
     RunEnvironment.row(text, "Generation", String.format(Locale.ROOT, "greedy, %d new tokens per prompt, no early"
