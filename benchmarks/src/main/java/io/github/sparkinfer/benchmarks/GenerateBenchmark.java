@@ -210,6 +210,7 @@ public final class GenerateBenchmark {
     final String label;
     final Measurement measurement;
     final Run run;
+    final List<Long> cpuNanos = new ArrayList<>();
     int[][] tokens;
 
     Variant(String key, String label, long generatedTokens, Run run) {
@@ -350,7 +351,16 @@ public final class GenerateBenchmark {
         String[][] sqlText = new String[1][];
         Variant sql = new Variant("a", "SQL generate() on local[" + cores + "], " + cores + " partitions, 1 intra-op"
             + " thread per task", generated, () -> {
-              List<Row> out = session.sql(query).collectAsList();
+              Dataset<Row> frame = session.sql(query);
+              List<Row> out = frame.collectAsList();
+              long[] modelNanos = {-1};
+              QueryRunner.visit(frame.queryExecution().executedPlan(), node -> {
+                if (node.metrics().contains("modelTime") && node.metrics().contains("batches")) {
+                  modelNanos[0] = node.metrics().apply("modelTime").value();
+                }
+              });
+              log("(a) summed over tasks: session.run %.2f s (SQL metric modelTime)",
+                  RunEnvironment.seconds(modelNanos[0]));
               String[] text = new String[rows];
               int[][] counts = new int[rows][];
               for (Row row : out) {
@@ -374,12 +384,16 @@ public final class GenerateBenchmark {
         check(variants, loop, sqlText[0], tokenizer, failures);
         for (int round = 0; round < repeat; round++) {
           for (Variant variant : variants) {
+            long cpuStarted = processCpuNanos();
             started = System.nanoTime();
             variant.tokens = variant.run.run();
             long nanos = System.nanoTime() - started;
+            long cpu = processCpuNanos() - cpuStarted;
             variant.measurement.add(nanos);
-            log("round %d (%s) %.2f s, %,.1f tokens/s; load %s", round + 1, variant.key, RunEnvironment.seconds(nanos),
-                generated / RunEnvironment.seconds(nanos), RunEnvironment.loadAverage());
+            variant.cpuNanos.add(cpu);
+            log("round %d (%s) %.2f s, %,.1f tokens/s, %.1f CPU-s; load %s", round + 1, variant.key,
+                RunEnvironment.seconds(nanos), generated / RunEnvironment.seconds(nanos), RunEnvironment.seconds(cpu),
+                RunEnvironment.loadAverage());
           }
           check(variants, loop, sqlText[0], tokenizer, failures);
         }
@@ -442,6 +456,13 @@ public final class GenerateBenchmark {
     }
   }
 
+  /** CPU time of the whole JVM (every thread: Spark's, ONNX Runtime's, the benchmark's). */
+  private static long processCpuNanos() {
+    java.lang.management.OperatingSystemMXBean bean = java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+    return bean instanceof com.sun.management.OperatingSystemMXBean
+        ? ((com.sun.management.OperatingSystemMXBean) bean).getProcessCpuTime() : 0;
+  }
+
   private static String quote(String text) {
     return text == null ? "null" : "\"" + text.replace("\n", "\\n") + "\"";
   }
@@ -479,14 +500,19 @@ public final class GenerateBenchmark {
         ? "every variant's tokens equal (b)'s, every row of every run; (a)'s text equals the tokenizer's decoding of"
             + " (b)'s tokens, " + newTokens + " tokens and finish_reason `length` on every row"
         : failures.size() + " MISMATCHES (see the log)");
-    text.append("\n| variant | tokens/s (best) | tokens/s (median) | runs (s) | × (b) |\n|---|---:|---:|---|---:|\n");
+    text.append("\n| variant | tokens/s (best) | tokens/s (median) | runs (s) | × (b), best | tokens per CPU-second"
+        + " (best) | CPU-s of the runs |\n|---|---:|---:|---|---:|---:|---|\n");
     double loopRate = variants.stream().filter(v -> v.key.equals("b")).findFirst().orElseThrow()
         .measurement.bestRowsPerSecond();
     List<String> shortRuns = new ArrayList<>();
     for (Variant variant : variants) {
       Measurement m = variant.measurement;
-      text.append(String.format(Locale.ROOT, "| (%s) %s | %,.1f | %,.1f | %s | %.2f |%n", variant.key, variant.label,
-          m.bestRowsPerSecond(), m.medianRowsPerSecond(), m.runSeconds(), m.bestRowsPerSecond() / loopRate));
+      long leastCpu = variant.cpuNanos.stream().min(Long::compare).orElse(0L);
+      text.append(String.format(Locale.ROOT, "| (%s) %s | %,.1f | %,.1f | %s | %.2f | %,.1f | %s |%n", variant.key,
+          variant.label, m.bestRowsPerSecond(), m.medianRowsPerSecond(), m.runSeconds(),
+          m.bestRowsPerSecond() / loopRate, m.rows() / RunEnvironment.seconds(Math.max(leastCpu, 1)),
+          variant.cpuNanos.stream().map(n -> String.format(Locale.ROOT, "%.1f", RunEnvironment.seconds(n)))
+              .collect(Collectors.joining(", "))));
       if (m.rows() / m.bestRowsPerSecond() < minSeconds) {
         shortRuns.add("(" + variant.key + ")");
       }
