@@ -22,6 +22,8 @@ seed, weight fingerprint, signature, checks, timings), and a summary JSON (--rep
 
   python3 make_decoders.py --out-dir /tmp/decoders                # both models, on the GPU
   python3 make_decoders.py --models tiny-gpt2,tiny-qwen --device cpu --dtype fp32 --no-hf --out-dir /tmp/tiny
+  python3 make_decoders.py --models gpt2-124m --device cpu --dtype fp32 --no-hf --untied-head --out-dir /tmp/gen-bench
+                                                                  # GenerateBenchmark's CPU decoder
 """
 
 import argparse
@@ -206,8 +208,15 @@ def make(name, args, dtype, device):
     hf_model = None
     if args.no_hf:
         weights, inv_freq = decoders.random_weights(name, dtype), None
-        weights = {k: v.to(device) for k, v in weights.items()}
         record["weights"] = "decoders.random_weights (no transformers)"
+        if args.untied_head:
+            # With the output projection tied to an embedding of std 1, each position's logits are led by
+            # its own input token, so greedy decoding repeats the prompt's last token forever.
+            generator = torch.Generator().manual_seed(decoders.SEED + 1)
+            weights["lm_head.weight"] = (torch.randn(shape["vocab"], shape["hidden"], generator=generator)
+                                         / shape["hidden"] ** 0.5).to(dtype)
+            record["weights"] += ", untied lm_head.weight N(0, 1/hidden), seed SEED + 1"
+        weights = {k: v.to(device) for k, v in weights.items()}
     else:
         hf_model, attention = decoders.build_hf_model(name, device, dtype, args.attn_implementation)
         weights, inv_freq = decoders.hf_weights(hf_model)
@@ -323,6 +332,9 @@ def main():
     parser.add_argument("--last-logits-only", action="store_true",
                         help="logits [batch, 1, vocab] of the last position only (not Optimum's layout)")
     parser.add_argument("--no-hf", action="store_true", help="random weights without transformers (quick checks)")
+    parser.add_argument("--untied-head", action="store_true",
+                        help="with --no-hf: a random output projection of its own, so that greedy tokens depend on"
+                             " the context (tied to the std-1 embedding, each step repeats its input token)")
     parser.add_argument("--skip-ort", action="store_true", help="no onnxruntime check")
     parser.add_argument("--ort-cuda", action="store_true", help="check on ORT's CUDA provider where installed")
     parser.add_argument("--report", default=None, help="summary JSON (default OUT_DIR/make_decoders.json)")
