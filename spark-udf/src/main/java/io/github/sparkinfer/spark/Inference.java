@@ -86,7 +86,7 @@ public final class Inference {
   /**
    * A generate() option for this call (maxNewTokens, temperature, topK, topP, seed,
    * repetitionPenalty, stopTokenIds, stopStrings, promptTemplate, systemPrompt, maxContext,
-   * contextOverflow, numBeams, batchSize), over the model's and the session's keys.
+   * contextOverflow, numBeams, decodeLoop, batchSize), over the model's and the session's keys.
    */
   public Inference generateOption(String option, String value) {
     io.github.sparkinfer.spark.generate.GenerateOption known = io.github.sparkinfer.spark.generate.GenerateOption.named(option);

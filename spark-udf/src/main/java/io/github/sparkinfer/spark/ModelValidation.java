@@ -106,9 +106,11 @@ public final class ModelValidation {
         .toColumn(data.sparkSession()).getField("text");
     Column right = Inference.generate(compressed).input(prompt).generateOption("temperature", "0")
         .toColumn(data.sparkSession()).getField("text");
-    Row row = data.select(left.as("a"), right.as("b")).where("a IS NOT NULL AND b IS NOT NULL")
-        .map((org.apache.spark.api.java.function.MapFunction<Row, Double>) texts ->
-            prefixAgreement(texts.getString(0), texts.getString(1)), org.apache.spark.sql.Encoders.DOUBLE())
+    // A prompt one decoder fails on (a null text under onError=null) and the other does not is a disagreement;
+    // null prompts and prompts both fail on are not counted.
+    Row row = data.where(prompt.isNotNull()).select(left.as("a"), right.as("b")).where("a IS NOT NULL OR b IS NOT NULL")
+        .map((org.apache.spark.api.java.function.MapFunction<Row, Double>) texts -> texts.isNullAt(0) || texts.isNullAt(1)
+            ? 0.0 : prefixAgreement(texts.getString(0), texts.getString(1)), org.apache.spark.sql.Encoders.DOUBLE())
         .agg(functions.count("value"), functions.avg(functions.expr("CAST(value = 1.0 AS DOUBLE)")),
             functions.avg("value"))
         .first();
@@ -274,13 +276,20 @@ public final class ModelValidation {
     }
 
     public Builder minExactMatch(double value) {
-      minExactMatch = value;
+      minExactMatch = share("minExactMatch", value);
       return this;
     }
 
     public Builder minPrefixAgreement(double value) {
-      minPrefixAgreement = value;
+      minPrefixAgreement = share("minPrefixAgreement", value);
       return this;
+    }
+
+    private static double share(String name, double value) {
+      if (!(value >= 0 && value <= 1)) {
+        throw new IllegalArgumentException("Invalid " + name + " " + value + ": a share of prompts, from 0 to 1");
+      }
+      return value;
     }
 
     public Builder minMeanCosine(double value) {

@@ -159,6 +159,13 @@ class TestGenerateSql {
         + stop + "\", \"never appears\"]')) AS g").first().getStruct(0);
     assertThat(cut.getString(0)).isEqualTo(whole.substring(0, whole.indexOf(stop)));
     assertThat(cut.getString(2)).isEqualTo("stop");
+    // Arrays in a named_struct: stop strings and stop token ids as Spark arrays.
+    Row arrays = spark.sql("SELECT generate('gpt2', '" + prompt + "', named_struct('maxNewTokens', 8, 'stopStrings',"
+        + " array('" + stop + "', 'never appears'), 'stopTokenIds', array(" + stopToken + ", 999))) AS g").first()
+        .getStruct(0);
+    assertThat(arrays.getString(0)).isEqualTo(text(Arrays.copyOf(expected, firstAt)).length() <= whole.indexOf(stop)
+        ? text(Arrays.copyOf(expected, firstAt)) : whole.substring(0, whole.indexOf(stop)));
+    assertThat(arrays.getString(2)).isEqualTo("stop");
   }
 
   @Test
@@ -190,6 +197,10 @@ class TestGenerateSql {
         .hasMessageContaining("'1000'").hasMessageContaining("vocabulary has 1000 tokens");
     assertThatThrownBy(() -> spark.sql("SELECT generate('gpt2', prompt, map('stopStrings', '[\"x\", 3]')) FROM prompts"))
         .hasMessageContaining("JSON array");
+    assertThatThrownBy(() -> spark.sql("SELECT generate('gpt2', prompt, map('stopStrings', '" + "x".repeat(257) + "'))"
+        + " FROM prompts")).hasMessageContaining("at most 256 characters");
+    assertThatThrownBy(() -> ModelValidation.builder("gpt2", "gpt2").generate("prompt").minExactMatch(1.5))
+        .hasMessageContaining("from 0 to 1");
     assertThatThrownBy(() -> spark.sql("SELECT generate('gpt2', prompt, map('maxContext', '8', 'maxNewTokens', '8'))"
         + " FROM prompts")).hasMessageContaining("leaves no room for a prompt");
     assertThatThrownBy(() -> spark.sql("SELECT generate('gpt2', prompt, map('batchSize', '2.5')) FROM prompts"))
@@ -297,13 +308,15 @@ class TestGenerateSql {
     spark.conf().set("spark.sparkinfer.model.gpt2_int8.path", model.toUri().toString());
     spark.conf().set("spark.sparkinfer.model.gpt2_int8.tokenizer", tokenizerFile.toUri().toString());
     spark.conf().set("spark.sparkinfer.model.gpt2_int8.precision", "int8");
+    // One scheme on every CPU: auto would follow the machine's instructions, and with them the texts.
+    spark.conf().set("spark.sparkinfer.model.gpt2_int8.int8Scheme", "u8u8");
     // The same decoder with another template: texts that differ, so the figures are not all 1.
     spark.conf().set("spark.sparkinfer.model.gpt2_other.path", model.toUri().toString());
     spark.conf().set("spark.sparkinfer.model.gpt2_other.tokenizer", tokenizerFile.toUri().toString());
     spark.conf().set("spark.sparkinfer.model.gpt2_other.generate.promptTemplate", "z {prompt}");
     try {
-      ModelValidation.Report int8 = ModelValidation.builder("gpt2", "gpt2_int8").generate("prompt").build()
-          .validate(prompts);
+      ModelValidation.Report int8 = ModelValidation.builder("gpt2", "gpt2_int8").generate("prompt")
+          .minPrefixAgreement(0).build().validate(prompts);
       assertReportMatchesTexts(int8, "gpt2_int8");
       ModelValidation.Report other = ModelValidation.builder("gpt2", "gpt2_other").generate("prompt")
           .minPrefixAgreement(0).build().validate(prompts);
@@ -315,7 +328,7 @@ class TestGenerateSql {
     } finally {
       SparkInference.unregister(spark, "gpt2_int8");
       SparkInference.unregister(spark, "gpt2_other");
-      for (String key : List.of("gpt2_int8.tokenizer", "gpt2_int8.precision", "gpt2_other.tokenizer",
+      for (String key : List.of("gpt2_int8.tokenizer", "gpt2_int8.precision", "gpt2_int8.int8Scheme", "gpt2_other.tokenizer",
           "gpt2_other.generate.promptTemplate")) {
         spark.conf().unset("spark.sparkinfer.model." + key);
       }
