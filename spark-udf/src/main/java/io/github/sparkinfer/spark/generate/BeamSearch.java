@@ -170,7 +170,8 @@ final class BeamSearch {
           List<String> past = loop.layout.pastNames(layer);
           List<String> present = loop.layout.presentNames(layer);
           for (int i = 0; i < past.size(); i++) {
-            OnnxTensor reordered = reorder((OnnxTensor) result.get(present.get(i)).orElseThrow(), parents);
+            OnnxTensor reordered = reorder((OnnxTensor) result.get(present.get(i)).orElseThrow(), parents,
+                past.get(i), step);
             if (reordered == null) {
               inputs.put(past.get(i), result.get(present.get(i)).orElseThrow());
             } else {
@@ -299,7 +300,7 @@ final class BeamSearch {
    * order they are in. The batch axis is the first (key/value layout) or the second (GPT-2's combined
    * [2, batch, ...]).
    */
-  private OnnxTensor reorder(OnnxTensor present, int[] parents) throws OrtException {
+  private OnnxTensor reorder(OnnxTensor present, int[] parents, String past, int step) throws OrtException {
     boolean identity = true;
     for (int row = 0; row < parents.length && identity; row++) {
       identity = parents[row] == row;
@@ -320,7 +321,7 @@ final class BeamSearch {
           + " rows for a batch of " + parents.length + ": export the model again");
     }
     int block = Math.toIntExact(source.capacity() / (outer * rows));
-    ByteBuffer target = ByteBuffer.allocateDirect(source.capacity()).order(ByteOrder.nativeOrder());
+    ByteBuffer target = buffer(past, step, source.capacity());
     for (long o = 0; o < outer; o++) {
       for (int row = 0; row < rows; row++) {
         int from = Math.toIntExact((o * rows + parents[row]) * block);
@@ -329,9 +330,29 @@ final class BeamSearch {
         target.put(slice);
       }
     }
-    target.rewind();
+    target.flip();
     return OnnxTensor.createTensor(loop.environment, target, shape,
         loop.layout.cacheType().equals("FLOAT16") ? OnnxJavaType.FLOAT16 : OnnxJavaType.FLOAT);
+  }
+
+  /**
+   * Two direct buffers per cache tensor, used in turn: the tensor made from one is the next step's input
+   * and is closed after that step's run, before the step after writes the same buffer again. Direct
+   * memory is only freed by the garbage collector; a new buffer per layer per step could exhaust it.
+   */
+  private final java.util.Map<String, ByteBuffer[]> buffers = new java.util.HashMap<>();
+
+  private ByteBuffer buffer(String past, int step, int bytes) {
+    ByteBuffer[] pair = buffers.computeIfAbsent(past, name -> new ByteBuffer[2]);
+    ByteBuffer buffer = pair[step & 1];
+    if (buffer == null || buffer.capacity() < bytes) {
+      // Room to grow: the cache gains one position per step.
+      buffer = ByteBuffer.allocateDirect((int) Math.min(Integer.MAX_VALUE, bytes + (long) bytes / 2))
+          .order(ByteOrder.nativeOrder());
+      pair[step & 1] = buffer;
+    }
+    buffer.clear().limit(bytes);
+    return buffer.slice().order(ByteOrder.nativeOrder());
   }
 
   private static List<Integer> boxed(int[] tokens) {
