@@ -5,7 +5,6 @@ import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
-import ai.onnx.proto.OnnxMl.SparseTensorProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import ai.onnx.proto.OnnxMl.TensorShapeProto;
 import ai.onnx.proto.OnnxMl.TypeProto;
@@ -68,32 +67,20 @@ public final class GenerationGraph {
   static final String LOGITS = "logits";
   static final String MICROSOFT_DOMAIN = "com.microsoft";
 
-  // More layers than any published decoder has: a bound before anything is sized by the count.
-  static final int MAX_LAYERS = 1024;
-  // Vocabularies of published decoders reach about 256 k tokens.
-  static final long MAX_VOCABULARY = 1L << 24;
-  // ONNX Runtime keeps heads and head size in an int; real models stay far below this.
-  static final long MAX_HEAD_DIMENSION = 1L << 16;
+  // Kept here as well as in GptDecoderLayout, where the check lives: tests bound their models by it.
+  static final int MAX_LAYERS = GptDecoderLayout.MAX_LAYERS;
   // convert_generation.py's threshold: initializers from this many elements up leave the decoder.
   static final long MOVED_INITIALIZER_ELEMENTS = 1024;
 
   private final String modelName;
   private final ModelProto decoder;
-  private final int layers;
-  private final long heads;
-  private final long headSize;
-  private final long vocabularySize;
-  private final OnnxElementType cacheType;
+  // The checks of what the operators accept live in GptDecoderLayout; this class only wraps.
+  private final GptDecoderLayout layout;
 
-  private GenerationGraph(String modelName, ModelProto decoder, int layers, long heads, long headSize,
-      long vocabularySize, OnnxElementType cacheType) {
+  private GenerationGraph(String modelName, ModelProto decoder, GptDecoderLayout layout) {
     this.modelName = modelName;
     this.decoder = decoder;
-    this.layers = layers;
-    this.heads = heads;
-    this.headSize = headSize;
-    this.vocabularySize = vocabularySize;
-    this.cacheType = cacheType;
+    this.layout = layout;
   }
 
   /**
@@ -106,129 +93,28 @@ public final class GenerationGraph {
     Objects.requireNonNull(modelName, "modelName");
     Objects.requireNonNull(decoder, "decoder");
     ModelProto model = decoder.proto();
-    GraphProto graph = model.getGraph();
-    if (graph.getNodeCount() == 0) {
-      throw new IllegalArgumentException("Model '" + modelName + "' has no graph nodes: not a decoder");
-    }
-    Set<String> initializers = initializerNames(graph);
-
-    // Fed inputs as ONNX Runtime counts them: those that are also initializers are defaults.
-    Map<String, TensorDeclaration> inputs = new HashMap<>();
-    List<String> inputNames = new ArrayList<>();
-    for (ValueInfoProto input : graph.getInputList()) {
-      if (initializers.contains(input.getName())) {
-        continue;
-      }
-      TensorDeclaration declaration = declaration(modelName, "input", input);
-      if (inputs.put(input.getName(), declaration) != null) {
-        throw new IllegalArgumentException("Model '" + modelName + "' declares input '" + input.getName()
-            + "' twice: the file is damaged; export the model again");
-      }
-      inputNames.add(input.getName());
-    }
-    Map<String, TensorDeclaration> outputs = new HashMap<>();
-    List<String> outputNames = new ArrayList<>();
-    for (ValueInfoProto output : graph.getOutputList()) {
-      TensorDeclaration declaration = declaration(modelName, "output", output);
-      if (outputs.put(output.getName(), declaration) != null) {
-        throw new IllegalArgumentException("Model '" + modelName + "' declares output '" + output.getName()
-            + "' twice: the file is damaged; export the model again");
-      }
-      outputNames.add(output.getName());
-    }
-
-    // The layer count is the number of past_ inputs, bounded before names are made from it.
-    int layers = (int) inputNames.stream().filter(name -> name.startsWith("past_")).count();
-    if (layers == 0) {
-      throw new IllegalArgumentException("Model '" + modelName + "' has no past_N inputs; its inputs are "
-          + inputNames + ". GreedySearch needs a decoder with its cache in onnxruntime.transformers' GPT-2 layout"
-          + " (input_ids, position_ids, attention_mask, past_0.. [2, batch, heads, past, head size]): export it"
-          + " with onnxruntime.transformers.models.gpt2.convert_to_onnx");
-    }
-    if (layers > MAX_LAYERS) {
-      throw new IllegalArgumentException("Model '" + modelName + "' has " + layers + " past_ inputs, more than the "
-          + MAX_LAYERS + " layers accepted here: not a decoder this code can wrap");
-    }
-    List<String> expectedInputs = new ArrayList<>(List.of(INPUT_IDS, POSITION_IDS, ATTENTION_MASK));
-    List<String> expectedOutputs = new ArrayList<>(List.of(LOGITS));
-    for (int layer = 0; layer < layers; layer++) {
-      expectedInputs.add("past_" + layer);
-      expectedOutputs.add("present_" + layer);
-    }
-    if (!new HashSet<>(inputNames).equals(new HashSet<>(expectedInputs))) {
-      throw new IllegalArgumentException("Model '" + modelName + "' has inputs " + inputNames + "; GreedySearch's"
-          + " GPT subgraph takes exactly " + summary(expectedInputs) + ". A merged decoder's use_cache_branch, a"
-          + " shared buffer's past_sequence_length or past_key_values.N.key/value inputs are not this layout:"
-          + " export with onnxruntime.transformers.models.gpt2.convert_to_onnx, without --past_present_share_buffer");
-    }
-    if (!new HashSet<>(outputNames).equals(new HashSet<>(expectedOutputs))) {
-      throw new IllegalArgumentException("Model '" + modelName + "' has outputs " + outputNames + "; GreedySearch's"
-          + " GPT subgraph gives exactly " + summary(expectedOutputs) + " for " + layers + " past inputs");
-    }
-
-    for (String name : List.of(INPUT_IDS, POSITION_IDS, ATTENTION_MASK)) {
-      TensorDeclaration input = inputs.get(name);
-      if (input.elementType() != OnnxElementType.INT32 || !hasRank(input, 2)) {
-        throw new IllegalArgumentException("Model '" + modelName + "' input '" + name + "' is " + input
-            + "; GreedySearch feeds int32 [batch, length]: export the decoder with int32 inputs (as"
-            + " onnxruntime.transformers' GPT-2 export does)");
-      }
-    }
-    TensorDeclaration logits = outputs.get(LOGITS);
-    OnnxElementType type = logits.elementType();
-    if ((type != OnnxElementType.FLOAT && type != OnnxElementType.FLOAT16) || !hasRank(logits, 3)
-        || !isFixed(logits, 2, 1, MAX_VOCABULARY)) {
-      throw new IllegalArgumentException("Model '" + modelName + "' output 'logits' is " + logits + "; GreedySearch"
-          + " needs float or float16 [batch, sequence, vocabulary] with a fixed vocabulary of 1 to "
-          + MAX_VOCABULARY + " tokens");
-    }
-    long vocabulary = logits.dimensions().get(2).size();
-    long heads = -1;
-    long headSize = -1;
-    for (int layer = 0; layer < layers; layer++) {
-      TensorDeclaration past = inputs.get("past_" + layer);
-      TensorDeclaration present = outputs.get("present_" + layer);
-      for (TensorDeclaration cache : List.of(past, present)) {
-        if (cache.elementType() != type || !hasRank(cache, 5) || !isFixed(cache, 0, 2, 2)
-            || !isFixed(cache, 2, 1, MAX_HEAD_DIMENSION) || !isFixed(cache, 4, 1, MAX_HEAD_DIMENSION)) {
-          throw new IllegalArgumentException("Model '" + modelName + "' cache tensor '" + cache.name() + "' is "
-              + cache + "; GreedySearch needs " + type + " (the type of logits) [2, batch, heads, length, head"
-              + " size] with 2, heads and head size fixed");
-        }
-        long cacheHeads = cache.dimensions().get(2).size();
-        long cacheHeadSize = cache.dimensions().get(4).size();
-        if (heads < 0) {
-          heads = cacheHeads;
-          headSize = cacheHeadSize;
-        } else if (heads != cacheHeads || headSize != cacheHeadSize) {
-          throw new IllegalArgumentException("Model '" + modelName + "' cache tensor '" + cache.name() + "' is "
-              + cache + ", unlike past_0 (" + heads + " heads of " + headSize + "): GreedySearch allocates one"
-              + " cache shape for every layer");
-        }
-      }
-    }
-    return new GenerationGraph(modelName, model, layers, heads, headSize, vocabulary, type);
+    return new GenerationGraph(modelName, model, GptDecoderLayout.of(modelName, model.getGraph()));
   }
 
   public int layerCount() {
-    return layers;
+    return layout.layers;
   }
 
   public long heads() {
-    return heads;
+    return layout.heads;
   }
 
   public long headSize() {
-    return headSize;
+    return layout.headSize;
   }
 
   public long vocabularySize() {
-    return vocabularySize;
+    return layout.vocabularySize;
   }
 
   /** FLOAT or FLOAT16: the type of the logits and the cache; ONNX Runtime's CPU kernels run FLOAT only. */
   public OnnxElementType cacheType() {
-    return cacheType;
+    return layout.cacheType;
   }
 
   /**
@@ -315,11 +201,11 @@ public final class GenerationGraph {
     original.getInputList().forEach(input -> declared.put(input.getName(), input));
     subgraph.addInput(declared.get(INPUT_IDS)).addInput(declared.get(POSITION_IDS))
         .addInput(declared.get(ATTENTION_MASK));
-    for (int layer = 0; layer < layers; layer++) {
+    for (int layer = 0; layer < layout.layers; layer++) {
       subgraph.addInput(declared.get("past_" + layer));
     }
     // Inputs that were also initializers stay as overridable defaults, unless their tensor moved out.
-    Set<String> kept = initializerNames(subgraph.build());
+    Set<String> kept = GptDecoderLayout.initializerNames(subgraph.build());
     for (ValueInfoProto input : original.getInputList()) {
       if (kept.contains(input.getName())) {
         subgraph.addInput(input);
@@ -328,7 +214,7 @@ public final class GenerationGraph {
     Map<String, ValueInfoProto> produced = new HashMap<>();
     original.getOutputList().forEach(output -> produced.put(output.getName(), output));
     subgraph.addOutput(produced.get(LOGITS));
-    for (int layer = 0; layer < layers; layer++) {
+    for (int layer = 0; layer < layout.layers; layer++) {
       subgraph.addOutput(produced.get("present_" + layer));
     }
     // A value read from the outer scope needs its type declared inside, or ONNX Runtime refuses the
@@ -385,29 +271,11 @@ public final class GenerationGraph {
   }
 
   private void checkToken(String what, int token) {
+    long vocabularySize = layout.vocabularySize;
     if (token < 0 || token >= vocabularySize) {
       throw new IllegalArgumentException(what + "=" + token + " is outside model '" + modelName + "''s vocabulary"
           + " of " + vocabularySize + " tokens: pass its token id from the model's config (0 to "
           + (vocabularySize - 1) + ")");
-    }
-  }
-
-  private static Set<String> initializerNames(GraphProto graph) {
-    Set<String> names = new HashSet<>();
-    graph.getInitializerList().forEach(tensor -> names.add(tensor.getName()));
-    for (SparseTensorProto sparse : graph.getSparseInitializerList()) {
-      names.add(sparse.getValues().getName());
-    }
-    return names;
-  }
-
-  /** The declaration, or a refusal naming the model when the file declares no tensor type. */
-  private static TensorDeclaration declaration(String modelName, String what, ValueInfoProto info) {
-    try {
-      return OnnxProtos.declaration(info);
-    } catch (IllegalStateException | IllegalArgumentException e) {
-      throw new IllegalArgumentException("Model '" + modelName + "' " + what + " '" + info.getName()
-          + "' is not a tensor of a known type (" + e.getMessage() + "): not a decoder GreedySearch can run", e);
     }
   }
 
@@ -417,15 +285,6 @@ public final class GenerationGraph {
       shape.add(Dimension.from(dimension));
     }
     return new TensorDeclaration(name, type, shape, true);
-  }
-
-  private static boolean hasRank(TensorDeclaration tensor, int rank) {
-    return tensor.isShapeKnown() && tensor.dimensions().size() == rank;
-  }
-
-  private static boolean isFixed(TensorDeclaration tensor, int axis, long low, long high) {
-    Dimension dimension = tensor.dimensions().get(axis);
-    return dimension.isFixed() && dimension.size() >= low && dimension.size() <= high;
   }
 
   /** Elements of a tensor from its dimensions; -1 when they are negative or overflow (left in place). */
@@ -453,16 +312,10 @@ public final class GenerationGraph {
         .build();
   }
 
-  private static String summary(List<String> names) {
-    if (names.size() <= 5) {
-      return names.toString();
-    }
-    return "[" + String.join(", ", names.subList(0, 4)) + ", .., " + names.get(names.size() - 1) + "]";
-  }
-
   @Override
   public String toString() {
-    return "GenerationGraph{model=" + modelName + ", layers=" + layers + ", heads=" + heads + ", headSize="
-        + headSize + ", vocabulary=" + vocabularySize + ", cache=" + cacheType + "}";
+    return "GenerationGraph{model=" + modelName + ", layers=" + layout.layers + ", heads=" + layout.heads
+        + ", headSize=" + layout.headSize + ", vocabulary=" + layout.vocabularySize + ", cache=" + layout.cacheType
+        + "}";
   }
 }
