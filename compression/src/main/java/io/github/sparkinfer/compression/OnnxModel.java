@@ -205,7 +205,7 @@ public final class OnnxModel {
   }
 
   /** Whether {@code tag} is field {@code field} with a length-delimited value (message or string). */
-  private static boolean isMessage(int tag, int field) {
+  static boolean isMessage(int tag, int field) {
     return com.google.protobuf.WireFormat.getTagFieldNumber(tag) == field
         && com.google.protobuf.WireFormat.getTagWireType(tag) == com.google.protobuf.WireFormat.WIRETYPE_LENGTH_DELIMITED;
   }

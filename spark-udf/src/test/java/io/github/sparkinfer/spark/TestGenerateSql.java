@@ -138,6 +138,43 @@ class TestGenerateSql {
   }
 
   @Test
+  void aModelPackagingOnnxRuntimesDecodeLoopRunsAsItIs() throws Exception {
+    Path packaged = folder.resolve("packaged");
+    java.nio.file.Files.createDirectories(packaged);
+    io.github.sparkinfer.compression.OnnxModel decoder = io.github.sparkinfer.compression.OnnxModel.read(model);
+    // What onnxruntime.transformers' convert_generation writes: the decoder inside one GreedySearch node.
+    io.github.sparkinfer.compression.GenerationGraph.of("gpt2", decoder).greedySearch(98, 98)
+        .writeTo(packaged.resolve("greedy.onnx"));
+    int padB = ids("a b c d e")[1];
+    io.github.sparkinfer.compression.GenerationGraph.of("gpt2", decoder).greedySearch(98, padB)
+        .writeTo(packaged.resolve("greedy-pad-b.onnx"));
+    for (String name : List.of("greedy", "greedy-pad-b")) {
+      String key = name.replace('-', '_');
+      spark.conf().set("spark.sparkinfer.model." + key + ".path", packaged.resolve(name + ".onnx").toUri().toString());
+      spark.conf().set("spark.sparkinfer.model." + key + ".tokenizer", tokenizerFile.toUri().toString());
+    }
+    try {
+      // Its eos (98) is the Java loop's stop token too, read from the genai_config.json beside the decoder.
+      assertThat(byId("SELECT id, generate('greedy', prompt, map('maxNewTokens', '10', 'batchSize', '2')) AS g"
+          + " FROM prompts")).isEqualTo(byId("SELECT id, generate('gpt2', prompt, map('maxNewTokens', '10',"
+          + " 'batchSize', '2')) AS g FROM prompts"));
+      assertThatThrownBy(() -> spark.sql("SELECT generate('greedy', prompt, map('temperature', '0.5')) FROM prompts"))
+          .hasMessageContaining("packages ONNX Runtime's GreedySearch");
+      assertThatThrownBy(() -> spark.sql("SELECT predict('greedy', prompt) FROM prompts"))
+          .hasMessageContaining("generate('greedy', prompt)");
+      // A prompt holding the operator's padding token would get wrong positions: a row error.
+      Row refused = spark.sql("SELECT generate_with_error('greedy_pad_b', 'a b c d e') AS g").first().getStruct(0);
+      assertThat(refused.getStruct(0).getString(2)).isEqualTo("error");
+      assertThat(refused.getString(1)).contains("padding token of model 'greedy_pad_b'");
+    } finally {
+      for (String key : List.of("greedy", "greedy_pad_b")) {
+        SparkInference.unregister(spark, key);
+        spark.conf().unset("spark.sparkinfer.model." + key + ".tokenizer");
+      }
+    }
+  }
+
+  @Test
   void stopTokensAndStopStringsEndRowsWithStop() throws Exception {
     String prompt = "p m d l f c g h o w";
     int[] expected = reference(prompt, 8);
@@ -210,7 +247,7 @@ class TestGenerateSql {
     assertThatThrownBy(() -> spark.sql("SELECT generate('gpt2', id) FROM prompts"))
         .hasMessageContaining("takes one string column of prompts");
     assertThatThrownBy(() -> spark.sql("SELECT predict('gpt2', id) FROM prompts"))
-        .hasMessageContaining("is a decoder with a key/value cache").hasMessageContaining("generate('gpt2', prompt)");
+        .hasMessageContaining("generates text (a decoder with a key/value cache").hasMessageContaining("generate('gpt2', prompt)");
     spark.conf().set("spark.sparkinfer.generate.maxNewToken", "4");
     assertThatThrownBy(() -> spark.sql("SELECT generate('gpt2', prompt) FROM prompts"))
         .hasMessageContaining("Unknown generate() option 'maxNewToken'").hasMessageContaining("did you mean maxNewTokens?");

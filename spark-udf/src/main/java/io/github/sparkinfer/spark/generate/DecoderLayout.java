@@ -88,6 +88,21 @@ public final class DecoderLayout implements Serializable {
   }
 
   /**
+   * Whether the model packages ONNX Runtime's decode loop (GreedySearch, Sampling or BeamSearch, as
+   * convert_generation writes them): inputs input_ids and max_length, output sequences.
+   */
+  public static boolean isPackagedSearch(ModelSignature signature) {
+    return signature.inputs().stream().anyMatch(input -> input.name().equals(INPUT_IDS))
+        && signature.inputs().stream().anyMatch(input -> input.name().equals("max_length"))
+        && signature.outputs().stream().anyMatch(output -> output.name().equals("sequences"));
+  }
+
+  /** Whether generate() runs the model: a decoder with a cache, or a packaged decode loop. */
+  public static boolean isGenerative(ModelSignature signature) {
+    return hasCacheInputs(signature) || isPackagedSearch(signature);
+  }
+
+  /**
    * Reads the layout of model {@code modelName} from its signature.
    *
    * @throws IllegalArgumentException naming the model, the tensor, what it is and what generate() needs

@@ -143,7 +143,11 @@ public final class GenerationRunner implements Iterator<InternalRow> {
     // Which loop: known once the task's device is: the Java loop's session first, unless the loop runs in the graph.
     LoadedModel wrapped = null;
     LoadedModel model = null;
-    if (settings.decodeLoop().equals("graph")) {
+    io.github.sparkinfer.compression.PackagedSearch packaged = settings.packaged();
+    if (packaged != null) {
+      // The model is its own decode loop: it runs as it is, and has no Java loop to fall back on.
+      wrapped = ExecutorSessions.acquire(binding, metrics);
+    } else if (settings.decodeLoop().equals("graph")) {
       wrapped = acquireWrapped();
     } else if (settings.decodesInGraph(ExecutorSessions.requestedDevice(binding))) {
       // auto on a GPU or NPU: one session on the device, the wrapped one; the Java loop's only if a batch needs it.
@@ -162,7 +166,11 @@ public final class GenerationRunner implements Iterator<InternalRow> {
     java.util.function.Supplier<BatchDecoder> javaLoop = () -> javaLoop(plain != null ? plain
         : ExecutorSessions.acquire(binding, metrics));
     BatchDecoder decoder;
-    if (wrapped != null) {
+    if (packaged != null) {
+      graph = new GraphDecoding(wrapped, binding.modelName(), packaged.vocabularySize(), (int) packaged.eosTokenId(),
+          (int) packaged.padTokenId(), metrics, null);
+      decoder = graph;
+    } else if (wrapped != null) {
       graph = new GraphDecoding(wrapped, settings.layout(), settings.graphStopToken(), metrics, javaLoop);
       decoder = graph;
     } else {
@@ -184,7 +192,7 @@ public final class GenerationRunner implements Iterator<InternalRow> {
     };
     // Padding is masked: any id of the vocabulary will do.
     generator = new TextGenerator(decoder, tokens, settings.template(), 0, settings.stopStrings(),
-        settings.maxContext(), settings.truncateLeft());
+        settings.maxContext(), settings.truncateLeft(), packaged == null ? -1 : (int) packaged.padTokenId());
     device = wrapped != null ? wrapped : model;
     retry = new RetryInHalves(binding, device, metrics);
     batchSize = settings.batchSizeOn(device.device());
@@ -280,7 +288,7 @@ public final class GenerationRunner implements Iterator<InternalRow> {
     // The Java loop's first step returns logits for every prompt position: rows x beams x longest x vocabulary floats,
     // copied to the heap. Batches stay within maxBatchBytes for them, and within the prompts a device ran out of
     // memory at.
-    long vocabulary = settings.layout().vocabularySize();
+    long vocabulary = settings.vocabularySize();
     long beams = settings.options().numBeams();
     int rowsLimit = (int) Math.min(batchSize, DeviceMemory.limit(binding.source().uri(), device, batchSize));
     int[] batch = new int[rowsLimit];

@@ -20,10 +20,19 @@ public final class GenerationSettings implements Serializable {
   /** Prompts decoded together on a GPU or NPU when unset: each step is one small token per row. */
   public static final int BATCH_SIZE_ACCELERATOR_DEFAULT = 128;
 
+  /** The most tokens of a vocabulary: per-row work arrays are sized by it. */
+  public static final long MAX_VOCABULARY = DecoderLayout.MAX_VOCABULARY;
+
+  /** The inputs a model packaging ONNX Runtime's decode loop may declare: generate() feeds each. */
+  public static final List<String> PACKAGED_INPUTS = GraphDecoding.PACKAGED_INPUTS;
+
   /** The most prompts of one batch: the cache of every row is held at once. */
   public static final int BATCH_SIZE_MAX = 4096;
 
+  /** The decoder's cache layout; null for a model that packages its own decode loop. */
   private final DecoderLayout layout;
+  /** The model's own decode loop (ONNX Runtime's GreedySearch, Sampling or BeamSearch); null for a decoder. */
+  private final io.github.sparkinfer.compression.PackagedSearch packaged;
   private final boolean leftPadding;
   private final ModelSource tokenizer;
   private final GenerationOptions options;
@@ -43,7 +52,22 @@ public final class GenerationSettings implements Serializable {
   public GenerationSettings(DecoderLayout layout, boolean leftPadding, ModelSource tokenizer,
       GenerationOptions options, PromptTemplate template, List<String> stopStrings, int maxContext,
       boolean truncateLeft, int batchSize, String decodeLoop) {
-    this.layout = Objects.requireNonNull(layout, "layout");
+    this(layout, null, leftPadding, tokenizer, options, template, stopStrings, maxContext, truncateLeft, batchSize,
+        decodeLoop);
+  }
+
+  /** A model whose graph holds ONNX Runtime's decode loop ({@code packaged}): it runs as it is, in one run. */
+  public GenerationSettings(io.github.sparkinfer.compression.PackagedSearch packaged, ModelSource tokenizer,
+      GenerationOptions options, PromptTemplate template, int maxContext, boolean truncateLeft, int batchSize) {
+    this(null, Objects.requireNonNull(packaged, "packaged"), true, tokenizer, options, template, List.of(), maxContext,
+        truncateLeft, batchSize, "graph");
+  }
+
+  private GenerationSettings(DecoderLayout layout, io.github.sparkinfer.compression.PackagedSearch packaged,
+      boolean leftPadding, ModelSource tokenizer, GenerationOptions options, PromptTemplate template,
+      List<String> stopStrings, int maxContext, boolean truncateLeft, int batchSize, String decodeLoop) {
+    this.layout = packaged == null ? Objects.requireNonNull(layout, "layout") : null;
+    this.packaged = packaged;
     this.leftPadding = leftPadding;
     this.tokenizer = Objects.requireNonNull(tokenizer, "tokenizer");
     this.options = Objects.requireNonNull(options, "options");
@@ -75,12 +99,23 @@ public final class GenerationSettings implements Serializable {
    * auto on a GPU or NPU where the model and the options allow it.
    */
   public boolean decodesInGraph(io.github.sparkinfer.device.Device device) {
-    return decodeLoop.equals("graph") || (decodeLoop.equals("auto") && device.isAccelerator()
+    return packaged != null || decodeLoop.equals("graph") || (decodeLoop.equals("auto") && device.isAccelerator()
         && GraphDecoding.whyNot(layout, options, stopStrings.size()) == null);
   }
 
+  /** The decoder's cache layout; null when the model packages its own decode loop ({@link #packaged()}). */
   public DecoderLayout layout() {
     return layout;
+  }
+
+  /** The model's own decode loop, or null for a decoder with a cache. */
+  public io.github.sparkinfer.compression.PackagedSearch packaged() {
+    return packaged;
+  }
+
+  /** The model's vocabulary: its logits' last dimension. */
+  public long vocabularySize() {
+    return packaged != null ? packaged.vocabularySize() : layout.vocabularySize();
   }
 
   /** Whether batches are padded on the left (every attention but GroupQueryAttention). */
@@ -125,7 +160,8 @@ public final class GenerationSettings implements Serializable {
       return false;
     }
     GenerationSettings that = (GenerationSettings) other;
-    return layout.equals(that.layout) && leftPadding == that.leftPadding && tokenizer.equals(that.tokenizer)
+    return Objects.equals(layout, that.layout) && Objects.equals(packaged, that.packaged)
+        && leftPadding == that.leftPadding && tokenizer.equals(that.tokenizer)
         && options.equals(that.options) && template.equals(that.template) && stopStrings.equals(that.stopStrings)
         && maxContext == that.maxContext && truncateLeft == that.truncateLeft && batchSize == that.batchSize
         && decodeLoop.equals(that.decodeLoop);
@@ -133,13 +169,13 @@ public final class GenerationSettings implements Serializable {
 
   @Override
   public int hashCode() {
-    return Objects.hash(layout, leftPadding, tokenizer, options, template, stopStrings, maxContext, truncateLeft,
+    return Objects.hash(layout, packaged, leftPadding, tokenizer, options, template, stopStrings, maxContext, truncateLeft,
         batchSize, decodeLoop);
   }
 
   @Override
   public String toString() {
-    return "tokenizer " + tokenizer.uri() + ", " + layout + ", padding " + (leftPadding ? "left" : "right")
+    return "tokenizer " + tokenizer.uri() + ", " + (packaged != null ? packaged : layout) + ", padding " + (leftPadding ? "left" : "right")
         + ", maxContext " + maxContext + ", batchSize " + batchSize;
   }
 }

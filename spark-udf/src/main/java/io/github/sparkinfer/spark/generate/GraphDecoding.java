@@ -51,23 +51,40 @@ final class GraphDecoding implements BatchDecoder {
   private static final ConcurrentMap<String, Path> WRAPPED = new ConcurrentHashMap<>();
 
   private final LoadedModel model;
-  private final DecoderLayout layout;
+  private final String modelName;
+  private final long vocabularySize;
   private final int stopToken;
+  /** The operator's padding: positions are where input_ids is not it. */
+  private final int padToken;
   private final PredictionMetrics metrics;
+  /** The Java loop for batches the operator cannot take; null for a model that packages its own loop. */
   private final Supplier<BatchDecoder> javaLoop;
   private BatchDecoder fallback;
   private boolean warned;
   /** Set by the caller around a run that must hold the device alone (a retry after running out of memory). */
   boolean runAlone;
 
+  /** The decoder wrapped here into GreedySearch: it ends rows at {@code stopToken} and pads with it. */
   GraphDecoding(LoadedModel model, DecoderLayout layout, int stopToken, PredictionMetrics metrics,
       Supplier<BatchDecoder> javaLoop) {
+    this(model, layout.modelName(), layout.vocabularySize(), stopToken, stopToken, metrics, javaLoop);
+  }
+
+  GraphDecoding(LoadedModel model, String modelName, long vocabularySize, int stopToken, int padToken,
+      PredictionMetrics metrics, Supplier<BatchDecoder> javaLoop) {
     this.model = model;
-    this.layout = layout;
+    this.modelName = modelName;
+    this.vocabularySize = vocabularySize;
     this.stopToken = stopToken;
+    this.padToken = padToken;
     this.metrics = metrics;
     this.javaLoop = javaLoop;
   }
+
+  /** The inputs a packaged GreedySearch, Sampling or BeamSearch model may declare; generate() feeds each. */
+  static final java.util.List<String> PACKAGED_INPUTS = java.util.List.of(GenerationGraph.INPUT_IDS,
+      GenerationGraph.MAX_LENGTH, GenerationGraph.MIN_LENGTH, "num_beams", "num_return_sequences", "length_penalty",
+      GenerationGraph.REPETITION_PENALTY, GenerationGraph.ATTENTION_MASK, GenerationGraph.SEED);
 
   /** Why the decode loop cannot run inside ONNX Runtime for this model and these options, or null when it can. */
   static String whyNot(DecoderLayout layout, GenerationOptions options, int stopStrings) {
@@ -131,38 +148,42 @@ final class GraphDecoding implements BatchDecoder {
 
   @Override
   public long vocabularySize() {
-    return layout.vocabularySize();
+    return vocabularySize;
   }
 
   @Override
   public String modelName() {
-    return layout.modelName();
+    return modelName;
   }
 
   @Override
-  public DecodeLoop.Generation[] generate(int[][] prompts, GenerationOptions options, int padToken,
+  public DecodeLoop.Generation[] generate(int[][] prompts, GenerationOptions options, int javaLoopPadToken,
       DecodeLoop.StopCheck stopCheck) throws OrtException {
     int longest = 0;
     boolean holdsStop = false;
     for (int[] prompt : prompts) {
       longest = Math.max(longest, prompt.length);
       for (int token : prompt) {
-        holdsStop |= token == stopToken;
+        holdsStop |= token == padToken;
       }
+    }
+    if (javaLoop == null && holdsStop) {
+      // TextGenerator refuses such prompts as row errors before they get here.
+      throw new IllegalStateException("A prompt of model '" + modelName + "' holds the padding token " + padToken);
     }
     if (holdsStop || (long) longest + options.maxNewTokens() > MAX_LENGTH) {
       if (!warned) {
         warned = true;
         LOG.warn("Model '{}': a batch goes through the Java decode loop instead of ONNX Runtime's GreedySearch: {}."
             + " Further such batches of this task are not logged", modelName(), holdsStop
-            ? "a prompt holds the stop token " + stopToken + ", which the operator also pads with"
+            ? "a prompt holds the stop token " + padToken + ", which the operator also pads with"
             : "prompt and new tokens are more than the operator's " + MAX_LENGTH);
       }
       metrics.decodeFallbackBatches.add(1);
       if (fallback == null) {
         fallback = javaLoop.get();
       }
-      return fallback.generate(prompts, options, padToken, stopCheck);
+      return fallback.generate(prompts, options, javaLoopPadToken, stopCheck);
     }
     int batch = prompts.length;
     int[] ids = new int[batch * longest];
@@ -171,7 +192,7 @@ final class GraphDecoding implements BatchDecoder {
       int offset = longest - prompts[row].length;
       for (int i = 0; i < longest; i++) {
         boolean real = i >= offset;
-        ids[row * longest + i] = real ? prompts[row][i - offset] : stopToken;
+        ids[row * longest + i] = real ? prompts[row][i - offset] : padToken;
         mask[row * longest + i] = real ? 1 : 0;
       }
     }
@@ -179,24 +200,42 @@ final class GraphDecoding implements BatchDecoder {
     OrtEnvironment environment = io.github.sparkinfer.device.OrtEnvironments.get();
     Map<String, OnnxTensor> inputs = new HashMap<>();
     try {
+      Set<String> declared = model.signature().inputs().stream().map(io.github.sparkinfer.device.TensorSpec::name)
+          .collect(java.util.stream.Collectors.toSet());
       inputs.put(GenerationGraph.INPUT_IDS, OnnxTensor.createTensor(environment, IntBuffer.wrap(ids),
           new long[] {batch, longest}));
       inputs.put(GenerationGraph.MAX_LENGTH, OnnxTensor.createTensor(environment, new int[] {maxLength}));
       inputs.put(GenerationGraph.MIN_LENGTH, OnnxTensor.createTensor(environment, new int[] {0}));
-      inputs.put(GenerationGraph.REPETITION_PENALTY, OnnxTensor.createTensor(environment, new float[] {1f}));
+      inputs.put(GenerationGraph.REPETITION_PENALTY, OnnxTensor.createTensor(environment,
+          new float[] {(float) options.repetitionPenalty()}));
       inputs.put(GenerationGraph.ATTENTION_MASK, OnnxTensor.createTensor(environment, IntBuffer.wrap(mask),
           new long[] {batch, longest}));
+      inputs.put("num_beams", OnnxTensor.createTensor(environment, new int[] {options.numBeams()}));
+      inputs.put("num_return_sequences", OnnxTensor.createTensor(environment, new int[] {1}));
+      inputs.put("length_penalty", OnnxTensor.createTensor(environment, new float[] {1f}));
+      inputs.put(GenerationGraph.SEED, OnnxTensor.createTensor(environment, new int[] {(int) options.seed()}));
+      // Only what the model declares: a packaged model names the inputs its converter kept.
+      inputs.entrySet().removeIf(entry -> {
+        if (!declared.contains(entry.getKey())) {
+          entry.getValue().close();
+          return true;
+        }
+        return false;
+      });
       try (ModelRun run = ExecutorSessions.run(model, inputs, Set.of(GenerationGraph.SEQUENCES), Map.of(), metrics,
           runAlone)) {
         OnnxTensor sequences = (OnnxTensor) run.result().get(GenerationGraph.SEQUENCES).orElseThrow();
         long[] shape = sequences.getInfo().getShape();
-        // The operator's output, checked before it is indexed: [batch, at most max_length].
-        if (shape.length != 2 || shape[0] != batch || shape[1] < longest || shape[1] > maxLength) {
-          throw new IllegalStateException("ONNX Runtime's GreedySearch returned sequences of shape "
-              + java.util.Arrays.toString(shape) + " for " + batch + " prompts of " + longest + " tokens and max_length "
-              + maxLength);
+        // The operator's output, checked before it is indexed: [batch, at most max_length], or BeamSearch's
+        // [batch, sequences per row (the first is the best), at most max_length].
+        int width = (int) shape[shape.length - 1];
+        long perRow = shape.length == 3 ? shape[1] : 1;
+        if (shape.length < 2 || shape.length > 3 || shape[0] != batch || perRow < 1 || width < longest || width > maxLength) {
+          throw new IllegalStateException("ONNX Runtime's decode loop in model '" + modelName + "' returned sequences"
+              + " of shape " + java.util.Arrays.toString(shape) + " for " + batch + " prompts of " + longest
+              + " tokens and max_length " + maxLength);
         }
-        return generations(sequences.getIntBuffer(), batch, longest, (int) shape[1]);
+        return generations(sequences.getIntBuffer(), batch, longest, width, (int) perRow);
       }
     } finally {
       inputs.values().forEach(OnnxTensor::close);
@@ -204,16 +243,18 @@ final class GraphDecoding implements BatchDecoder {
   }
 
   /** Each row's new tokens: after the prompt's columns up to the first stop token (written as padding). */
-  private DecodeLoop.Generation[] generations(IntBuffer sequences, int batch, int longest, int width) {
+  private DecodeLoop.Generation[] generations(IntBuffer sequences, int batch, int longest, int width, int perRow) {
     DecodeLoop.Generation[] generations = new DecodeLoop.Generation[batch];
     for (int row = 0; row < batch; row++) {
+      int start = row * perRow * width;
       int end = longest;
-      while (end < width && sequences.get(row * width + end) != stopToken) {
+      // A row ends at its stop token, written as padding (the operator pads finished rows).
+      while (end < width && sequences.get(start + end) != stopToken && sequences.get(start + end) != padToken) {
         end++;
       }
       int[] tokens = new int[end - longest];
       for (int i = 0; i < tokens.length; i++) {
-        tokens[i] = sequences.get(row * width + longest + i);
+        tokens[i] = sequences.get(start + longest + i);
       }
       // Columns after every row has ended are never written: the first stop token is where a row ended.
       generations[row] = new DecodeLoop.Generation(tokens, end < width ? "stop" : "length");

@@ -27,6 +27,8 @@ final class TextGenerator {
   private final int longestStop;
   private final int maxContext;
   private final boolean truncateLeft;
+  /** A token no prompt may hold (a packaged decode loop's padding, from which it finds positions); -1: none. */
+  private final int refusedToken;
 
   TextGenerator(DecodeLoop loop, HuggingFaceTokenizer tokenizer, PromptTemplate template, int padToken,
       List<String> stopStrings) {
@@ -40,7 +42,7 @@ final class TextGenerator {
       public String decode(long[] ids) {
         return tokenizer.decode(ids, true);
       }
-    }, template, padToken, stopStrings, 0, false);
+    }, template, padToken, stopStrings, 0, false, -1);
   }
 
   /**
@@ -48,7 +50,8 @@ final class TextGenerator {
    * @param truncateLeft a longer prompt loses its first tokens (else {@link #encode} refuses it)
    */
   TextGenerator(BatchDecoder loop, Tokens tokens, PromptTemplate template, int padToken, List<String> stopStrings,
-      int maxContext, boolean truncateLeft) {
+      int maxContext, boolean truncateLeft, int refusedToken) {
+    this.refusedToken = refusedToken;
     this.loop = loop;
     this.tokens = tokens;
     this.template = template;
@@ -121,6 +124,11 @@ final class TextGenerator {
         throw new IllegalArgumentException("token id " + ids[i] + " at position " + i + " is outside model '"
             + loop.modelName() + "''s vocabulary of " + loop.vocabularySize() + " tokens: the tokenizer.json does not"
             + " belong to this model. Register the model's own tokenizer");
+      }
+      if (ids[i] == refusedToken) {
+        throw new IllegalArgumentException("token id " + ids[i] + " at position " + i + " is the padding token of model '"
+            + loop.modelName() + "''s own decode loop, which finds positions where a prompt is not padding; the row's"
+            + " positions would be wrong. Remove that text from the prompt, or register the decoder itself");
       }
       encoded[i - from] = (int) ids[i];
     }

@@ -44,6 +44,9 @@ final class GenerationSettingsReader {
   /** The generate() settings of decoder {@code binding}, whose tokenizer is at {@code tokenizerUri}. */
   static GenerationSettings read(SettingsView conf, ModelBinding binding, String tokenizerUri) {
     String name = binding.modelName();
+    if (!DecoderLayout.hasCacheInputs(binding.signature()) && DecoderLayout.isPackagedSearch(binding.signature())) {
+      return readPackaged(conf, binding, tokenizerUri);
+    }
     DecoderLayout layout;
     try {
       layout = DecoderLayout.of(name, binding.signature());
@@ -153,6 +156,98 @@ final class GenerationSettingsReader {
     }
     return new GenerationSettings(layout, leftPadding, tokenizer, options, prompts, stopStrings, maxContext,
         overflow.equals("truncate"), batchSize, decodeLoop);
+  }
+
+  /**
+   * A model whose graph holds ONNX Runtime's decode loop runs as it is: its node's end and padding
+   * tokens and its decoder's vocabulary are read from the file; options that its operator decides (the
+   * way it chooses tokens, the stop token) are refused when set, naming the operator.
+   */
+  private static GenerationSettings readPackaged(SettingsView conf, ModelBinding binding, String tokenizerUri) {
+    String name = binding.modelName();
+    checkOptionKeys(conf, name);
+    io.github.sparkinfer.compression.PackagedSearch packaged;
+    try {
+      packaged = io.github.sparkinfer.compression.PackagedSearch.read(ModelCache.shared().localFile(binding.source(),
+          ModelRegistry.driverHadoopConfiguration()));
+    } catch (IOException | RuntimeException e) {
+      throw Errors.analysis("Cannot read the graph of model '" + name + "' (" + binding.source().uri() + "): "
+          + e.getMessage(), e);
+    }
+    String what = "Model '" + name + "' has inputs input_ids and max_length and an output sequences, ";
+    if (packaged == null) {
+      throw Errors.analysis(what + "but no com.microsoft GreedySearch, Sampling or BeamSearch node: generate() runs"
+          + " decoders with their key/value cache, or a model packaging ONNX Runtime's decode loop");
+    }
+    long vocabulary = packaged.vocabularySize();
+    if (vocabulary < 1 || vocabulary > GenerationSettings.MAX_VOCABULARY || packaged.eosTokenId() < 0
+        || packaged.eosTokenId() >= vocabulary || packaged.padTokenId() < 0 || packaged.padTokenId() >= vocabulary) {
+      throw Errors.analysis(what + "and its " + packaged + " does not name a fixed vocabulary of 1 to "
+          + GenerationSettings.MAX_VOCABULARY + " tokens with end and padding tokens inside it. Export it again");
+    }
+    for (io.github.sparkinfer.device.TensorSpec input : binding.signature().inputs()) {
+      if (!GenerationSettings.PACKAGED_INPUTS.contains(input.name())) {
+        throw Errors.analysis(what + "and an input '" + input.name() + "' generate() does not feed; it feeds "
+            + GenerationSettings.PACKAGED_INPUTS);
+      }
+    }
+    Values values = new Values(conf, name);
+    for (GenerateOption decided : List.of(GenerateOption.TEMPERATURE, GenerateOption.TOP_K, GenerateOption.TOP_P,
+        GenerateOption.STOP_TOKEN_IDS, GenerateOption.STOP_STRINGS, GenerateOption.DECODE_LOOP)) {
+      if (values.text(decided) != null) {
+        throw Errors.analysis("Cannot set " + values.keyOf(decided) + " for model '" + name + "': the model packages"
+            + " ONNX Runtime's " + packaged.operator() + ", which decides it (stop token " + packaged.eosTokenId()
+            + ", its own token choice). Unset it, or register the decoder itself");
+      }
+    }
+    ModelSource tokenizer = ModelSource.ofFile(name, tokenizerUri, MODEL_PREFIX + name + MODEL_TOKENIZER_SUFFIX);
+    try {
+      ModelCache.shared().localFile(tokenizer, ModelRegistry.driverHadoopConfiguration());
+    } catch (ModelLoadException e) {
+      throw Errors.analysis(e.getMessage().replace("Cannot load model", "Cannot load the tokenizer of model"), e);
+    }
+    GenerationOptions options;
+    try {
+      GenerationOptions.Builder builder = GenerationOptions.builder().stopTokenIds((int) packaged.eosTokenId());
+      values.integer(GenerateOption.MAX_NEW_TOKENS).ifPresent(builder::maxNewTokens);
+      values.number(GenerateOption.REPETITION_PENALTY).ifPresent(builder::repetitionPenalty);
+      values.integer(GenerateOption.NUM_BEAMS).ifPresent(builder::numBeams);
+      String seed = values.text(GenerateOption.SEED);
+      if (seed != null) {
+        builder.seed(values.parse(GenerateOption.SEED, seed.trim(), Long::parseLong, "a whole number"));
+      }
+      options = builder.build();
+    } catch (IllegalArgumentException e) {
+      throw Errors.analysis("Cannot call generate() with model '" + name + "': " + e.getMessage(), e);
+    }
+    if (options.numBeams() > 1 && !packaged.operator().equals("BeamSearch")) {
+      throw Errors.analysis("Cannot search " + options.numBeams() + " beams with model '" + name + "': it packages ONNX"
+          + " Runtime's " + packaged.operator() + ". Unset numBeams, or use a model packaging BeamSearch");
+    }
+    String template = values.text(GenerateOption.PROMPT_TEMPLATE);
+    String system = values.text(GenerateOption.SYSTEM_PROMPT);
+    PromptTemplate prompts;
+    try {
+      prompts = template == null && system == null ? PromptTemplate.none()
+          : PromptTemplate.of(template == null ? "{prompt}" : bounded(values, GenerateOption.PROMPT_TEMPLATE, template),
+              system == null ? null : bounded(values, GenerateOption.SYSTEM_PROMPT, system));
+    } catch (IllegalArgumentException e) {
+      throw Errors.analysis(e.getMessage() + " (" + values.keyOf(GenerateOption.PROMPT_TEMPLATE) + ", model '" + name
+          + "')", e);
+    }
+    int maxContext = values.integer(GenerateOption.MAX_CONTEXT).orElse(0);
+    String overflow = values.text(GenerateOption.CONTEXT_OVERFLOW);
+    if (overflow != null && !overflow.trim().equalsIgnoreCase("truncate") && !overflow.trim().equalsIgnoreCase("error")) {
+      throw values.invalid(GenerateOption.CONTEXT_OVERFLOW, overflow, "error (the row fails) or truncate (the prompt's"
+          + " first tokens are dropped)");
+    }
+    boolean truncate = overflow != null && overflow.trim().equalsIgnoreCase("truncate");
+    int batchSize = values.integer(GenerateOption.BATCH_SIZE).orElse(0);
+    if (values.text(GenerateOption.BATCH_SIZE) != null && (batchSize < 1 || batchSize > GenerationSettings.BATCH_SIZE_MAX)) {
+      throw values.invalid(GenerateOption.BATCH_SIZE, String.valueOf(batchSize), "1 to " + GenerationSettings.BATCH_SIZE_MAX
+          + " prompts");
+    }
+    return new GenerationSettings(packaged, tokenizer, options, prompts, maxContext, truncate, batchSize);
   }
 
   /**

@@ -46,7 +46,7 @@ public final class ModelBinding implements Serializable {
     this.source = builder.source;
     this.signature = builder.signature;
     // A decoder's cache may be float16: generate() feeds it from the model's own outputs, never from a column.
-    boolean decoder = io.github.sparkinfer.spark.generate.DecoderLayout.hasCacheInputs(signature);
+    boolean decoder = io.github.sparkinfer.spark.generate.DecoderLayout.isGenerative(signature);
     for (TensorSpec input : signature.inputs()) {
       if (input.elementType() == TensorElementType.UNSUPPORTED && !decoder) {
         throw new ModelBindingException(
@@ -218,8 +218,8 @@ public final class ModelBinding implements Serializable {
    * and shape, and the fix.
    */
   public InputBinding bindInputs(List<DataType> argumentTypes) {
-    if (io.github.sparkinfer.spark.generate.DecoderLayout.hasCacheInputs(signature)) {
-      throw new ModelBindingException("Model '" + modelName + "' is a decoder with a key/value cache (inputs "
+    if (io.github.sparkinfer.spark.generate.DecoderLayout.isGenerative(signature)) {
+      throw new ModelBindingException("Model '" + modelName + "' generates text (a decoder with a key/value cache, or ONNX Runtime's decode loop; inputs "
           + describeInputs() + "): its inputs come from its own outputs step by step, not from columns. Call"
           + " generate('" + modelName + "', prompt) to generate text with it");
     }

@@ -131,7 +131,7 @@ public final class ModelRegistry {
         conf.get(MODEL_PREFIX + name + MODEL_PRECISION_SUFFIX, "fp32"));
     String tokenizer = conf.get(MODEL_PREFIX + name + MODEL_TOKENIZER_SUFFIX, null);
     boolean textModel = tokenizer != null && !tokenizer.isBlank();
-    boolean decoder = io.github.sparkinfer.spark.generate.DecoderLayout.hasCacheInputs(model.signature());
+    boolean decoder = io.github.sparkinfer.spark.generate.DecoderLayout.isGenerative(model.signature());
     boolean dynamicallyQuantized = precision.equals("int8") || precision.equals("auto") || isDynamicallyQuantized(source);
     if (textModel && !decoder && !explicitBatchSize && dynamicallyQuantized) {
       // One scale per batch: a text's vector would depend on its batch mates. Exact unless asked otherwise.

@@ -23,7 +23,7 @@ case class GenerateExpression(binding: ModelBinding, children: Seq[Expression]) 
   override def checkInputDataTypes(): TypeCheckResult = {
     if (binding.generation() == null) {
       TypeCheckResult.TypeCheckFailure(
-        if (!io.github.sparkinfer.spark.generate.DecoderLayout.hasCacheInputs(binding.signature())) {
+        if (!io.github.sparkinfer.spark.generate.DecoderLayout.isGenerative(binding.signature())) {
           s"Model '${binding.modelName}' is not a decoder with a key/value cache (its inputs are" +
             s" ${binding.describeInputs()}), so generate() cannot run it. Register a decoder-only model exported" +
             " with its cache (past_N or past_key_values.N.key/value inputs)"
