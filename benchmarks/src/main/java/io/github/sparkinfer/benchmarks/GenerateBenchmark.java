@@ -252,8 +252,8 @@ public final class GenerateBenchmark {
     SparkSession spark = null;
     try (OrtSession one = session(environment, modelFile, 1);
         OrtSession all = oneSession ? session(environment, modelFile, cores) : null) {
-      Decoder decoder = new Decoder(environment, one);
-      Decoder decoderAll = all == null ? null : new Decoder(environment, all);
+      LoopDecoder decoder = new LoopDecoder(environment, one);
+      LoopDecoder decoderAll = all == null ? null : new LoopDecoder(environment, all);
       int pad = 0;
       log("decoder: %d layers, %d heads of %d, vocabulary %d; prompts %,d tokens (longest %d)", decoder.layers,
           decoder.heads, decoder.headSize, decoder.vocabulary, promptTokens, longestPrompt);
@@ -270,7 +270,7 @@ public final class GenerateBenchmark {
       ExecutorService pool = Executors.newFixedThreadPool(cores);
       Variant loop = new Variant("b", "plain Java loop on ONNX Runtime, " + cores + " threads x 1 intra-op thread,"
           + " batches in input order", generated,
-          () -> parallel(pool, inputOrder, slice -> decoder.javaLoop(encode(tokenizer, texts, slice), newTokens, pad)));
+          () -> parallel(pool, inputOrder, slice -> decoder.decode(encode(tokenizer, texts, slice).prompts, batchSize, newTokens, pad).tokens));
       long started = System.nanoTime();
       loop.tokens = loop.run.run();
       log("(b) warm-up %.1f s", RunEnvironment.seconds(System.nanoTime() - started));
@@ -316,8 +316,7 @@ public final class GenerateBenchmark {
         variants.add(loop);
         variants.add(new Variant("b-sorted", "plain Java loop, generate()'s batches (windows of " + WINDOW_BATCHES
             + " batches sorted by length), " + cores + " threads x 1", generated,
-            () -> parallel(pool, windowSorted, slice -> decoder.javaLoop(encode(tokenizer, texts, slice), newTokens,
-                pad))));
+            () -> parallel(pool, windowSorted, slice -> decoder.decode(encode(tokenizer, texts, slice).prompts, batchSize, newTokens, pad).tokens)));
         variants.add(new Variant("c", "GreedySearch operator (GenerationGraph), " + cores + " threads x 1 intra-op"
             + " thread, batches in input order", generated,
             () -> parallel(pool, inputOrder, slice -> greedySearch(environment, search, encode(tokenizer, texts,
@@ -325,7 +324,7 @@ public final class GenerateBenchmark {
         if (oneSession) {
           int[] everything = IntStream.range(0, rows).toArray();
           variants.add(new Variant("b1", "plain Java loop, 1 thread x " + cores + " intra-op threads, input order",
-              generated, () -> decoderAll.javaLoop(encode(tokenizer, texts, everything), newTokens, pad)));
+              generated, () -> decoderAll.decode(encode(tokenizer, texts, everything).prompts, batchSize, newTokens, pad).tokens));
           variants.add(new Variant("c1", "GreedySearch, 1 thread x " + cores + " intra-op threads, input order",
               generated, () -> greedySearch(environment, searchAll, encode(tokenizer, texts, everything), newTokens,
                   searchEnd)));
@@ -670,182 +669,6 @@ public final class GenerateBenchmark {
       }
     } finally {
       inputs.values().forEach(OnnxTensor::close);
-    }
-  }
-
-  /** The GPT-2-layout decoder driven by hand: a plain Java loop over ONNX Runtime runs. */
-  private final class Decoder {
-    final OrtEnvironment environment;
-    final OrtSession session;
-    final int layers;
-    final long heads;
-    final long headSize;
-    final long vocabulary;
-
-    Decoder(OrtEnvironment environment, OrtSession session) throws OrtException {
-      this.environment = environment;
-      this.session = session;
-      Map<String, NodeInfo> inputs = session.getInputInfo();
-      int count = 0;
-      while (inputs.containsKey("past_" + count)) {
-        count++;
-      }
-      this.layers = count;
-      long[] past = ((TensorInfo) inputs.get("past_0").getInfo()).getShape();
-      this.heads = past[2];
-      this.headSize = past[4];
-      long[] logits = ((TensorInfo) session.getOutputInfo().get("logits").getInfo()).getShape();
-      this.vocabulary = logits[2];
-    }
-
-    /**
-     * Batches of {@code batchSize} of the slice's rows in its order; tokens in the slice's order (the
-     * rows' order for a slice of all rows in input order).
-     */
-    int[][] javaLoop(Slice slice, int newTokens, int pad) throws OrtException {
-      int[][] tokens = new int[slice.prompts.length][];
-      for (int first = 0; first < slice.prompts.length; first += batchSize) {
-        int[][] batch = Arrays.copyOfRange(slice.prompts, first, Math.min(slice.prompts.length, first + batchSize));
-        int[][] out = batch(batch, newTokens, pad);
-        System.arraycopy(out, 0, tokens, first, out.length);
-      }
-      return tokens;
-    }
-
-    /** One batch, left-padded: the prompt in one run, then one token per row per run, presents fed back as pasts. */
-    int[][] batch(int[][] prompts, int newTokens, int pad) throws OrtException {
-      int size = prompts.length;
-      int longest = Arrays.stream(prompts).mapToInt(p -> p.length).max().orElseThrow();
-      int[] ids = new int[size * longest];
-      int[] positions = new int[size * longest];
-      int[] nextPosition = new int[size];
-      int maxTotal = longest + newTokens;
-      int[] fullMask = new int[size * maxTotal];
-      for (int row = 0; row < size; row++) {
-        int padding = longest - prompts[row].length;
-        for (int column = 0; column < longest; column++) {
-          boolean real = column >= padding;
-          ids[row * longest + column] = real ? prompts[row][column - padding] : pad;
-          positions[row * longest + column] = real ? column - padding : 0;
-          fullMask[row * maxTotal + column] = real ? 1 : 0;
-        }
-        nextPosition[row] = prompts[row].length;
-        for (int column = longest; column < maxTotal; column++) {
-          fullMask[row * maxTotal + column] = 1;
-        }
-      }
-      int[][] tokens = new int[size][newTokens];
-      Map<String, OnnxTensor> inputs = new HashMap<>();
-      List<OnnxTensor> owned = new ArrayList<>();
-      OrtSession.Result previous = null;
-      try {
-        for (int layer = 0; layer < layers; layer++) {
-          OnnxTensor empty = OnnxTensor.createTensor(environment,
-              ByteBuffer.allocateDirect(0).order(ByteOrder.nativeOrder()).asFloatBuffer(),
-              new long[] {2, size, heads, 0, headSize});
-          owned.add(empty);
-          inputs.put("past_" + layer, empty);
-        }
-        int sequence = longest;
-        int total = longest;
-        int[] stepIds = ids;
-        int[] stepPositions = positions;
-        for (int step = 0; step < newTokens; step++) {
-          int[] mask = new int[size * total];
-          for (int row = 0; row < size; row++) {
-            System.arraycopy(fullMask, row * maxTotal, mask, row * total, total);
-          }
-          OnnxTensor idTensor = OnnxTensor.createTensor(environment, IntBuffer.wrap(stepIds),
-              new long[] {size, sequence});
-          OnnxTensor positionTensor = OnnxTensor.createTensor(environment, IntBuffer.wrap(stepPositions),
-              new long[] {size, sequence});
-          OnnxTensor maskTensor = OnnxTensor.createTensor(environment, IntBuffer.wrap(mask), new long[] {size, total});
-          owned.add(idTensor);
-          owned.add(positionTensor);
-          owned.add(maskTensor);
-          inputs.put("input_ids", idTensor);
-          inputs.put("position_ids", positionTensor);
-          inputs.put("attention_mask", maskTensor);
-          OrtSession.Result result = session.run(inputs);
-          owned.forEach(OnnxTensor::close);
-          owned.clear();
-          if (previous != null) {
-            previous.close();
-          }
-          previous = result;
-          FloatBuffer logits = ((OnnxTensor) result.get("logits").orElseThrow()).getFloatBuffer();
-          stepIds = new int[size];
-          stepPositions = new int[size];
-          for (int row = 0; row < size; row++) {
-            int offset = (int) ((row * (long) sequence + sequence - 1) * vocabulary);
-            int best = 0;
-            float bestValue = logits.get(offset);
-            for (int token = 1; token < vocabulary; token++) {
-              float value = logits.get(offset + token);
-              if (value > bestValue) {
-                bestValue = value;
-                best = token;
-              }
-            }
-            tokens[row][step] = best;
-            stepIds[row] = best;
-            stepPositions[row] = nextPosition[row]++;
-          }
-          sequence = 1;
-          total++;
-          inputs.clear();
-          for (int layer = 0; layer < layers; layer++) {
-            inputs.put("past_" + layer, (OnnxTensor) result.get("present_" + layer).orElseThrow());
-          }
-        }
-      } finally {
-        owned.forEach(OnnxTensor::close);
-        if (previous != null) {
-          previous.close();
-        }
-      }
-      return tokens;
-    }
-
-    /** Greedy tokens of one prompt without the cache: the whole sequence each step, empty past. */
-    int[] uncached(int[] prompt, int steps) throws OrtException {
-      int[] sequence = Arrays.copyOf(prompt, prompt.length + steps);
-      int[] tokens = new int[steps];
-      for (int step = 0; step < steps; step++) {
-        int length = prompt.length + step;
-        int[] ids = Arrays.copyOf(sequence, length);
-        int[] positions = IntStream.range(0, length).toArray();
-        int[] mask = new int[length];
-        Arrays.fill(mask, 1);
-        Map<String, OnnxTensor> inputs = new HashMap<>();
-        try {
-          inputs.put("input_ids", OnnxTensor.createTensor(environment, IntBuffer.wrap(ids), new long[] {1, length}));
-          inputs.put("position_ids", OnnxTensor.createTensor(environment, IntBuffer.wrap(positions),
-              new long[] {1, length}));
-          inputs.put("attention_mask", OnnxTensor.createTensor(environment, IntBuffer.wrap(mask),
-              new long[] {1, length}));
-          for (int layer = 0; layer < layers; layer++) {
-            inputs.put("past_" + layer, OnnxTensor.createTensor(environment,
-                ByteBuffer.allocateDirect(0).order(ByteOrder.nativeOrder()).asFloatBuffer(),
-                new long[] {2, 1, heads, 0, headSize}));
-          }
-          try (OrtSession.Result result = session.run(inputs)) {
-            FloatBuffer logits = ((OnnxTensor) result.get("logits").orElseThrow()).getFloatBuffer();
-            int offset = (int) ((length - 1) * vocabulary);
-            int best = 0;
-            for (int token = 1; token < vocabulary; token++) {
-              if (logits.get(offset + token) > logits.get(offset + best)) {
-                best = token;
-              }
-            }
-            tokens[step] = best;
-            sequence[length] = best;
-          }
-        } finally {
-          inputs.values().forEach(OnnxTensor::close);
-        }
-      }
-      return tokens;
     }
   }
 }
