@@ -3,21 +3,15 @@ package io.github.sparkinfer.benchmarks;
 import static io.github.sparkinfer.benchmarks.RunEnvironment.log;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
-import ai.onnxruntime.NodeInfo;
 import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.OrtSession.SessionOptions.ExecutionMode;
 import ai.onnxruntime.OrtSession.SessionOptions.OptLevel;
-import ai.onnxruntime.TensorInfo;
 import io.github.sparkinfer.compression.GenerationGraph;
 import io.github.sparkinfer.compression.OnnxModel;
 import io.github.sparkinfer.device.OrtEnvironments;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
 import java.nio.IntBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -116,19 +110,44 @@ public final class GenerateBenchmark {
       "  --batch-size   prompts decoded together, every variant (default 8)",
       "  --cores        local[N], threads of the Java variants (default: all)",
       "  --repeat       timed runs per variant after one warm-up (default 3)",
-      "  --min-seconds  a timed run shorter than this is reported (default 1)");
+      "  --min-seconds  a timed run shorter than this is reported (default 1; on a GPU: each timed run lasts at"
+          + " least this long, default 5)",
+      "On a GPU (GenerateOnDevice): --device cuda:N [--batch-sizes 32,64,128,256] [--loop-batch-sizes ...]",
+      "         [--tasks 2] [--max-batch-bytes 2g] [--tie-margin 0.1] [--deadline-seconds S] [--out <file.md>]",
+      "  --device            cpu (default) or cuda:N: fp16 decoders on the CUDA execution provider",
+      "  --batch-sizes       batch sizes measured on a GPU (default 32,64,128,256)",
+      "  --loop-batch-sizes  the batch sizes of the Java-loop variants (b) and (a-java) (default: all)",
+      "  --tasks             threads of the Java variants and partitions of generate() on a GPU (default 2)",
+      "  --rows              on a GPU: the most prompts a timed run may take (default 2048)",
+      "  --max-batch-bytes   spark.sparkinfer.maxBatchBytes for generate() on a GPU (default 2g)",
+      "  --tie-margin        on a GPU: rows parted where the Java loop's best two logits were within it are near-ties",
+      "  --deadline-seconds  on a GPU: measurements not started this long after the JVM started are skipped",
+      "  --out               on a GPU: the section as markdown, and a JSON beside it, rewritten after every run");
 
-  private Path modelDir;
-  private Path prompts = Path.of("generate/prompts-2048.txt");
-  private int rows = 64;
-  private int newTokens = 64;
-  private int batchSize = 8;
-  private int cores = Runtime.getRuntime().availableProcessors();
-  private int repeat = 3;
-  private double minSeconds = 1;
-  private boolean oneSession = true;
-  private Path results;
-  private String note;
+  /** The Java loop's padding token (any id: the attention mask hides it). */
+  static final int PAD = 0;
+
+  Path modelDir;
+  Path prompts = Path.of("generate/prompts-2048.txt");
+  int rows = 64;
+  private boolean rowsGiven;
+  int newTokens = 64;
+  int batchSize = 8;
+  List<Integer> batchSizes;
+  List<Integer> loopBatchSizes;
+  int cores = Runtime.getRuntime().availableProcessors();
+  int tasks;
+  int repeat = 3;
+  double minSeconds = 1;
+  private boolean minSecondsGiven;
+  boolean oneSession = true;
+  Path results;
+  Path out;
+  String note;
+  String device = "cpu";
+  String maxBatchBytes = "2g";
+  double tieMargin = 0.1;
+  double deadlineSeconds;
 
   public static void main(String[] args) throws Exception {
     GenerateBenchmark benchmark = new GenerateBenchmark();
@@ -141,7 +160,7 @@ public final class GenerateBenchmark {
       System.exit(2);
       return;
     }
-    int status = benchmark.run();
+    int status = benchmark.device.equals("cpu") ? benchmark.run() : new GenerateOnDevice(benchmark).run();
     // ONNX Runtime's and Spark's leftover threads must not keep the JVM alive.
     System.exit(status);
   }
@@ -158,6 +177,34 @@ public final class GenerateBenchmark {
           break;
         case "--rows":
           rows = BenchmarkArguments.positive(name, BenchmarkArguments.value(arguments, ++i, name));
+          rowsGiven = true;
+          break;
+        case "--device":
+          device = BenchmarkArguments.value(arguments, ++i, name);
+          if (!device.equals("cpu") && !device.matches("cuda:[0-9]+")) {
+            throw new IllegalArgumentException("--device takes cpu or cuda:N, not '" + device + "'");
+          }
+          break;
+        case "--batch-sizes":
+          batchSizes = sizes(name, BenchmarkArguments.value(arguments, ++i, name));
+          break;
+        case "--loop-batch-sizes":
+          loopBatchSizes = sizes(name, BenchmarkArguments.value(arguments, ++i, name));
+          break;
+        case "--tasks":
+          tasks = BenchmarkArguments.positive(name, BenchmarkArguments.value(arguments, ++i, name));
+          break;
+        case "--max-batch-bytes":
+          maxBatchBytes = BenchmarkArguments.value(arguments, ++i, name);
+          break;
+        case "--tie-margin":
+          tieMargin = Double.parseDouble(BenchmarkArguments.value(arguments, ++i, name));
+          break;
+        case "--deadline-seconds":
+          deadlineSeconds = Double.parseDouble(BenchmarkArguments.value(arguments, ++i, name));
+          break;
+        case "--out":
+          out = Path.of(BenchmarkArguments.value(arguments, ++i, name));
           break;
         case "--new-tokens":
           newTokens = BenchmarkArguments.positive(name, BenchmarkArguments.value(arguments, ++i, name));
@@ -173,6 +220,7 @@ public final class GenerateBenchmark {
           break;
         case "--min-seconds":
           minSeconds = Double.parseDouble(BenchmarkArguments.value(arguments, ++i, name));
+          minSecondsGiven = true;
           break;
         case "--no-one-session":
           oneSession = false;
@@ -190,6 +238,23 @@ public final class GenerateBenchmark {
           throw new IllegalArgumentException("Unknown argument '" + name + "'");
       }
     }
+    boolean gpu = !device.equals("cpu");
+    if (batchSizes == null) {
+      batchSizes = gpu ? List.of(32, 64, 128, 256) : List.of(batchSize);
+    }
+    if (!gpu && batchSizes.size() != 1) {
+      throw new IllegalArgumentException("On the CPU, one batch size: --batch-size N (or --batch-sizes N)");
+    }
+    batchSize = batchSizes.get(0);
+    if (tasks == 0) {
+      tasks = gpu ? 2 : cores;
+    }
+    if (gpu && !rowsGiven) {
+      rows = 2048;
+    }
+    if (gpu && !minSecondsGiven) {
+      minSeconds = 5;
+    }
     if (modelDir == null) {
       throw new IllegalArgumentException("Missing --model-dir: the folder make_decoders.py wrote (model.onnx and"
           + " tokenizer.json), e.g. /tmp/gen-bench/gpt2-124m");
@@ -202,6 +267,14 @@ public final class GenerateBenchmark {
     if (!Files.isRegularFile(prompts)) {
       throw new IllegalArgumentException("No prompts file " + prompts.toAbsolutePath());
     }
+  }
+
+  private static List<Integer> sizes(String name, String text) {
+    List<Integer> sizes = new ArrayList<>();
+    for (String part : text.split(",")) {
+      sizes.add(BenchmarkArguments.positive(name, part.trim()));
+    }
+    return sizes;
   }
 
   /** One variant's timed runs and its last run's tokens. */
@@ -254,7 +327,7 @@ public final class GenerateBenchmark {
         OrtSession all = oneSession ? session(environment, modelFile, cores) : null) {
       LoopDecoder decoder = new LoopDecoder(environment, one);
       LoopDecoder decoderAll = all == null ? null : new LoopDecoder(environment, all);
-      int pad = 0;
+      int pad = PAD;
       log("decoder: %d layers, %d heads of %d, vocabulary %d; prompts %,d tokens (longest %d)", decoder.layers,
           decoder.heads, decoder.headSize, decoder.vocabulary, promptTokens, longestPrompt);
 
@@ -546,7 +619,7 @@ public final class GenerateBenchmark {
     return new Slice(slice, encode(tokenizer, chosen));
   }
 
-  private static int[][] encode(HuggingFaceTokenizer tokenizer, String[] texts) {
+  static int[][] encode(HuggingFaceTokenizer tokenizer, String[] texts) {
     int[][] ids = new int[texts.length][];
     for (int i = 0; i < texts.length; i++) {
       ids[i] = Arrays.stream(tokenizer.encode(texts[i]).getIds()).mapToInt(Math::toIntExact).toArray();
@@ -628,7 +701,7 @@ public final class GenerateBenchmark {
    * newTokens, min_length 0, no repetition penalty; each row's new tokens up to its first pad token
    * (none, when the pad token is never produced).
    */
-  private static int[][] greedySearchBatch(OrtEnvironment environment, OrtSession search, int[][] prompts,
+  static int[][] greedySearchBatch(OrtEnvironment environment, OrtSession search, int[][] prompts,
       int newTokens, int pad) throws OrtException {
     int longest = Arrays.stream(prompts).mapToInt(p -> p.length).max().orElseThrow();
     int maxLength = longest + newTokens;
