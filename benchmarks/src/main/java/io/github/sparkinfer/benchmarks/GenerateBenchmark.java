@@ -113,13 +113,13 @@ public final class GenerateBenchmark {
       "  --min-seconds  a timed run shorter than this is reported (default 1; on a GPU: each timed run lasts at"
           + " least this long, default 5)",
       "On a GPU (GenerateOnDevice): --device cuda:N [--batch-sizes 32,64,128,256] [--loop-batch-sizes ...]",
-      "         [--tasks 2] [--max-batch-bytes 2g] [--tie-margin 0.1] [--deadline-seconds S] [--out <file.md>]",
+      "         [--tasks 2] [--max-batch-bytes 2047m] [--tie-margin 0.1] [--deadline-seconds S] [--out <file.md>]",
       "  --device            cpu (default) or cuda:N: fp16 decoders on the CUDA execution provider",
       "  --batch-sizes       batch sizes measured on a GPU (default 32,64,128,256)",
       "  --loop-batch-sizes  the batch sizes of the Java-loop variants (b) and (a-java) (default: all)",
       "  --tasks             threads of the Java variants and partitions of generate() on a GPU (default 2)",
       "  --rows              on a GPU: the most prompts a timed run may take (default 2048)",
-      "  --max-batch-bytes   spark.sparkinfer.maxBatchBytes for generate() on a GPU (default 2g)",
+      "  --max-batch-bytes   spark.sparkinfer.maxBatchBytes for generate() on a GPU (default 2047m, the most it takes)",
       "  --tie-margin        on a GPU: rows parted where the Java loop's best two logits were within it are near-ties",
       "  --deadline-seconds  on a GPU: measurements not started this long after the JVM started are skipped",
       "  --out               on a GPU: the section as markdown, and a JSON beside it, rewritten after every run");
@@ -145,9 +145,11 @@ public final class GenerateBenchmark {
   Path out;
   String note;
   String device = "cpu";
-  String maxBatchBytes = "2g";
+  String maxBatchBytes = "2047m";
   double tieMargin = 0.1;
   double deadlineSeconds;
+  /** --device-path-on-cpu: GenerateOnDevice with CPU sessions (a smoke test of the GPU path where no GPU is). */
+  boolean devicePathOnCpu;
 
   public static void main(String[] args) throws Exception {
     GenerateBenchmark benchmark = new GenerateBenchmark();
@@ -160,7 +162,7 @@ public final class GenerateBenchmark {
       System.exit(2);
       return;
     }
-    int status = benchmark.device.equals("cpu") ? benchmark.run() : new GenerateOnDevice(benchmark).run();
+    int status = benchmark.device.equals("cpu") && !benchmark.devicePathOnCpu ? benchmark.run() : new GenerateOnDevice(benchmark).run();
     // ONNX Runtime's and Spark's leftover threads must not keep the JVM alive.
     System.exit(status);
   }
@@ -203,6 +205,9 @@ public final class GenerateBenchmark {
         case "--deadline-seconds":
           deadlineSeconds = Double.parseDouble(BenchmarkArguments.value(arguments, ++i, name));
           break;
+        case "--device-path-on-cpu":
+          devicePathOnCpu = true;
+          break;
         case "--out":
           out = Path.of(BenchmarkArguments.value(arguments, ++i, name));
           break;
@@ -238,7 +243,7 @@ public final class GenerateBenchmark {
           throw new IllegalArgumentException("Unknown argument '" + name + "'");
       }
     }
-    boolean gpu = !device.equals("cpu");
+    boolean gpu = !device.equals("cpu") || devicePathOnCpu;
     if (batchSizes == null) {
       batchSizes = gpu ? List.of(32, 64, 128, 256) : List.of(batchSize);
     }

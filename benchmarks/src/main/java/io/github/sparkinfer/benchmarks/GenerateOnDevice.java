@@ -141,7 +141,8 @@ final class GenerateOnDevice {
     System.setProperty("RUST_FLAVOR", "cpu");
     // Application scope: read by SparkConf from the system properties when the session starts.
     System.setProperty("spark.sparkinfer.maxBatchBytes", settings.maxBatchBytes);
-    int deviceIndex = Integer.parseInt(settings.device.substring("cuda:".length()));
+    // --device cpu with --device-path-on-cpu: this path with CPU sessions, a smoke test where no GPU is.
+    int deviceIndex = settings.device.startsWith("cuda:") ? Integer.parseInt(settings.device.substring(5)) : -1;
     Path modelFile = settings.modelDir.resolve("model.onnx").toAbsolutePath();
     Path tokenizerFile = settings.modelDir.resolve("tokenizer.json").toAbsolutePath();
     texts = Files.readAllLines(settings.prompts, StandardCharsets.UTF_8).stream().limit(settings.rows)
@@ -155,7 +156,11 @@ final class GenerateOnDevice {
         + " tokens, longest %d); each timed run takes the first K of them (K in the table)", texts.length,
         settings.prompts.getFileName(), promptTokens, longest));
     OrtEnvironment environment = OrtEnvironments.get();
-    power = new PowerSampler();
+    try {
+      power = new PowerSampler();
+    } catch (java.io.IOException e) {
+      log("no nvidia-smi (%s): no GPU utilization or power", e.getMessage());
+    }
     pool = Executors.newFixedThreadPool(settings.tasks);
     int tasks = settings.tasks;
     try (OrtSession.SessionOptions options = cudaOptions(deviceIndex);
@@ -181,7 +186,7 @@ final class GenerateOnDevice {
         }
       }
       facts.put("Reference", "the plain Java loop's first 8 tokens of prompts 0 and 1 against a decode without the"
-          + " cache (whole sequence each step), on the GPU: " + reference.toString().replaceAll("; $", ""));
+          + " cache (whole sequence each step), on the device: " + reference.toString().replaceAll("; $", ""));
       // The end token: in no prompt and not produced by the Java loop on the first batch of the first batch size.
       int firstBatch = Math.min(texts.length, settings.batchSizes.get(0));
       LoopDecoder.Output probe = decoder.decode(Arrays.copyOf(promptIds, firstBatch), firstBatch,
@@ -251,7 +256,9 @@ final class GenerateOnDevice {
       }
     } finally {
       pool.shutdownNow();
-      power.close();
+      if (power != null) {
+        power.close();
+      }
       if (spark != null) {
         spark.stop();
       }
@@ -270,7 +277,9 @@ final class GenerateOnDevice {
     options.setInterOpNumThreads(1);
     options.setOptimizationLevel(OptLevel.ALL_OPT);
     options.setExecutionMode(ExecutionMode.SEQUENTIAL);
-    options.addCUDA(deviceIndex);
+    if (deviceIndex >= 0) {
+      options.addCUDA(deviceIndex);
+    }
     return options;
   }
 
@@ -404,8 +413,8 @@ final class GenerateOnDevice {
       measure.passes = passes;
       measure.tokens = (long) rows * passes * settings.newTokens;
       measure.seconds = RunEnvironment.seconds(ended - started);
-      measure.utilization = power.meanUtilization(started, ended);
-      measure.watts = power.meanWatts(started, ended);
+      measure.utilization = power == null ? Double.NaN : power.meanUtilization(started, ended);
+      measure.watts = power == null ? Double.NaN : power.meanWatts(started, ended);
       latency(measure, latencies);
       checkLengths(measure);
       log("(%s) batch %d: %,.0f tokens/s over %.1f s (%d prompts x %d passes; warm-up %.1f s), GPU %.0f %% %.0f W,"
@@ -593,7 +602,8 @@ final class GenerateOnDevice {
                   m.reference)));
     }
     text.append("\nbatch ms: the Java variants time each batch (p50 / p99); generate() gives its node's batch"
-        + " latencies where it records them, else the mean ONNX Runtime session time per batch from its metrics.\n");
+        + " latencies where it records them (per ONNX Runtime run: with decodeLoop=java one token step, not a whole"
+        + " batch), else the mean ONNX Runtime session time per batch from its metrics.\n");
     return text.toString();
   }
 

@@ -50,7 +50,7 @@ final class LoopDecoder {
   final boolean halfCache;
   final boolean positions;
   /** Most logits values one prompt step may return before it is split into row groups. */
-  long maxPrefillValues = 1L << 29;
+  long maxPrefillValues = Long.getLong("sparkinfer.benchmark.maxPrefillValues", 1L << 29);
 
   /** One batch's new tokens and, per row and step, best logit minus second-best. */
   static final class Output {
