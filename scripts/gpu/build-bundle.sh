@@ -75,7 +75,11 @@ cp benchmarks/target/sparkinfer-benchmarks-*-SNAPSHOT.jar "$out/project/"
 cp distillation/target/sparkinfer-distillation-*-SNAPSHOT.jar "$out/project/"
 (cd spark-udf/target/test-classes && zip -qr "$out/project/sparkinfer-spark-udf-tests.jar" .)
 (cd gpu-scheduling/target/test-classes && zip -qr "$out/project/sparkinfer-gpu-scheduling-tests.jar" .)
-cp scripts/gpu/run-on-gpu.sh "$out/project/"
+cp scripts/gpu/run-on-gpu.sh scripts/gpu/run-generate-benchmark.sh "$out/project/"
+# The Python side of the generate() benchmark (run-generate-benchmark.sh) and GPT-2's tokenizer.json.
+mkdir -p "$out/project/generate"
+cp benchmarks/generate/{decoders.py,make_decoders.py,hf_generate.py,prompts-2048.txt} "$out/project/generate/"
+cp "${GEN_TOKENIZER:-$root/../shared/models/decoders/tiny-random-gpt2-fp32/tokenizer.json}" "$out/project/generate/"
 echo "$(git rev-parse --short HEAD)$(git status --porcelain | grep -q . && echo -dirty)" > "$out/project/COMMIT"
 
 echo "== pack"

@@ -3,21 +3,15 @@ package io.github.sparkinfer.benchmarks;
 import static io.github.sparkinfer.benchmarks.RunEnvironment.log;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
-import ai.onnxruntime.NodeInfo;
 import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.OrtSession.SessionOptions.ExecutionMode;
 import ai.onnxruntime.OrtSession.SessionOptions.OptLevel;
-import ai.onnxruntime.TensorInfo;
 import io.github.sparkinfer.compression.GenerationGraph;
 import io.github.sparkinfer.compression.OnnxModel;
 import io.github.sparkinfer.device.OrtEnvironments;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
 import java.nio.IntBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -116,19 +110,46 @@ public final class GenerateBenchmark {
       "  --batch-size   prompts decoded together, every variant (default 8)",
       "  --cores        local[N], threads of the Java variants (default: all)",
       "  --repeat       timed runs per variant after one warm-up (default 3)",
-      "  --min-seconds  a timed run shorter than this is reported (default 1)");
+      "  --min-seconds  a timed run shorter than this is reported (default 1; on a GPU: each timed run lasts at"
+          + " least this long, default 5)",
+      "On a GPU (GenerateOnDevice): --device cuda:N [--batch-sizes 32,64,128,256] [--loop-batch-sizes ...]",
+      "         [--tasks 2] [--max-batch-bytes 2047m] [--tie-margin 0.1] [--deadline-seconds S] [--out <file.md>]",
+      "  --device            cpu (default) or cuda:N: fp16 decoders on the CUDA execution provider",
+      "  --batch-sizes       batch sizes measured on a GPU (default 32,64,128,256)",
+      "  --loop-batch-sizes  the batch sizes of the Java-loop variants (b) and (a-java) (default: all)",
+      "  --tasks             threads of the Java variants and partitions of generate() on a GPU (default 2)",
+      "  --rows              on a GPU: the most prompts a timed run may take (default 2048)",
+      "  --max-batch-bytes   spark.sparkinfer.maxBatchBytes for generate() on a GPU (default 2047m, the most it takes)",
+      "  --tie-margin        on a GPU: rows parted where the Java loop's best two logits were within it are near-ties",
+      "  --deadline-seconds  on a GPU: measurements not started this long after the JVM started are skipped",
+      "  --out               on a GPU: the section as markdown, and a JSON beside it, rewritten after every run");
 
-  private Path modelDir;
-  private Path prompts = Path.of("generate/prompts-2048.txt");
-  private int rows = 64;
-  private int newTokens = 64;
-  private int batchSize = 8;
-  private int cores = Runtime.getRuntime().availableProcessors();
-  private int repeat = 3;
-  private double minSeconds = 1;
-  private boolean oneSession = true;
-  private Path results;
-  private String note;
+  /** The Java loop's padding token (any id: the attention mask hides it). */
+  static final int PAD = 0;
+
+  Path modelDir;
+  Path prompts = Path.of("generate/prompts-2048.txt");
+  int rows = 64;
+  private boolean rowsGiven;
+  int newTokens = 64;
+  int batchSize = 8;
+  List<Integer> batchSizes;
+  List<Integer> loopBatchSizes;
+  int cores = Runtime.getRuntime().availableProcessors();
+  int tasks;
+  int repeat = 3;
+  double minSeconds = 1;
+  private boolean minSecondsGiven;
+  boolean oneSession = true;
+  Path results;
+  Path out;
+  String note;
+  String device = "cpu";
+  String maxBatchBytes = "2047m";
+  double tieMargin = 0.1;
+  double deadlineSeconds;
+  /** --device-path-on-cpu: GenerateOnDevice with CPU sessions (a smoke test of the GPU path where no GPU is). */
+  boolean devicePathOnCpu;
 
   public static void main(String[] args) throws Exception {
     GenerateBenchmark benchmark = new GenerateBenchmark();
@@ -141,7 +162,7 @@ public final class GenerateBenchmark {
       System.exit(2);
       return;
     }
-    int status = benchmark.run();
+    int status = benchmark.device.equals("cpu") && !benchmark.devicePathOnCpu ? benchmark.run() : new GenerateOnDevice(benchmark).run();
     // ONNX Runtime's and Spark's leftover threads must not keep the JVM alive.
     System.exit(status);
   }
@@ -158,6 +179,37 @@ public final class GenerateBenchmark {
           break;
         case "--rows":
           rows = BenchmarkArguments.positive(name, BenchmarkArguments.value(arguments, ++i, name));
+          rowsGiven = true;
+          break;
+        case "--device":
+          device = BenchmarkArguments.value(arguments, ++i, name);
+          if (!device.equals("cpu") && !device.matches("cuda:[0-9]+")) {
+            throw new IllegalArgumentException("--device takes cpu or cuda:N, not '" + device + "'");
+          }
+          break;
+        case "--batch-sizes":
+          batchSizes = sizes(name, BenchmarkArguments.value(arguments, ++i, name));
+          break;
+        case "--loop-batch-sizes":
+          loopBatchSizes = sizes(name, BenchmarkArguments.value(arguments, ++i, name));
+          break;
+        case "--tasks":
+          tasks = BenchmarkArguments.positive(name, BenchmarkArguments.value(arguments, ++i, name));
+          break;
+        case "--max-batch-bytes":
+          maxBatchBytes = BenchmarkArguments.value(arguments, ++i, name);
+          break;
+        case "--tie-margin":
+          tieMargin = Double.parseDouble(BenchmarkArguments.value(arguments, ++i, name));
+          break;
+        case "--deadline-seconds":
+          deadlineSeconds = Double.parseDouble(BenchmarkArguments.value(arguments, ++i, name));
+          break;
+        case "--device-path-on-cpu":
+          devicePathOnCpu = true;
+          break;
+        case "--out":
+          out = Path.of(BenchmarkArguments.value(arguments, ++i, name));
           break;
         case "--new-tokens":
           newTokens = BenchmarkArguments.positive(name, BenchmarkArguments.value(arguments, ++i, name));
@@ -173,6 +225,7 @@ public final class GenerateBenchmark {
           break;
         case "--min-seconds":
           minSeconds = Double.parseDouble(BenchmarkArguments.value(arguments, ++i, name));
+          minSecondsGiven = true;
           break;
         case "--no-one-session":
           oneSession = false;
@@ -190,6 +243,23 @@ public final class GenerateBenchmark {
           throw new IllegalArgumentException("Unknown argument '" + name + "'");
       }
     }
+    boolean gpu = !device.equals("cpu") || devicePathOnCpu;
+    if (batchSizes == null) {
+      batchSizes = gpu ? List.of(32, 64, 128, 256) : List.of(batchSize);
+    }
+    if (!gpu && batchSizes.size() != 1) {
+      throw new IllegalArgumentException("On the CPU, one batch size: --batch-size N (or --batch-sizes N)");
+    }
+    batchSize = batchSizes.get(0);
+    if (tasks == 0) {
+      tasks = gpu ? 2 : cores;
+    }
+    if (gpu && !rowsGiven) {
+      rows = 2048;
+    }
+    if (gpu && !minSecondsGiven) {
+      minSeconds = 5;
+    }
     if (modelDir == null) {
       throw new IllegalArgumentException("Missing --model-dir: the folder make_decoders.py wrote (model.onnx and"
           + " tokenizer.json), e.g. /tmp/gen-bench/gpt2-124m");
@@ -202,6 +272,14 @@ public final class GenerateBenchmark {
     if (!Files.isRegularFile(prompts)) {
       throw new IllegalArgumentException("No prompts file " + prompts.toAbsolutePath());
     }
+  }
+
+  private static List<Integer> sizes(String name, String text) {
+    List<Integer> sizes = new ArrayList<>();
+    for (String part : text.split(",")) {
+      sizes.add(BenchmarkArguments.positive(name, part.trim()));
+    }
+    return sizes;
   }
 
   /** One variant's timed runs and its last run's tokens. */
@@ -252,9 +330,9 @@ public final class GenerateBenchmark {
     SparkSession spark = null;
     try (OrtSession one = session(environment, modelFile, 1);
         OrtSession all = oneSession ? session(environment, modelFile, cores) : null) {
-      Decoder decoder = new Decoder(environment, one);
-      Decoder decoderAll = all == null ? null : new Decoder(environment, all);
-      int pad = 0;
+      LoopDecoder decoder = new LoopDecoder(environment, one);
+      LoopDecoder decoderAll = all == null ? null : new LoopDecoder(environment, all);
+      int pad = PAD;
       log("decoder: %d layers, %d heads of %d, vocabulary %d; prompts %,d tokens (longest %d)", decoder.layers,
           decoder.heads, decoder.headSize, decoder.vocabulary, promptTokens, longestPrompt);
 
@@ -270,7 +348,7 @@ public final class GenerateBenchmark {
       ExecutorService pool = Executors.newFixedThreadPool(cores);
       Variant loop = new Variant("b", "plain Java loop on ONNX Runtime, " + cores + " threads x 1 intra-op thread,"
           + " batches in input order", generated,
-          () -> parallel(pool, inputOrder, slice -> decoder.javaLoop(encode(tokenizer, texts, slice), newTokens, pad)));
+          () -> parallel(pool, inputOrder, slice -> decoder.decode(encode(tokenizer, texts, slice).prompts, batchSize, newTokens, pad).tokens));
       long started = System.nanoTime();
       loop.tokens = loop.run.run();
       log("(b) warm-up %.1f s", RunEnvironment.seconds(System.nanoTime() - started));
@@ -316,8 +394,7 @@ public final class GenerateBenchmark {
         variants.add(loop);
         variants.add(new Variant("b-sorted", "plain Java loop, generate()'s batches (windows of " + WINDOW_BATCHES
             + " batches sorted by length), " + cores + " threads x 1", generated,
-            () -> parallel(pool, windowSorted, slice -> decoder.javaLoop(encode(tokenizer, texts, slice), newTokens,
-                pad))));
+            () -> parallel(pool, windowSorted, slice -> decoder.decode(encode(tokenizer, texts, slice).prompts, batchSize, newTokens, pad).tokens)));
         variants.add(new Variant("c", "GreedySearch operator (GenerationGraph), " + cores + " threads x 1 intra-op"
             + " thread, batches in input order", generated,
             () -> parallel(pool, inputOrder, slice -> greedySearch(environment, search, encode(tokenizer, texts,
@@ -325,7 +402,7 @@ public final class GenerateBenchmark {
         if (oneSession) {
           int[] everything = IntStream.range(0, rows).toArray();
           variants.add(new Variant("b1", "plain Java loop, 1 thread x " + cores + " intra-op threads, input order",
-              generated, () -> decoderAll.javaLoop(encode(tokenizer, texts, everything), newTokens, pad)));
+              generated, () -> decoderAll.decode(encode(tokenizer, texts, everything).prompts, batchSize, newTokens, pad).tokens));
           variants.add(new Variant("c1", "GreedySearch, 1 thread x " + cores + " intra-op threads, input order",
               generated, () -> greedySearch(environment, searchAll, encode(tokenizer, texts, everything), newTokens,
                   searchEnd)));
@@ -547,7 +624,7 @@ public final class GenerateBenchmark {
     return new Slice(slice, encode(tokenizer, chosen));
   }
 
-  private static int[][] encode(HuggingFaceTokenizer tokenizer, String[] texts) {
+  static int[][] encode(HuggingFaceTokenizer tokenizer, String[] texts) {
     int[][] ids = new int[texts.length][];
     for (int i = 0; i < texts.length; i++) {
       ids[i] = Arrays.stream(tokenizer.encode(texts[i]).getIds()).mapToInt(Math::toIntExact).toArray();
@@ -629,7 +706,7 @@ public final class GenerateBenchmark {
    * newTokens, min_length 0, no repetition penalty; each row's new tokens up to its first pad token
    * (none, when the pad token is never produced).
    */
-  private static int[][] greedySearchBatch(OrtEnvironment environment, OrtSession search, int[][] prompts,
+  static int[][] greedySearchBatch(OrtEnvironment environment, OrtSession search, int[][] prompts,
       int newTokens, int pad) throws OrtException {
     int longest = Arrays.stream(prompts).mapToInt(p -> p.length).max().orElseThrow();
     int maxLength = longest + newTokens;
@@ -670,182 +747,6 @@ public final class GenerateBenchmark {
       }
     } finally {
       inputs.values().forEach(OnnxTensor::close);
-    }
-  }
-
-  /** The GPT-2-layout decoder driven by hand: a plain Java loop over ONNX Runtime runs. */
-  private final class Decoder {
-    final OrtEnvironment environment;
-    final OrtSession session;
-    final int layers;
-    final long heads;
-    final long headSize;
-    final long vocabulary;
-
-    Decoder(OrtEnvironment environment, OrtSession session) throws OrtException {
-      this.environment = environment;
-      this.session = session;
-      Map<String, NodeInfo> inputs = session.getInputInfo();
-      int count = 0;
-      while (inputs.containsKey("past_" + count)) {
-        count++;
-      }
-      this.layers = count;
-      long[] past = ((TensorInfo) inputs.get("past_0").getInfo()).getShape();
-      this.heads = past[2];
-      this.headSize = past[4];
-      long[] logits = ((TensorInfo) session.getOutputInfo().get("logits").getInfo()).getShape();
-      this.vocabulary = logits[2];
-    }
-
-    /**
-     * Batches of {@code batchSize} of the slice's rows in its order; tokens in the slice's order (the
-     * rows' order for a slice of all rows in input order).
-     */
-    int[][] javaLoop(Slice slice, int newTokens, int pad) throws OrtException {
-      int[][] tokens = new int[slice.prompts.length][];
-      for (int first = 0; first < slice.prompts.length; first += batchSize) {
-        int[][] batch = Arrays.copyOfRange(slice.prompts, first, Math.min(slice.prompts.length, first + batchSize));
-        int[][] out = batch(batch, newTokens, pad);
-        System.arraycopy(out, 0, tokens, first, out.length);
-      }
-      return tokens;
-    }
-
-    /** One batch, left-padded: the prompt in one run, then one token per row per run, presents fed back as pasts. */
-    int[][] batch(int[][] prompts, int newTokens, int pad) throws OrtException {
-      int size = prompts.length;
-      int longest = Arrays.stream(prompts).mapToInt(p -> p.length).max().orElseThrow();
-      int[] ids = new int[size * longest];
-      int[] positions = new int[size * longest];
-      int[] nextPosition = new int[size];
-      int maxTotal = longest + newTokens;
-      int[] fullMask = new int[size * maxTotal];
-      for (int row = 0; row < size; row++) {
-        int padding = longest - prompts[row].length;
-        for (int column = 0; column < longest; column++) {
-          boolean real = column >= padding;
-          ids[row * longest + column] = real ? prompts[row][column - padding] : pad;
-          positions[row * longest + column] = real ? column - padding : 0;
-          fullMask[row * maxTotal + column] = real ? 1 : 0;
-        }
-        nextPosition[row] = prompts[row].length;
-        for (int column = longest; column < maxTotal; column++) {
-          fullMask[row * maxTotal + column] = 1;
-        }
-      }
-      int[][] tokens = new int[size][newTokens];
-      Map<String, OnnxTensor> inputs = new HashMap<>();
-      List<OnnxTensor> owned = new ArrayList<>();
-      OrtSession.Result previous = null;
-      try {
-        for (int layer = 0; layer < layers; layer++) {
-          OnnxTensor empty = OnnxTensor.createTensor(environment,
-              ByteBuffer.allocateDirect(0).order(ByteOrder.nativeOrder()).asFloatBuffer(),
-              new long[] {2, size, heads, 0, headSize});
-          owned.add(empty);
-          inputs.put("past_" + layer, empty);
-        }
-        int sequence = longest;
-        int total = longest;
-        int[] stepIds = ids;
-        int[] stepPositions = positions;
-        for (int step = 0; step < newTokens; step++) {
-          int[] mask = new int[size * total];
-          for (int row = 0; row < size; row++) {
-            System.arraycopy(fullMask, row * maxTotal, mask, row * total, total);
-          }
-          OnnxTensor idTensor = OnnxTensor.createTensor(environment, IntBuffer.wrap(stepIds),
-              new long[] {size, sequence});
-          OnnxTensor positionTensor = OnnxTensor.createTensor(environment, IntBuffer.wrap(stepPositions),
-              new long[] {size, sequence});
-          OnnxTensor maskTensor = OnnxTensor.createTensor(environment, IntBuffer.wrap(mask), new long[] {size, total});
-          owned.add(idTensor);
-          owned.add(positionTensor);
-          owned.add(maskTensor);
-          inputs.put("input_ids", idTensor);
-          inputs.put("position_ids", positionTensor);
-          inputs.put("attention_mask", maskTensor);
-          OrtSession.Result result = session.run(inputs);
-          owned.forEach(OnnxTensor::close);
-          owned.clear();
-          if (previous != null) {
-            previous.close();
-          }
-          previous = result;
-          FloatBuffer logits = ((OnnxTensor) result.get("logits").orElseThrow()).getFloatBuffer();
-          stepIds = new int[size];
-          stepPositions = new int[size];
-          for (int row = 0; row < size; row++) {
-            int offset = (int) ((row * (long) sequence + sequence - 1) * vocabulary);
-            int best = 0;
-            float bestValue = logits.get(offset);
-            for (int token = 1; token < vocabulary; token++) {
-              float value = logits.get(offset + token);
-              if (value > bestValue) {
-                bestValue = value;
-                best = token;
-              }
-            }
-            tokens[row][step] = best;
-            stepIds[row] = best;
-            stepPositions[row] = nextPosition[row]++;
-          }
-          sequence = 1;
-          total++;
-          inputs.clear();
-          for (int layer = 0; layer < layers; layer++) {
-            inputs.put("past_" + layer, (OnnxTensor) result.get("present_" + layer).orElseThrow());
-          }
-        }
-      } finally {
-        owned.forEach(OnnxTensor::close);
-        if (previous != null) {
-          previous.close();
-        }
-      }
-      return tokens;
-    }
-
-    /** Greedy tokens of one prompt without the cache: the whole sequence each step, empty past. */
-    int[] uncached(int[] prompt, int steps) throws OrtException {
-      int[] sequence = Arrays.copyOf(prompt, prompt.length + steps);
-      int[] tokens = new int[steps];
-      for (int step = 0; step < steps; step++) {
-        int length = prompt.length + step;
-        int[] ids = Arrays.copyOf(sequence, length);
-        int[] positions = IntStream.range(0, length).toArray();
-        int[] mask = new int[length];
-        Arrays.fill(mask, 1);
-        Map<String, OnnxTensor> inputs = new HashMap<>();
-        try {
-          inputs.put("input_ids", OnnxTensor.createTensor(environment, IntBuffer.wrap(ids), new long[] {1, length}));
-          inputs.put("position_ids", OnnxTensor.createTensor(environment, IntBuffer.wrap(positions),
-              new long[] {1, length}));
-          inputs.put("attention_mask", OnnxTensor.createTensor(environment, IntBuffer.wrap(mask),
-              new long[] {1, length}));
-          for (int layer = 0; layer < layers; layer++) {
-            inputs.put("past_" + layer, OnnxTensor.createTensor(environment,
-                ByteBuffer.allocateDirect(0).order(ByteOrder.nativeOrder()).asFloatBuffer(),
-                new long[] {2, 1, heads, 0, headSize}));
-          }
-          try (OrtSession.Result result = session.run(inputs)) {
-            FloatBuffer logits = ((OnnxTensor) result.get("logits").orElseThrow()).getFloatBuffer();
-            int offset = (int) ((length - 1) * vocabulary);
-            int best = 0;
-            for (int token = 1; token < vocabulary; token++) {
-              if (logits.get(offset + token) > logits.get(offset + best)) {
-                best = token;
-              }
-            }
-            tokens[step] = best;
-            sequence[length] = best;
-          }
-        } finally {
-          inputs.values().forEach(OnnxTensor::close);
-        }
-      }
-      return tokens;
     }
   }
 }
