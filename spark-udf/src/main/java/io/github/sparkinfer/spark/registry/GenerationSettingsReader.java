@@ -45,7 +45,7 @@ final class GenerationSettingsReader {
   static GenerationSettings read(SettingsView conf, ModelBinding binding, String tokenizerUri) {
     String name = binding.modelName();
     if (!DecoderLayout.hasCacheInputs(binding.signature()) && DecoderLayout.isPackagedSearch(binding.signature())) {
-      return readPackaged(conf, binding, tokenizerUri);
+      return PackagedSearchSettingsReader.read(conf, binding, tokenizerUri);
     }
     DecoderLayout layout;
     try {
@@ -62,12 +62,7 @@ final class GenerationSettingsReader {
       throw Errors.analysis("Cannot read the graph of model '" + name + "' (" + binding.source().uri() + "): "
           + e.getMessage(), e);
     }
-    ModelSource tokenizer = ModelSource.ofFile(name, tokenizerUri, MODEL_PREFIX + name + MODEL_TOKENIZER_SUFFIX);
-    try {
-      ModelCache.shared().localFile(tokenizer, ModelRegistry.driverHadoopConfiguration());
-    } catch (ModelLoadException e) {
-      throw Errors.analysis(e.getMessage().replace("Cannot load model", "Cannot load the tokenizer of model"), e);
-    }
+    ModelSource tokenizer = tokenizer(name, tokenizerUri);
     DecoderConfig exported = exportedConfig(binding);
     Values values = new Values(conf, name);
     GenerationOptions options;
@@ -79,16 +74,9 @@ final class GenerationSettingsReader {
       values.number(GenerateOption.TOP_P).ifPresent(builder::topP);
       values.number(GenerateOption.REPETITION_PENALTY).ifPresent(builder::repetitionPenalty);
       values.integer(GenerateOption.NUM_BEAMS).ifPresent(builder::numBeams);
-      String seed = values.text(GenerateOption.SEED);
+      Long seed = seed(values);
       if (seed != null) {
-        builder.seed(values.parse(GenerateOption.SEED, seed.trim(),
-            value -> {
-              try {
-                return new java.math.BigDecimal(value).longValueExact();
-              } catch (ArithmeticException e) {
-                throw new NumberFormatException(value);
-              }
-            }, "a whole number"));
+        builder.seed(seed);
       }
       String stopIds = values.text(GenerateOption.STOP_TOKEN_IDS);
       if (stopIds != null) {
@@ -108,17 +96,7 @@ final class GenerationSettingsReader {
     } catch (IllegalArgumentException e) {
       throw Errors.analysis("Cannot call generate() with model '" + name + "': " + e.getMessage(), e);
     }
-    String template = values.text(GenerateOption.PROMPT_TEMPLATE);
-    String system = values.text(GenerateOption.SYSTEM_PROMPT);
-    PromptTemplate prompts;
-    try {
-      prompts = template == null && system == null ? PromptTemplate.none()
-          : PromptTemplate.of(template == null ? "{prompt}" : bounded(values, GenerateOption.PROMPT_TEMPLATE, template),
-              system == null ? null : bounded(values, GenerateOption.SYSTEM_PROMPT, system));
-    } catch (IllegalArgumentException e) {
-      throw Errors.analysis(e.getMessage() + " (" + values.keyOf(GenerateOption.PROMPT_TEMPLATE) + ", model '" + name
-          + "')", e);
-    }
+    PromptTemplate prompts = template(values, name);
     String stops = values.text(GenerateOption.STOP_STRINGS);
     List<String> stopStrings = stops == null ? List.of() : stopStrings(values, stops);
     int maxContext = values.integer(GenerateOption.MAX_CONTEXT)
@@ -133,17 +111,8 @@ final class GenerationSettingsReader {
           + " leaves no room for a prompt in maxContext=" + maxContext + " tokens (" + contextSource
           + "). Lower maxNewTokens or raise maxContext");
     }
-    String overflow = values.text(GenerateOption.CONTEXT_OVERFLOW);
-    overflow = overflow == null ? "error" : overflow.trim().toLowerCase(Locale.ROOT);
-    if (!overflow.equals("error") && !overflow.equals("truncate")) {
-      throw values.invalid(GenerateOption.CONTEXT_OVERFLOW, overflow, "error (the row fails) or truncate (the prompt's"
-          + " first tokens are dropped)");
-    }
-    int batchSize = values.integer(GenerateOption.BATCH_SIZE).orElse(0);
-    if (values.text(GenerateOption.BATCH_SIZE) != null && (batchSize < 1 || batchSize > GenerationSettings.BATCH_SIZE_MAX)) {
-      throw values.invalid(GenerateOption.BATCH_SIZE, String.valueOf(batchSize), "1 to " + GenerationSettings.BATCH_SIZE_MAX
-          + " prompts");
-    }
+    boolean truncateLeft = truncateLeft(values);
+    int batchSize = batchSize(values);
     String decodeLoop = values.text(GenerateOption.DECODE_LOOP);
     decodeLoop = decodeLoop == null ? "auto" : decodeLoop.trim().toLowerCase(Locale.ROOT);
     if (!decodeLoop.equals("auto") && !decodeLoop.equals("java") && !decodeLoop.equals("graph")) {
@@ -155,99 +124,68 @@ final class GenerationSettingsReader {
           GenerateOption.DECODE_LOOP) + "=graph): " + whyNot + ". Set decodeLoop=auto or java");
     }
     return new GenerationSettings(layout, leftPadding, tokenizer, options, prompts, stopStrings, maxContext,
-        overflow.equals("truncate"), batchSize, decodeLoop);
+        truncateLeft, batchSize, decodeLoop);
   }
 
-  /**
-   * A model whose graph holds ONNX Runtime's decode loop runs as it is: its node's end and padding
-   * tokens and its decoder's vocabulary are read from the file; options that its operator decides (the
-   * way it chooses tokens, the stop token) are refused when set, naming the operator.
-   */
-  private static GenerationSettings readPackaged(SettingsView conf, ModelBinding binding, String tokenizerUri) {
-    String name = binding.modelName();
-    checkOptionKeys(conf, name);
-    io.github.sparkinfer.compression.PackagedSearch packaged;
-    try {
-      packaged = io.github.sparkinfer.compression.PackagedSearch.read(ModelCache.shared().localFile(binding.source(),
-          ModelRegistry.driverHadoopConfiguration()));
-    } catch (IOException | RuntimeException e) {
-      throw Errors.analysis("Cannot read the graph of model '" + name + "' (" + binding.source().uri() + "): "
-          + e.getMessage(), e);
-    }
-    String what = "Model '" + name + "' has inputs input_ids and max_length and an output sequences, ";
-    if (packaged == null) {
-      throw Errors.analysis(what + "but no com.microsoft GreedySearch, Sampling or BeamSearch node: generate() runs"
-          + " decoders with their key/value cache, or a model packaging ONNX Runtime's decode loop");
-    }
-    long vocabulary = packaged.vocabularySize();
-    if (vocabulary < 1 || vocabulary > GenerationSettings.MAX_VOCABULARY || packaged.eosTokenId() < 0
-        || packaged.eosTokenId() >= vocabulary || packaged.padTokenId() < 0 || packaged.padTokenId() >= vocabulary) {
-      throw Errors.analysis(what + "and its " + packaged + " does not name a fixed vocabulary of 1 to "
-          + GenerationSettings.MAX_VOCABULARY + " tokens with end and padding tokens inside it. Export it again");
-    }
-    for (io.github.sparkinfer.device.TensorSpec input : binding.signature().inputs()) {
-      if (!GenerationSettings.PACKAGED_INPUTS.contains(input.name())) {
-        throw Errors.analysis(what + "and an input '" + input.name() + "' generate() does not feed; it feeds "
-            + GenerationSettings.PACKAGED_INPUTS);
-      }
-    }
-    Values values = new Values(conf, name);
-    for (GenerateOption decided : List.of(GenerateOption.TEMPERATURE, GenerateOption.TOP_K, GenerateOption.TOP_P,
-        GenerateOption.STOP_TOKEN_IDS, GenerateOption.STOP_STRINGS, GenerateOption.DECODE_LOOP)) {
-      if (values.text(decided) != null) {
-        throw Errors.analysis("Cannot set " + values.keyOf(decided) + " for model '" + name + "': the model packages"
-            + " ONNX Runtime's " + packaged.operator() + ", which decides it (stop token " + packaged.eosTokenId()
-            + ", its own token choice). Unset it, or register the decoder itself");
-      }
-    }
+  /** The tokenizer's source, checked now: a file that cannot be read fails the query here. */
+  static ModelSource tokenizer(String name, String tokenizerUri) {
     ModelSource tokenizer = ModelSource.ofFile(name, tokenizerUri, MODEL_PREFIX + name + MODEL_TOKENIZER_SUFFIX);
     try {
       ModelCache.shared().localFile(tokenizer, ModelRegistry.driverHadoopConfiguration());
     } catch (ModelLoadException e) {
       throw Errors.analysis(e.getMessage().replace("Cannot load model", "Cannot load the tokenizer of model"), e);
     }
-    GenerationOptions options;
-    try {
-      GenerationOptions.Builder builder = GenerationOptions.builder().stopTokenIds((int) packaged.eosTokenId());
-      values.integer(GenerateOption.MAX_NEW_TOKENS).ifPresent(builder::maxNewTokens);
-      values.number(GenerateOption.REPETITION_PENALTY).ifPresent(builder::repetitionPenalty);
-      values.integer(GenerateOption.NUM_BEAMS).ifPresent(builder::numBeams);
-      String seed = values.text(GenerateOption.SEED);
-      if (seed != null) {
-        builder.seed(values.parse(GenerateOption.SEED, seed.trim(), Long::parseLong, "a whole number"));
+    return tokenizer;
+  }
+
+  /** The seed when set: a whole number (8.0 counts as 8, as a SQL map of numbers writes it). */
+  static Long seed(Values values) {
+    String seed = values.text(GenerateOption.SEED);
+    if (seed == null) {
+      return null;
+    }
+    return values.parse(GenerateOption.SEED, seed.trim(), value -> {
+      try {
+        return new java.math.BigDecimal(value).longValueExact();
+      } catch (ArithmeticException e) {
+        throw new NumberFormatException(value);
       }
-      options = builder.build();
-    } catch (IllegalArgumentException e) {
-      throw Errors.analysis("Cannot call generate() with model '" + name + "': " + e.getMessage(), e);
-    }
-    if (options.numBeams() > 1 && !packaged.operator().equals("BeamSearch")) {
-      throw Errors.analysis("Cannot search " + options.numBeams() + " beams with model '" + name + "': it packages ONNX"
-          + " Runtime's " + packaged.operator() + ". Unset numBeams, or use a model packaging BeamSearch");
-    }
+    }, "a whole number");
+  }
+
+  /** The prompt template and system prompt, checked. */
+  static PromptTemplate template(Values values, String name) {
     String template = values.text(GenerateOption.PROMPT_TEMPLATE);
     String system = values.text(GenerateOption.SYSTEM_PROMPT);
-    PromptTemplate prompts;
     try {
-      prompts = template == null && system == null ? PromptTemplate.none()
+      return template == null && system == null ? PromptTemplate.none()
           : PromptTemplate.of(template == null ? "{prompt}" : bounded(values, GenerateOption.PROMPT_TEMPLATE, template),
               system == null ? null : bounded(values, GenerateOption.SYSTEM_PROMPT, system));
     } catch (IllegalArgumentException e) {
       throw Errors.analysis(e.getMessage() + " (" + values.keyOf(GenerateOption.PROMPT_TEMPLATE) + ", model '" + name
           + "')", e);
     }
-    int maxContext = values.integer(GenerateOption.MAX_CONTEXT).orElse(0);
+  }
+
+  /** contextOverflow: whether a prompt too long for maxContext loses its first tokens (else its row fails). */
+  static boolean truncateLeft(Values values) {
     String overflow = values.text(GenerateOption.CONTEXT_OVERFLOW);
-    if (overflow != null && !overflow.trim().equalsIgnoreCase("truncate") && !overflow.trim().equalsIgnoreCase("error")) {
+    overflow = overflow == null ? "error" : overflow.trim().toLowerCase(Locale.ROOT);
+    if (!overflow.equals("error") && !overflow.equals("truncate")) {
       throw values.invalid(GenerateOption.CONTEXT_OVERFLOW, overflow, "error (the row fails) or truncate (the prompt's"
           + " first tokens are dropped)");
     }
-    boolean truncate = overflow != null && overflow.trim().equalsIgnoreCase("truncate");
+    return overflow.equals("truncate");
+  }
+
+  /** Prompts decoded together; 0 when unset (the device decides). */
+  static int batchSize(Values values) {
     int batchSize = values.integer(GenerateOption.BATCH_SIZE).orElse(0);
     if (values.text(GenerateOption.BATCH_SIZE) != null && (batchSize < 1 || batchSize > GenerationSettings.BATCH_SIZE_MAX)) {
       throw values.invalid(GenerateOption.BATCH_SIZE, String.valueOf(batchSize), "1 to " + GenerationSettings.BATCH_SIZE_MAX
           + " prompts");
     }
-    return new GenerationSettings(packaged, tokenizer, options, prompts, maxContext, truncate, batchSize);
+    return batchSize;
   }
 
   /**
@@ -279,7 +217,7 @@ final class GenerationSettingsReader {
    * A key under the generate prefixes whose option does not exist would be ignored without a word (a
    * misspelled temperature would decode greedily): it fails the query, naming the options.
    */
-  private static void checkOptionKeys(SettingsView conf, String name) {
+  static void checkOptionKeys(SettingsView conf, String name) {
     String modelPrefix = MODEL_PREFIX + name + GenerateOption.MODEL_INFIX;
     for (String key : conf.all().keySet()) {
       String option = key.startsWith(GenerateOption.SESSION_PREFIX) ? key.substring(GenerateOption.SESSION_PREFIX.length())
@@ -353,7 +291,7 @@ final class GenerationSettingsReader {
     return stops;
   }
 
-  private static String bounded(Values values, GenerateOption option, String text) {
+  static String bounded(Values values, GenerateOption option, String text) {
     if (text.length() > MAX_TEXT_SETTING) {
       throw values.invalid(option, text.substring(0, 40) + "... (" + text.length() + " characters)",
           "at most " + MAX_TEXT_SETTING + " characters");
